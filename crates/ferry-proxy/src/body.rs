@@ -1,0 +1,193 @@
+//! Response bodies on their way to the client: the boxed body type every
+//! response uses, the relay of an upstream body (which holds the fetch slot
+//! until the last byte, bounds pauses, and can tee into a [`FrameSink`]), and
+//! the wrapper that writes the access-log line when a response is done.
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Empty, Full};
+
+use crate::access_log::{AccessLog, AccessRecord};
+use crate::admission::Slot;
+use crate::metrics::Metrics;
+use crate::upstream::{BoxError, UpstreamError};
+
+/// The body type of every response the proxy sends.
+pub type ProxyBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+
+pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+pub fn empty() -> ProxyBody {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
+}
+
+/// Receives a copy of every data frame of an upstream body (the cache's store
+/// writer). `finish` is called only when the body ended cleanly.
+pub trait FrameSink: Send {
+    fn data(&mut self, chunk: &Bytes);
+    fn finish(self: Box<Self>);
+}
+
+/// Relays an upstream body: keeps the fetch slot until the body ends, fails the
+/// body if the origin pauses longer than `idle`, and feeds an optional sink.
+pub struct Relay<B> {
+    inner: B,
+    slot: Option<Slot>,
+    idle: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    host: String,
+    sink: Option<Box<dyn FrameSink>>,
+}
+
+impl<B> Relay<B> {
+    pub fn new(inner: B, slot: Option<Slot>, idle: Duration, host: String) -> Self {
+        Relay {
+            inner,
+            slot,
+            idle,
+            timer: Box::pin(tokio::time::sleep(idle)),
+            host,
+            sink: None,
+        }
+    }
+
+    pub fn with_sink(mut self, sink: Option<Box<dyn FrameSink>>) -> Self {
+        self.sink = sink;
+        self
+    }
+}
+
+impl<B> Body for Relay<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Pending => {
+                if this.timer.as_mut().poll(cx).is_ready() {
+                    this.sink = None;
+                    this.slot = None;
+                    return Poll::Ready(Some(Err(Box::new(UpstreamError::BodyTimeout {
+                        host: this.host.clone(),
+                        secs: this.idle.as_secs(),
+                    }))));
+                }
+                Poll::Pending
+            }
+            Poll::Ready(Some(Ok(frame))) => {
+                let deadline = tokio::time::Instant::now() + this.idle;
+                this.timer.as_mut().reset(deadline);
+                if let (Some(sink), Some(data)) = (this.sink.as_mut(), frame.data_ref()) {
+                    sink.data(data);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                // A broken upstream body must never be stored: drop the sink unfinished.
+                this.sink = None;
+                this.slot = None;
+                Poll::Ready(Some(Err(e.into())))
+            }
+            Poll::Ready(None) => {
+                if let Some(sink) = this.sink.take() {
+                    sink.finish();
+                }
+                this.slot = None;
+                Poll::Ready(None)
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+use std::future::Future as _;
+
+/// Counts the bytes sent and writes the access-log line when the response body
+/// is finished or dropped (a client that went away is logged too).
+pub struct Logged {
+    inner: ProxyBody,
+    record: Option<AccessRecord>,
+    started: Instant,
+    log: AccessLog,
+    metrics: std::sync::Arc<Metrics>,
+}
+
+impl Logged {
+    pub fn new(
+        inner: ProxyBody,
+        record: AccessRecord,
+        started: Instant,
+        log: AccessLog,
+        metrics: std::sync::Arc<Metrics>,
+    ) -> Self {
+        Logged {
+            inner,
+            record: Some(record),
+            started,
+            log,
+            metrics,
+        }
+    }
+}
+
+impl Body for Logged {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        if let Some(Ok(f)) = &frame {
+            if let Some(data) = f.data_ref() {
+                let n = data.len() as u64;
+                if let Some(r) = self.record.as_mut() {
+                    r.bytes += n;
+                }
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        if let Some(mut record) = self.record.take() {
+            record.duration_ms = self.started.elapsed().as_millis() as u64;
+            self.metrics.record_response(&record);
+            self.log.record(record);
+        }
+    }
+}

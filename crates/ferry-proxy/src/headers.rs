@@ -1,0 +1,172 @@
+//! Header rules a forwarding proxy must apply (RFC 9110 §7.6): hop-by-hop
+//! headers are removed in both directions, `Via` names the proxy by pseudonym,
+//! and the client's address is only disclosed when the config asks for it.
+
+use std::net::IpAddr;
+
+use http::HeaderMap;
+use http::header::{self, HeaderName, HeaderValue};
+
+use crate::config::ForwardedHeader;
+
+/// Always hop-by-hop (RFC 9110 §7.6.1, RFC 9112 §7), plus the proxy-only ones.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-connection",
+    "proxy-authorization",
+    "proxy-authenticate",
+];
+
+/// Removes hop-by-hop headers, including every header named in `Connection`.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .chain(headers.get_all("proxy-connection").iter())
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+}
+
+/// Appends `1.1 <pseudonym>` (or `1.0`) to `Via`.
+pub fn add_via(headers: &mut HeaderMap, version: http::Version, pseudonym: &str) {
+    let proto = match version {
+        http::Version::HTTP_10 => "1.0",
+        http::Version::HTTP_2 => "2",
+        http::Version::HTTP_3 => "3",
+        _ => "1.1",
+    };
+    let ours = format!("{proto} {pseudonym}");
+    let value = match headers.get(header::VIA).and_then(|v| v.to_str().ok()) {
+        Some(existing) if !existing.is_empty() => format!("{existing}, {ours}"),
+        _ => ours,
+    };
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.insert(header::VIA, value);
+    }
+}
+
+/// True when a `Via` entry already carries our pseudonym: the request has been
+/// through this proxy before, so forwarding it again would loop.
+pub fn via_has_pseudonym(headers: &HeaderMap, pseudonym: &str) -> bool {
+    headers
+        .get_all(header::VIA)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|entry| {
+            // entry = protocol SP received-by [ SP comment ]
+            entry
+                .split_whitespace()
+                .nth(1)
+                .is_some_and(|by| by.eq_ignore_ascii_case(pseudonym))
+        })
+}
+
+/// Adds the client's address only in the configured form; `None` adds nothing.
+pub fn add_forwarded(headers: &mut HeaderMap, mode: ForwardedHeader, client: IpAddr) {
+    match mode {
+        ForwardedHeader::None => {}
+        ForwardedHeader::XForwardedFor => {
+            let value = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+                Some(prev) => format!("{prev}, {client}"),
+                None => client.to_string(),
+            };
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert("x-forwarded-for", v);
+            }
+        }
+        ForwardedHeader::Forwarded => {
+            let node = match client {
+                IpAddr::V4(v4) => v4.to_string(),
+                IpAddr::V6(v6) => format!("\"[{v6}]\""),
+            };
+            if let Ok(v) = HeaderValue::from_str(&format!("for={node}")) {
+                headers.append(header::FORWARDED, v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn strips_fixed_and_connection_named_headers() {
+        let mut h = map(&[
+            ("connection", "close, X-Secret"),
+            ("x-secret", "1"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("trailer", "x"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "websocket"),
+            ("proxy-connection", "keep-alive, X-Other"),
+            ("x-other", "2"),
+            ("proxy-authorization", "Basic abc"),
+            ("proxy-authenticate", "Basic"),
+            ("accept", "*/*"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert!(h.contains_key("accept"));
+    }
+
+    #[test]
+    fn via_is_appended_and_detected() {
+        let mut h = map(&[("via", "1.0 fred")]);
+        add_via(&mut h, http::Version::HTTP_11, "ferry");
+        assert_eq!(h["via"], "1.0 fred, 1.1 ferry");
+        assert!(via_has_pseudonym(&h, "ferry"));
+        assert!(via_has_pseudonym(
+            &map(&[("via", "1.1 FERRY (Ferry/0.1)")]),
+            "ferry"
+        ));
+        assert!(!via_has_pseudonym(
+            &map(&[("via", "1.1 ferryman")]),
+            "ferry"
+        ));
+        assert!(!via_has_pseudonym(&HeaderMap::new(), "ferry"));
+    }
+
+    #[test]
+    fn client_address_only_when_asked() {
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let mut h = HeaderMap::new();
+        add_forwarded(&mut h, ForwardedHeader::None, ip);
+        assert!(h.is_empty());
+        add_forwarded(&mut h, ForwardedHeader::XForwardedFor, ip);
+        assert_eq!(h["x-forwarded-for"], "192.0.2.7");
+        let mut h = HeaderMap::new();
+        add_forwarded(
+            &mut h,
+            ForwardedHeader::Forwarded,
+            "2001:db8::1".parse().unwrap(),
+        );
+        assert_eq!(h["forwarded"], "for=\"[2001:db8::1]\"");
+    }
+}

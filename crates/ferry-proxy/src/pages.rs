@@ -1,0 +1,131 @@
+//! The pages the proxy writes itself: error and refusal pages (status, URL and
+//! cause in plain words), and the pages served when the proxy itself is
+//! addressed (`/` status, `/healthz`).
+
+use http::{HeaderValue, Response, StatusCode, header};
+
+use crate::body::{ProxyBody, full};
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:46em;margin:2em auto;padding:0 1em;color:#222}\
+h1{font-size:1.4em}code{background:#f3f3f3;padding:.1em .3em;border-radius:3px}\
+table{border-collapse:collapse}td{padding:.2em 1em .2em 0}footer{margin-top:2em;color:#777;font-size:.9em}";
+
+fn html_response(status: StatusCode, html: String) -> Response<ProxyBody> {
+    let mut resp = Response::new(full(html));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// A small error page: `<title>` carries status and cause so tools (and
+/// `ferry get`) can report it without parsing the body.
+pub fn error_page(status: StatusCode, url: &str, cause: &str) -> Response<ProxyBody> {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let code = status.as_u16();
+    let html = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{code} {reason}: {cause}</title>\
+<style>{STYLE}</style></head><body>\n<h1>{code} {reason}</h1>\n<p>The proxy could not complete the request for \
+<code>{url}</code>.</p>\n<p><strong>Cause:</strong> {cause}</p>\n<footer>ferry proxy</footer>\n</body></html>\n",
+        cause = escape(cause),
+        url = escape(url),
+    );
+    let mut resp = html_response(status, html);
+    if let Ok(v) = HeaderValue::from_str(&cause_header(cause)) {
+        resp.headers_mut().insert("x-ferry-error", v);
+    }
+    resp
+}
+
+/// Header values must be visible ASCII; keep the cause readable and safe.
+fn cause_header(cause: &str) -> String {
+    cause
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(200)
+        .collect()
+}
+
+/// Answer to a request the proxy itself was addressed with.
+pub fn text(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// The status page at `/`: rows of (label, value).
+pub fn status_page(rows: &[(&str, String)]) -> Response<ProxyBody> {
+    let mut table = String::new();
+    for (label, value) in rows {
+        table.push_str(&format!(
+            "<tr><td>{}</td><td><strong>{}</strong></td></tr>\n",
+            escape(label),
+            escape(value)
+        ));
+    }
+    let html = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Ferry proxy</title>\
+<style>{STYLE}</style></head><body>\n<h1>Ferry proxy</h1>\n<p>This is a caching HTTP proxy. \
+Point your browser or <code>curl -x</code> at it.</p>\n<table>\n{table}</table>\n\
+<footer>ferry {version} — <a href=\"/healthz\">/healthz</a></footer>\n</body></html>\n",
+        version = env!("CARGO_PKG_VERSION"),
+    );
+    html_response(StatusCode::OK, html)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+
+    #[test]
+    fn error_page_names_status_url_and_cause() {
+        let resp = error_page(
+            StatusCode::BAD_GATEWAY,
+            "http://x.invalid/<script>",
+            "DNS lookup failed",
+        );
+        assert_eq!(resp.status(), 502);
+        assert_eq!(resp.headers()["x-ferry-error"], "DNS lookup failed");
+        assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
+    }
+}

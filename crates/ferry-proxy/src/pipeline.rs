@@ -1,0 +1,316 @@
+//! A request's way through the proxy, in one place:
+//! client check → authentication → what is addressed (a tunnel, the proxy's
+//! own pages, or an origin) → loop and destination checks → a fetch slot →
+//! upstream → response relayed back → one access-log line.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use crate::access_log::AccessRecord;
+use crate::acl::Refusal;
+use crate::auth::AuthOutcome;
+use crate::body::{Logged, ProxyBody, Relay};
+use crate::headers::{add_forwarded, add_via, strip_hop_by_hop, via_has_pseudonym};
+use crate::pages::{self, error_page};
+use crate::state::ProxyState;
+use crate::tunnel;
+use crate::upstream::UpstreamBody;
+
+/// Facts about the client connection a request arrived on.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    /// Set when the client's address is not allowed: every request on the
+    /// connection gets a refusal page.
+    pub refused: Option<Refusal>,
+}
+
+/// The hyper service: answers every request (errors become pages, never a
+/// dropped connection) and logs it.
+pub async fn handle(
+    state: Arc<ProxyState>,
+    conn: Arc<ConnInfo>,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let started = Instant::now();
+    let record = AccessRecord {
+        time: SystemTime::now(),
+        client: conn.peer,
+        user: None,
+        method: req.method().to_string(),
+        url: req.uri().to_string(),
+        version: version_str(req.version()),
+        status: 0,
+        bytes: 0,
+        duration_ms: 0,
+        cache: "-",
+    };
+    let mut ctx = Ctx { record, started };
+    let resp = match route(&state, &conn, req, &mut ctx).await {
+        Routed::Respond(resp) => resp,
+        // The tunnel task writes its own log line when the tunnel closes.
+        Routed::Tunnel(resp) => return Ok(resp),
+    };
+    let mut record = ctx.record;
+    record.status = resp.status().as_u16();
+    let log = state.log.clone();
+    let metrics = state.metrics.clone();
+    Ok(resp.map(|body| Logged::new(body, record, started, log, metrics).boxed_unsync()))
+}
+
+struct Ctx {
+    record: AccessRecord,
+    started: Instant,
+}
+
+enum Routed {
+    Respond(Response<ProxyBody>),
+    Tunnel(Response<ProxyBody>),
+}
+
+async fn route(
+    state: &Arc<ProxyState>,
+    conn: &ConnInfo,
+    req: Request<Incoming>,
+    ctx: &mut Ctx,
+) -> Routed {
+    let url = ctx.record.url.clone();
+    if let Some(refusal) = &conn.refused {
+        let mut resp = error_page(StatusCode::FORBIDDEN, &url, &refusal.to_string());
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return Routed::Respond(resp);
+    }
+
+    let addressed = Addressed::of(state, &req);
+    if let Addressed::Own = addressed {
+        return Routed::Respond(own_page(state, req.uri().path()));
+    }
+
+    if let Some(auth) = &state.auth {
+        let header = req
+            .headers()
+            .get(header::PROXY_AUTHORIZATION)
+            .map(|v| v.as_bytes());
+        match auth.check(header).await {
+            AuthOutcome::Granted { user } => ctx.record.user = Some(user),
+            AuthOutcome::Missing | AuthOutcome::Invalid => {
+                let mut resp = error_page(
+                    StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+                    &url,
+                    "this proxy requires a user name and password (Proxy-Authorization)",
+                );
+                if let Ok(v) = HeaderValue::from_str(&auth.challenge()) {
+                    resp.headers_mut().insert(header::PROXY_AUTHENTICATE, v);
+                }
+                return Routed::Respond(resp);
+            }
+        }
+    }
+
+    match addressed {
+        Addressed::Own => Routed::Respond(own_page(state, req.uri().path())),
+        Addressed::Invalid(cause) => {
+            Routed::Respond(error_page(StatusCode::BAD_REQUEST, &url, cause))
+        }
+        Addressed::Tunnel => {
+            match tunnel::open(state, req, ctx.record.clone(), ctx.started).await {
+                Ok(resp) => Routed::Tunnel(resp),
+                Err(resp) => Routed::Respond(resp),
+            }
+        }
+        Addressed::Origin { host } => Routed::Respond(forward(state, conn, req, &host, ctx).await),
+    }
+}
+
+/// What a request is addressed to.
+enum Addressed {
+    Tunnel,
+    Own,
+    Origin { host: String },
+    Invalid(&'static str),
+}
+
+impl Addressed {
+    fn of(state: &ProxyState, req: &Request<Incoming>) -> Addressed {
+        if req.method() == Method::CONNECT {
+            return Addressed::Tunnel;
+        }
+        let uri = req.uri();
+        let Some(authority) = uri.authority() else {
+            // Origin form: the client is talking to the proxy as a web server.
+            return Addressed::Own;
+        };
+        match uri.scheme_str() {
+            Some("http") | Some("https") => {}
+            _ => return Addressed::Invalid("only http:// and https:// URLs can be fetched"),
+        }
+        let port = authority
+            .port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("https") {
+                443
+            } else {
+                80
+            });
+        if state.is_own_address(authority.host(), port) {
+            return Addressed::Own;
+        }
+        Addressed::Origin {
+            host: authority.host().to_string(),
+        }
+    }
+}
+
+async fn forward(
+    state: &Arc<ProxyState>,
+    conn: &ConnInfo,
+    req: Request<Incoming>,
+    host: &str,
+    ctx: &mut Ctx,
+) -> Response<ProxyBody> {
+    let url = ctx.record.url.clone();
+    if via_has_pseudonym(req.headers(), &state.config.via_pseudonym) {
+        return error_page(
+            StatusCode::LOOP_DETECTED,
+            &url,
+            "request loop: this request has already passed through this proxy (Via)",
+        );
+    }
+    if let Err(refusal) = state.rules.load().check_destination(host) {
+        return error_page(StatusCode::FORBIDDEN, &url, &refusal.to_string());
+    }
+
+    let upstream_req = upstream_request(state, conn, req);
+    let slot = match state.admission.acquire().await {
+        Ok(slot) => slot,
+        Err(e) => {
+            let mut resp = error_page(StatusCode::SERVICE_UNAVAILABLE, &url, &e.to_string());
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return resp;
+        }
+    };
+    let resp = match state.upstream.send(upstream_req).await {
+        Ok(resp) => resp,
+        Err(e) => return error_page(e.status(), &url, &e.to_string()),
+    };
+    let (mut parts, body) = resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    add_via(
+        &mut parts.headers,
+        parts.version,
+        &state.config.via_pseudonym,
+    );
+    parts.version = http::Version::HTTP_11;
+    let relay = Relay::new(
+        body,
+        Some(slot),
+        state.upstream.response_timeout(),
+        host.to_string(),
+    );
+    Response::from_parts(parts, relay.boxed_unsync())
+}
+
+/// The request as the origin will see it: hop-by-hop and proxy headers gone,
+/// `Host` taken from the target URI (RFC 9112 §3.2.2), `Via` added, and the
+/// client's address only if the config asks for it.
+fn upstream_request(
+    state: &ProxyState,
+    conn: &ConnInfo,
+    req: Request<Incoming>,
+) -> Request<UpstreamBody> {
+    let (mut parts, body) = req.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    parts.headers.remove(header::HOST);
+    // 100-continue was already answered to the client by the server side.
+    parts.headers.remove(header::EXPECT);
+    add_via(
+        &mut parts.headers,
+        parts.version,
+        &state.config.via_pseudonym,
+    );
+    add_forwarded(
+        &mut parts.headers,
+        state.config.forwarded_header,
+        conn.peer.ip(),
+    );
+    parts.version = http::Version::HTTP_11;
+    parts.uri = normalize_target(&parts.uri);
+    Request::from_parts(parts, body.map_err(Into::into).boxed_unsync())
+}
+
+/// An absolute-form target without a path gets `/`.
+fn normalize_target(uri: &Uri) -> Uri {
+    if uri.path().is_empty() {
+        let mut parts = uri.clone().into_parts();
+        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+        Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
+    } else {
+        uri.clone()
+    }
+}
+
+fn own_page(state: &ProxyState, path: &str) -> Response<ProxyBody> {
+    use std::sync::atomic::Ordering::Relaxed;
+    match path {
+        "/healthz" => pages::text(StatusCode::OK, "ok\n"),
+        "/" | "" => {
+            let adm = state.admission.stats();
+            let m = &state.metrics;
+            let rows = [
+                ("Uptime", format!("{} s", state.started.elapsed().as_secs())),
+                (
+                    "Listening on",
+                    state
+                        .own_addrs
+                        .iter()
+                        .map(|a| a.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                (
+                    "Origin fetches in flight",
+                    adm.in_flight.load(Relaxed).to_string(),
+                ),
+                (
+                    "Requests queued for a fetch slot",
+                    adm.queued.load(Relaxed).to_string(),
+                ),
+                (
+                    "Fetch slots (max-concurrent)",
+                    state.config.max_concurrent.to_string(),
+                ),
+                ("Tunnels open", m.tunnels_open.load(Relaxed).to_string()),
+                ("Requests served", m.requests.load(Relaxed).to_string()),
+                ("Bytes sent", m.bytes_sent.load(Relaxed).to_string()),
+                (
+                    "Connections open",
+                    m.connections_open.load(Relaxed).to_string(),
+                ),
+            ];
+            pages::status_page(&rows)
+        }
+        _ => error_page(
+            StatusCode::NOT_FOUND,
+            path,
+            "this is Ferry, an HTTP proxy: ask it for absolute URLs (curl -x http://this-proxy URL)",
+        ),
+    }
+}
+
+fn version_str(v: http::Version) -> &'static str {
+    match v {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2",
+        http::Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    }
+}

@@ -1,0 +1,243 @@
+//! Listeners and client connections: binds every listen address, accepts,
+//! applies the client-address rule, serves HTTP/1.x with keep-alive, upgrades
+//! and a header-read timeout, reloads list files on SIGHUP, and shuts down
+//! gracefully on SIGINT/SIGTERM (stop accepting, drain, exit).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{Semaphore, watch};
+use tokio_util::task::TaskTracker;
+
+use crate::StartupError;
+use crate::access_log::AccessLog;
+use crate::acl::Rules;
+use crate::admission::Admission;
+use crate::auth::Authenticator;
+use crate::config::ProxyConfig;
+use crate::metrics::Metrics;
+use crate::pipeline::{self, ConnInfo};
+use crate::state::ProxyState;
+use crate::upstream::Upstream;
+
+/// Largest request head accepted; beyond it the client gets 431.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+pub async fn serve(config: ProxyConfig) -> Result<(), StartupError> {
+    let rules = Rules::build(&config)?;
+    let upstream = Upstream::new(
+        &config.upstream_ca,
+        config.connect_timeout(),
+        config.response_timeout(),
+    )?;
+    let log = AccessLog::open(&config.access_log, config.log_format).map_err(|source| {
+        StartupError::AccessLog {
+            path: config.access_log.clone(),
+            source,
+        }
+    })?;
+
+    let mut listeners = Vec::new();
+    for addr in &config.listen {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: *addr,
+                source,
+            })?;
+        listeners.push(listener);
+    }
+    let own_addrs: Vec<SocketAddr> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
+
+    let state = Arc::new(ProxyState {
+        rules: ArcSwap::from_pointee(rules),
+        auth: Authenticator::new(&config.users, &config.auth_realm),
+        upstream,
+        admission: Admission::new(
+            config.max_concurrent,
+            config.max_queue,
+            config.queue_timeout(),
+        ),
+        tunnels: Arc::new(Semaphore::new(config.max_tunnels)),
+        tunnel_tasks: TaskTracker::new(),
+        log,
+        metrics: Arc::new(Metrics::default()),
+        own_addrs: own_addrs.clone(),
+        started: Instant::now(),
+        config,
+    });
+
+    let mut sigint = signal(SignalKind::interrupt()).map_err(StartupError::Signals)?;
+    let mut sigterm = signal(SignalKind::terminate()).map_err(StartupError::Signals)?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(StartupError::Signals)?;
+
+    let connections = TaskTracker::new();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut accept_tasks = Vec::new();
+    for listener in listeners {
+        if let Ok(addr) = listener.local_addr() {
+            // Tests and scripts read this line to learn the bound port.
+            eprintln!("ferry: listening on http://{addr}");
+            tracing::info!(%addr, "listening");
+        }
+        accept_tasks.push(tokio::spawn(accept_loop(
+            listener,
+            state.clone(),
+            connections.clone(),
+            stop_rx.clone(),
+        )));
+    }
+
+    loop {
+        tokio::select! {
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+            _ = sighup.recv() => reload_rules(&state),
+        }
+    }
+
+    tracing::info!("shutting down: no longer accepting, draining requests");
+    eprintln!("ferry: shutting down");
+    let _ = stop_tx.send(true);
+    for task in accept_tasks {
+        let _ = task.await;
+    }
+    state.tunnel_tasks.close();
+    let limit = state.config.shutdown_timeout();
+    connections.close();
+    let drained = tokio::time::timeout(limit, async {
+        connections.wait().await;
+        state.tunnel_tasks.wait().await;
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            secs = limit.as_secs(),
+            "connections still open after the shutdown timeout; closing them"
+        );
+    }
+    Ok(())
+}
+
+fn reload_rules(state: &ProxyState) {
+    match Rules::build(&state.config) {
+        Ok(rules) => {
+            tracing::info!(
+                deny = rules.deny.len(),
+                allow = rules.allow.len(),
+                "SIGHUP: access lists reloaded"
+            );
+            eprintln!(
+                "ferry: access lists reloaded ({} deny, {} allow patterns)",
+                rules.deny.len(),
+                rules.allow.len()
+            );
+            state.rules.store(Arc::new(rules));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "SIGHUP: reload failed; keeping the previous rules");
+            eprintln!("ferry: reload failed, keeping the previous rules: {e}");
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<ProxyState>,
+    connections: TaskTracker,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.changed() => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let gauge = ConnectionGauge::new(state.metrics.clone());
+                let conn = serve_connection(stream, peer, state.clone(), stop.clone());
+                connections.spawn(async move {
+                    let _gauge = gauge;
+                    conn.await;
+                });
+            }
+            Err(e) => {
+                // Usually out of file descriptors: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Serves one client connection until it closes; when `stop` turns true the
+/// connection finishes its current request and then closes.
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    state: Arc<ProxyState>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let refused = state.rules.load().check_client(peer.ip()).err();
+    if refused.is_some() {
+        state
+            .metrics
+            .clients_refused
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::info!(%peer, "client address not allowed");
+    }
+    let keep_alive = refused.is_none();
+    let conn_info = Arc::new(ConnInfo { peer, refused });
+    let service_state = state.clone();
+    let service = hyper::service::service_fn(move |req| {
+        pipeline::handle(service_state.clone(), conn_info.clone(), req)
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.config.header_timeout())
+        .keep_alive(keep_alive)
+        .max_buf_size(MAX_HEAD_BYTES);
+    let conn = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = async { let _ = stop.wait_for(|stop| *stop).await; } => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "client connection ended with an error");
+    }
+}
+
+/// Keeps the open-connections gauge right however the connection ends.
+struct ConnectionGauge(Arc<Metrics>);
+
+impl ConnectionGauge {
+    fn new(metrics: Arc<Metrics>) -> Self {
+        metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+        metrics.connections_total.fetch_add(1, Ordering::Relaxed);
+        ConnectionGauge(metrics)
+    }
+}
+
+impl Drop for ConnectionGauge {
+    fn drop(&mut self) {
+        self.0.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,53 @@
+//! What every request handler shares: the settings, the current access rules
+//! (swapped atomically on SIGHUP), the upstream client, the fetch queue, the
+//! tunnel limit, the access log and the counters.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+
+use crate::access_log::AccessLog;
+use crate::acl::Rules;
+use crate::admission::Admission;
+use crate::auth::Authenticator;
+use crate::config::ProxyConfig;
+use crate::metrics::Metrics;
+use crate::upstream::Upstream;
+
+pub struct ProxyState {
+    pub config: ProxyConfig,
+    pub rules: ArcSwap<Rules>,
+    pub auth: Option<Arc<Authenticator>>,
+    pub upstream: Upstream,
+    pub admission: Admission,
+    pub tunnels: Arc<Semaphore>,
+    /// Tunnels outlive their request; shutdown waits for them here.
+    pub tunnel_tasks: TaskTracker,
+    pub log: AccessLog,
+    pub metrics: Arc<Metrics>,
+    /// The addresses actually bound (port 0 resolved).
+    pub own_addrs: Vec<SocketAddr>,
+    pub started: Instant,
+}
+
+impl ProxyState {
+    /// Whether `host:port` names this proxy, so the request is for its own pages
+    /// rather than something to forward.
+    pub fn is_own_address(&self, host: &str, port: u16) -> bool {
+        let host = crate::acl::normalize_host(host);
+        let ip: Option<IpAddr> = host.parse().ok();
+        self.own_addrs.iter().any(|own| {
+            if own.port() != port {
+                return false;
+            }
+            match ip {
+                Some(ip) => ip == own.ip() || (own.ip().is_unspecified() && ip.is_loopback()),
+                None => host == "localhost",
+            }
+        })
+    }
+}

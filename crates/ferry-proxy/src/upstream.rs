@@ -1,0 +1,366 @@
+//! The upstream client: pooled connections to origins over HTTP/1.1 or HTTP/2
+//! (chosen by ALPN), TLS by rustls with the web roots plus configured extra CAs,
+//! timeouts on connecting and on waiting for response headers, and failures
+//! sorted into causes a person can act on.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::combinators::UnsyncBoxBody;
+use hyper::body::Incoming;
+use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// What the proxy sends upstream: the client's streamed body, or an empty one.
+pub type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// Why an upstream exchange failed, in the words the error page uses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpstreamError {
+    #[error("DNS lookup failed for {host}: {detail}")]
+    Dns { host: String, detail: String },
+    #[error("connection refused by {host}")]
+    Refused { host: String },
+    #[error("could not connect to {host} within {secs} s")]
+    ConnectTimeout { host: String, secs: u64 },
+    #[error("TLS handshake with {host} failed: {detail}")]
+    Tls { host: String, detail: String },
+    #[error("could not connect to {host}: {detail}")]
+    Connect { host: String, detail: String },
+    #[error("{host} sent no response headers within {secs} s")]
+    ResponseTimeout { host: String, secs: u64 },
+    #[error("{host} stopped sending the response body for {secs} s")]
+    BodyTimeout { host: String, secs: u64 },
+    #[error("{host} closed the connection or sent an invalid response: {detail}")]
+    Protocol { host: String, detail: String },
+    #[error("cannot load upstream CA file {path}: {detail}")]
+    CaFile { path: PathBuf, detail: String },
+}
+
+impl UpstreamError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            UpstreamError::ConnectTimeout { .. }
+            | UpstreamError::ResponseTimeout { .. }
+            | UpstreamError::BodyTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            UpstreamError::CaFile { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+}
+
+type Connector = TimeoutConnector<HttpsConnector<HttpConnector>>;
+
+#[derive(Clone)]
+pub struct Upstream {
+    client: Client<Connector, UpstreamBody>,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+}
+
+impl Upstream {
+    pub fn new(
+        extra_ca: &[PathBuf],
+        connect_timeout: Duration,
+        response_timeout: Duration,
+    ) -> Result<Upstream, UpstreamError> {
+        let tls = tls_config(extra_ca)?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(connect_timeout));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(64)
+            .build(TimeoutConnector {
+                inner: https,
+                timeout: connect_timeout,
+            });
+        Ok(Upstream {
+            client,
+            connect_timeout,
+            response_timeout,
+        })
+    }
+
+    pub fn response_timeout(&self) -> Duration {
+        self.response_timeout
+    }
+
+    /// Sends `req` and waits for the response head (bounded by the response timeout).
+    pub async fn send(
+        &self,
+        req: Request<UpstreamBody>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let host = host_of(req.uri());
+        match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(err)) => Err(classify(&err, &host, self.connect_timeout)),
+            Err(_) => Err(UpstreamError::ResponseTimeout {
+                host,
+                secs: self.response_timeout.as_secs(),
+            }),
+        }
+    }
+
+    /// Opens a raw TCP connection for a CONNECT tunnel (DNS and connect bounded
+    /// by the connect timeout), classifying failures like [`send`](Self::send).
+    pub async fn connect_tunnel(&self, host: &str, port: u16) -> Result<TcpStream, UpstreamError> {
+        let target = format!("{host}:{port}");
+        let attempt = async {
+            let addrs: Vec<_> = tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|e| UpstreamError::Dns {
+                    host: host.to_string(),
+                    detail: dns_detail(&e.to_string()),
+                })?
+                .collect();
+            let mut last = None;
+            for addr in addrs {
+                match TcpStream::connect(addr).await {
+                    Ok(stream) => return Ok(stream),
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(match last {
+                Some(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    UpstreamError::Refused {
+                        host: target.clone(),
+                    }
+                }
+                Some(e) => UpstreamError::Connect {
+                    host: target.clone(),
+                    detail: e.to_string(),
+                },
+                None => UpstreamError::Dns {
+                    host: host.to_string(),
+                    detail: "no addresses".into(),
+                },
+            })
+        };
+        match tokio::time::timeout(self.connect_timeout, attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(UpstreamError::ConnectTimeout {
+                host: target,
+                secs: self.connect_timeout.as_secs(),
+            }),
+        }
+    }
+}
+
+fn host_of(uri: &Uri) -> String {
+    uri.authority().map(|a| a.to_string()).unwrap_or_default()
+}
+
+fn tls_config(extra_ca: &[PathBuf]) -> Result<rustls::ClientConfig, UpstreamError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for path in extra_ca {
+        let ca_err = |detail: String| UpstreamError::CaFile {
+            path: path.clone(),
+            detail,
+        };
+        let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
+        let mut added = 0;
+        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            let cert = cert.map_err(|e| ca_err(e.to_string()))?;
+            roots.add(cert).map_err(|e| ca_err(e.to_string()))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(ca_err("no PEM certificates in the file".into()));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| UpstreamError::Tls {
+            host: String::new(),
+            detail: e.to_string(),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(config)
+}
+
+/// Sorts a client error into a cause. hyper-util reports connect failures as a
+/// `ConnectError` whose message names the stage ("dns error", "tcp connect
+/// error") with the io::Error below it; rustls errors arrive wrapped in io::Error.
+fn classify(
+    err: &hyper_util::client::legacy::Error,
+    host: &str,
+    connect_timeout: Duration,
+) -> UpstreamError {
+    let host = host.to_string();
+    let chain = error_chain(err);
+    let mut saw_dns = false;
+    for e in &chain {
+        if let Some(tls) = find_rustls(*e) {
+            return UpstreamError::Tls {
+                host,
+                detail: tls.to_string(),
+            };
+        }
+        if e.is::<ConnectTimedOut>() {
+            return UpstreamError::ConnectTimeout {
+                host,
+                secs: connect_timeout.as_secs(),
+            };
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => return UpstreamError::Refused { host },
+                std::io::ErrorKind::TimedOut if err.is_connect() => {
+                    return UpstreamError::ConnectTimeout {
+                        host,
+                        secs: connect_timeout.as_secs(),
+                    };
+                }
+                _ => {}
+            }
+        }
+        saw_dns |= e.to_string().starts_with("dns error");
+    }
+    let detail = chain
+        .last()
+        .map(|e| e.to_string())
+        .unwrap_or_else(|| err.to_string());
+    if saw_dns {
+        return UpstreamError::Dns {
+            host: host
+                .rsplit_once(':')
+                .map(|(h, _)| h.to_string())
+                .unwrap_or(host),
+            detail: dns_detail(&detail),
+        };
+    }
+    if err.is_connect() {
+        return UpstreamError::Connect { host, detail };
+    }
+    UpstreamError::Protocol { host, detail }
+}
+
+/// getaddrinfo's messages are terse; say the common case plainly.
+fn dns_detail(detail: &str) -> String {
+    if detail.contains("Name or service not known") || detail.contains("No address associated") {
+        "no such host".to_string()
+    } else {
+        detail.to_string()
+    }
+}
+
+fn error_chain<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    let mut out = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        out.push(e);
+        // io::Error::source skips the wrapped error itself; look inside explicitly.
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(inner) = io.get_ref() {
+                out.push(inner);
+                cur = inner.source();
+                continue;
+            }
+        }
+        cur = e.source();
+    }
+    out
+}
+
+fn find_rustls<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    e.downcast_ref::<rustls::Error>()
+}
+
+/// Marks a connect (TCP + TLS) that took longer than the connect timeout.
+#[derive(Debug)]
+struct ConnectTimedOut;
+
+impl std::fmt::Display for ConnectTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connect timed out")
+    }
+}
+
+impl std::error::Error for ConnectTimedOut {}
+
+/// Bounds the whole connect, TLS handshake included (HttpConnector's own
+/// timeout covers only TCP).
+#[derive(Clone)]
+struct TimeoutConnector<C> {
+    inner: C,
+    timeout: Duration,
+}
+
+impl tower_service::Service<Uri> for TimeoutConnector<HttpsConnector<HttpConnector>> {
+    type Response = MaybeHttpsStream<TokioIo<TcpStream>>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, connecting).await {
+                Ok(result) => result,
+                Err(_) => Err(Box::new(ConnectTimedOut) as BoxError),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_the_cause() {
+        let h = String::from("h");
+        assert_eq!(
+            UpstreamError::Dns {
+                host: h.clone(),
+                detail: String::new()
+            }
+            .status(),
+            StatusCode::BAD_GATEWAY
+        );
+        assert_eq!(
+            UpstreamError::Refused { host: h.clone() }.status(),
+            StatusCode::BAD_GATEWAY
+        );
+        assert_eq!(
+            UpstreamError::ResponseTimeout { host: h, secs: 1 }.status(),
+            StatusCode::GATEWAY_TIMEOUT
+        );
+    }
+
+    #[test]
+    fn missing_ca_file_is_a_clear_error() {
+        let err = tls_config(&[PathBuf::from("/nonexistent/ca.pem")]).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+    }
+}
