@@ -16,7 +16,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the caching proxy.
-    Proxy(ferry_proxy::ProxyArgs),
+    Proxy(Box<ferry_proxy::ProxyArgs>),
     /// Fetch URLs through the proxy and save each as a file.
     Get(ferry_client::GetArgs),
     /// Interactive prompt: `get URL...`, `jobs`, `help`, `quit`.
@@ -31,7 +31,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
-        Command::Proxy(args) => ferry_proxy::run(args).map_err(Into::into),
+        Command::Proxy(args) => ferry_proxy::run(*args).map_err(Into::into),
         Command::Get(args) => ferry_client::run_get(args).map_err(Into::into),
         Command::Client(args) => ferry_client::run_client(args).map_err(Into::into),
         Command::Cache(args) => ferry_cache::cli::run(args).map_err(Into::into),

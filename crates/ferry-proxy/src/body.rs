@@ -59,6 +59,7 @@ impl<B> Relay<B> {
         }
     }
 
+    #[allow(dead_code)] // wired up when the cache tees upstream bodies
     pub fn with_sink(mut self, sink: Option<Box<dyn FrameSink>>) -> Self {
         self.sink = sink;
         self

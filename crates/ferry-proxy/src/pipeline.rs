@@ -89,6 +89,16 @@ async fn route(
         return Routed::Respond(resp);
     }
 
+    // Checked before anything else: a request that already passed through this
+    // proxy arrives in whatever form the previous hop used, own pages included.
+    if via_has_pseudonym(req.headers(), &state.config.via_pseudonym) {
+        return Routed::Respond(error_page(
+            StatusCode::LOOP_DETECTED,
+            &url,
+            "request loop: this request has already passed through this proxy (Via)",
+        ));
+    }
+
     let addressed = Addressed::of(state, &req);
     if let Addressed::Own = addressed {
         return Routed::Respond(own_page(state, req.uri().path()));
@@ -176,13 +186,6 @@ async fn forward(
     ctx: &mut Ctx,
 ) -> Response<ProxyBody> {
     let url = ctx.record.url.clone();
-    if via_has_pseudonym(req.headers(), &state.config.via_pseudonym) {
-        return error_page(
-            StatusCode::LOOP_DETECTED,
-            &url,
-            "request loop: this request has already passed through this proxy (Via)",
-        );
-    }
     if let Err(refusal) = state.rules.load().check_destination(host) {
         return error_page(StatusCode::FORBIDDEN, &url, &refusal.to_string());
     }
@@ -261,6 +264,19 @@ fn own_page(state: &ProxyState, path: &str) -> Response<ProxyBody> {
     use std::sync::atomic::Ordering::Relaxed;
     match path {
         "/healthz" => pages::text(StatusCode::OK, "ok\n"),
+        "/metrics" => {
+            let text = crate::metrics::render_prometheus(
+                &state.metrics,
+                state.admission.stats(),
+                state.config.max_concurrent,
+            );
+            let mut resp = Response::new(crate::body::full(text));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            resp
+        }
         "/" | "" => {
             let adm = state.admission.stats();
             let m = &state.metrics;

@@ -208,7 +208,7 @@ async fn serve_connection(
         .timer(TokioTimer::new())
         .header_read_timeout(state.config.header_timeout())
         .keep_alive(keep_alive)
-        .max_buf_size(MAX_HEAD_BYTES);
+        .max_header_size(MAX_HEAD_BYTES);
     let conn = builder
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();

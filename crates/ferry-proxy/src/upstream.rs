@@ -275,15 +275,14 @@ fn error_chain<'a>(
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = cur {
         out.push(e);
-        // io::Error::source skips the wrapped error itself; look inside explicitly.
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if let Some(inner) = io.get_ref() {
-                out.push(inner);
-                cur = inner.source();
-                continue;
-            }
-        }
-        cur = e.source();
+        // io::Error::source skips the error it wraps; step into it explicitly.
+        cur = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
     }
     out
 }

@@ -138,6 +138,23 @@ impl Proxy {
         let _ = self.child.wait();
     }
 
+    /// Reads one sample from the proxy's `/metrics` page (the line starting
+    /// with `name`, labels included, e.g. `ferry_fetches_queued`).
+    pub fn metric(&self, name: &str) -> Option<u64> {
+        use std::io::Write;
+        let mut stream = std::net::TcpStream::connect(self.addr).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: ferry\r\nConnection: close\r\n\r\n")
+            .ok()?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text).ok()?;
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    }
+
     /// Peak resident set size (VmHWM) in KiB, from /proc.
     pub fn peak_rss_kib(&self) -> Option<u64> {
         proc_status_kib(self.child.id(), "VmHWM:")

@@ -1,0 +1,155 @@
+//! Forwarding through the real `ferry proxy`: curl GET and POST, streamed
+//! request bodies, HTTPS in absolute form (TLS by the proxy, HTTP/2 by ALPN),
+//! and CONNECT tunnels to a TLS origin signed by a test CA.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use http::Method;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn curl_get_and_post_through_the_proxy() {
+    let origin = Origin::start(|req| match req.method.as_str() {
+        "POST" => Reply::text(format!(
+            "got {} bytes: {}",
+            req.body.len(),
+            String::from_utf8_lossy(&req.body)
+        )),
+        _ => Reply::html("<title>Hello</title><p>hello from the origin</p>"),
+    })
+    .await;
+    let proxy = proxy(&["--no-cache"]);
+
+    let out = curl(&["-x", &proxy.url(), &origin.url("/page")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "<title>Hello</title><p>hello from the origin</p>"
+    );
+
+    let out = curl(&[
+        "-x",
+        &proxy.url(),
+        "--data-binary",
+        "name=ferry&x=1",
+        &origin.url("/form"),
+    ]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "got 14 bytes: name=ferry&x=1"
+    );
+    let post = &origin.requests()[1];
+    assert_eq!(post.method, "POST");
+    assert_eq!(post.path, "/form");
+    assert_eq!(post.header("content-length"), Some("14"));
+
+    let log = proxy.wait_stdout_lines(2, std::time::Duration::from_secs(5));
+    assert!(
+        log[0].contains(&format!("\"GET {} HTTP/1.1\" 200 48 ", origin.url("/page"))),
+        "{log:?}"
+    );
+    assert!(log[1].contains("\"POST "), "{log:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chunked_request_bodies_stream_upstream() {
+    let origin = Origin::start(|req| Reply::text(format!("{}", req.body.len()))).await;
+    let proxy = proxy(&["--no-cache"]);
+    // 3 MiB sent with chunked transfer coding by curl (-H "Transfer-Encoding: chunked").
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("upload.bin");
+    std::fs::write(&file, pattern_bytes(0, 3 * 1024 * 1024)).unwrap();
+    let out = curl(&[
+        "-x",
+        &proxy.url(),
+        "-H",
+        "Transfer-Encoding: chunked",
+        "-T",
+        file.to_str().unwrap(),
+        &origin.url("/upload"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        (3 * 1024 * 1024).to_string()
+    );
+    let put = &origin.requests()[0];
+    assert_eq!(put.method, "PUT");
+    assert_eq!(
+        put.body.as_ref(),
+        pattern_bytes(0, 3 * 1024 * 1024).as_slice()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_absolute_form_is_fetched_over_tls_with_http2() {
+    let ca = TestCa::new();
+    let origin = Origin::start_tls(&ca, |_| Reply::html("secure page")).await;
+    let proxy = proxy(&[
+        "--no-cache",
+        "--upstream-ca",
+        ca.pem_path().to_str().unwrap(),
+    ]);
+    let resp = ProxyClient::new(proxy.addr()).get(&origin.url("/s")).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(resp.text(), "secure page");
+    let seen = &origin.requests()[0];
+    assert_eq!(seen.version, http::Version::HTTP_2, "ALPN should pick h2");
+    assert_eq!(resp.header("via"), Some("2 ferry"));
+
+    // The same origin without the test CA is refused as a TLS failure, by name.
+    let strict = common::proxy(&["--no-cache"]);
+    let resp = ProxyClient::new(strict.addr()).get(&origin.url("/s")).await;
+    assert_eq!(resp.status, 502);
+    let cause = resp.header("x-ferry-error").unwrap();
+    assert!(cause.starts_with("TLS handshake with localhost"), "{cause}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connect_tunnels_reach_allowed_ports_only() {
+    let ca = TestCa::new();
+    let origin = Origin::start_tls(&ca, |_| Reply::html("through the tunnel")).await;
+    let port = origin.addr().port().to_string();
+    let proxy = proxy(&["--no-cache", "--connect-port", &port]);
+
+    // curl uses CONNECT for https:// URLs through an http proxy.
+    let out = curl(&[
+        "-x",
+        &proxy.url(),
+        "--cacert",
+        ca.pem_path().to_str().unwrap(),
+        &origin.url("/t"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "through the tunnel");
+    let log = proxy.wait_stdout_lines(1, std::time::Duration::from_secs(5));
+    assert!(
+        log[0].contains(&format!("\"CONNECT localhost:{port} HTTP/1.1\" 200 ")),
+        "{log:?}"
+    );
+
+    // The default allows only 443.
+    let strict = common::proxy(&["--no-cache"]);
+    let resp = ProxyClient::new(strict.addr())
+        .send(Method::CONNECT, &format!("localhost:{port}"), &[], "")
+        .await;
+    assert_eq!(resp.status, 403);
+    assert!(
+        resp.text()
+            .contains(&format!("CONNECT to port {port} is not allowed"))
+    );
+}
