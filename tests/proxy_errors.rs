@@ -170,3 +170,31 @@ async fn sigterm_drains_in_flight_requests_then_exits_zero() {
         .expect("proxy exited");
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_stops_reading_does_not_hold_a_fetch_slot_forever() {
+    use tokio::io::AsyncWriteExt;
+    let origin = Origin::start(|req| match req.path.as_str() {
+        "/huge" => Reply::new(200).pattern(256 * 1024 * 1024),
+        _ => Reply::text("next"),
+    })
+    .await;
+    let proxy = proxy(&[
+        "--no-cache",
+        "--max-concurrent",
+        "1",
+        "--response-timeout",
+        "1",
+    ]);
+    let mut stuck = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
+    let req = format!("GET {} HTTP/1.1\r\nHost: x\r\n\r\n", origin.url("/huge"));
+    stuck.write_all(req.as_bytes()).await.unwrap();
+    assert!(wait_until(Duration::from_secs(10), || origin.count("/huge") == 1).await);
+    // `stuck` never reads; its slot must come free so the next request runs.
+    let resp = ProxyClient::new(proxy.addr())
+        .get(&origin.url("/next"))
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(resp.text(), "next");
+    drop(stuck);
+}

@@ -91,8 +91,9 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "SECS")]
     pub connect_timeout: Option<u64>,
 
-    /// Seconds to wait for upstream response headers, and longest pause inside
-    /// an upstream body. [default: 60]
+    /// Seconds to wait for upstream response headers, and the longest pause
+    /// allowed while relaying a body (an origin that stops sending, or a client
+    /// that stops reading). [default: 60]
     #[arg(long, value_name = "SECS")]
     pub response_timeout: Option<u64>,
 
@@ -104,6 +105,11 @@ pub struct ProxyArgs {
     /// Seconds to let in-flight requests finish on SIGINT/SIGTERM. [default: 30]
     #[arg(long, value_name = "SECS")]
     pub shutdown_timeout: Option<u64>,
+
+    /// Seconds a CONNECT tunnel may carry no traffic before it is closed.
+    /// [default: 600]
+    #[arg(long, value_name = "SECS")]
+    pub tunnel_idle_timeout: Option<u64>,
 
     /// Access log destination: a file path, or `-` for stdout. [default: -]
     #[arg(long, value_name = "FILE")]

@@ -100,6 +100,7 @@ pub struct ProxyConfig {
     pub response_timeout: u64,
     pub header_timeout: u64,
     pub shutdown_timeout: u64,
+    pub tunnel_idle_timeout: u64,
     pub access_log: String,
     pub log_format: LogFormat,
     pub via_pseudonym: String,
@@ -131,6 +132,7 @@ impl Default for ProxyConfig {
             response_timeout: 60,
             header_timeout: 30,
             shutdown_timeout: 30,
+            tunnel_idle_timeout: 600,
             access_log: "-".into(),
             log_format: LogFormat::Common,
             via_pseudonym: "ferry".into(),
@@ -202,6 +204,7 @@ impl ProxyConfig {
         set(&mut self.response_timeout, &a.response_timeout);
         set(&mut self.header_timeout, &a.header_timeout);
         set(&mut self.shutdown_timeout, &a.shutdown_timeout);
+        set(&mut self.tunnel_idle_timeout, &a.tunnel_idle_timeout);
         set(&mut self.access_log, &a.access_log);
         set(&mut self.log_format, &a.log_format);
         set(&mut self.via_pseudonym, &a.via_pseudonym);
@@ -232,7 +235,7 @@ impl ProxyConfig {
         if self.queue_timeout == 0 || self.connect_timeout == 0 || self.response_timeout == 0 {
             return invalid("timeouts must be at least 1 second");
         }
-        if self.header_timeout == 0 || self.shutdown_timeout == 0 {
+        if self.header_timeout == 0 || self.shutdown_timeout == 0 || self.tunnel_idle_timeout == 0 {
             return invalid("timeouts must be at least 1 second");
         }
         let pseudonym_ok = !self.via_pseudonym.is_empty()
@@ -271,6 +274,9 @@ impl ProxyConfig {
     }
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout)
+    }
+    pub fn tunnel_idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.tunnel_idle_timeout)
     }
 }
 

@@ -20,6 +20,7 @@ mod metrics;
 mod pages;
 mod pipeline;
 mod server;
+mod stall;
 mod state;
 mod tunnel;
 mod upstream;

@@ -24,6 +24,7 @@ use crate::auth::Authenticator;
 use crate::config::ProxyConfig;
 use crate::metrics::Metrics;
 use crate::pipeline::{self, ConnInfo};
+use crate::stall::WriteStall;
 use crate::state::ProxyState;
 use crate::upstream::Upstream;
 
@@ -209,6 +210,7 @@ async fn serve_connection(
         .header_read_timeout(state.config.header_timeout())
         .keep_alive(keep_alive)
         .max_header_size(MAX_HEAD_BYTES);
+    let stream = WriteStall::new(stream, state.config.response_timeout());
     let conn = builder
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();

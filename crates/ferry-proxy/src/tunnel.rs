@@ -1,6 +1,6 @@
 //! CONNECT tunnels: checked against the allowed ports and destination rules,
 //! counted against `max_tunnels` (not the fetch slots), then bytes are copied
-//! both ways until either side closes. The access-log line is written when the
+//! both ways until either side closes or the tunnel is idle too long. The access-log line is written when the
 //! tunnel ends, with the bytes sent to the client.
 
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use hyper_util::rt::TokioIo;
 use crate::access_log::AccessRecord;
 use crate::body::{ProxyBody, empty};
 use crate::pages::error_page;
+use crate::stall::Activity;
 use crate::state::ProxyState;
 
 pub async fn open(
@@ -59,11 +60,12 @@ pub async fn open(
             .insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
         return Err(resp);
     };
-    let mut upstream = match state.upstream.connect_tunnel(&host, port).await {
+    let upstream = match state.upstream.connect_tunnel(&host, port).await {
         Ok(stream) => stream,
         Err(e) => return Err(error_page(e.status(), &target, &e.to_string())),
     };
     let state2 = state.clone();
+    let idle_limit = state.config.tunnel_idle_timeout();
     state.metrics.tunnels_open.fetch_add(1, Ordering::Relaxed);
     state.metrics.tunnels_total.fetch_add(1, Ordering::Relaxed);
     state.tunnel_tasks.spawn(async move {
@@ -71,10 +73,17 @@ pub async fn open(
         record.status = 200;
         match hyper::upgrade::on(req).await {
             Ok(upgraded) => {
-                let mut client = TokioIo::new(upgraded);
-                match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-                    Ok((_to_origin, to_client)) => record.bytes = to_client,
-                    Err(e) => tracing::debug!(target = %record.url, error = %e, "tunnel ended with an error"),
+                let activity = Activity::new();
+                let mut client = activity.track(TokioIo::new(upgraded));
+                let mut origin = activity.track(upstream);
+                tokio::select! {
+                    copied = tokio::io::copy_bidirectional(&mut client, &mut origin) => match copied {
+                        Ok((_to_origin, to_client)) => record.bytes = to_client,
+                        Err(e) => tracing::debug!(target = %record.url, error = %e, "tunnel ended with an error"),
+                    },
+                    _ = activity.idle(idle_limit) => {
+                        tracing::debug!(target = %record.url, "tunnel closed after being idle");
+                    }
                 }
             }
             Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
