@@ -1,8 +1,8 @@
 //! The caching forward proxy: listener and connections (`server`), the
 //! request pipeline (`pipeline`), access control (`acl`, `auth`), the fetch
 //! queue (`admission`), the upstream client (`upstream`), CONNECT tunnels
-//! (`tunnel`), header rules (`headers`), the proxy's own pages (`pages`), the
-//! access log and counters.
+//! (`tunnel`), header rules (`headers`), error pages (`pages`), the proxy's
+//! own endpoints (`dashboard`), the access log and counters (`metrics`).
 
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
@@ -15,6 +15,7 @@ mod auth;
 mod body;
 mod cli;
 mod config;
+mod dashboard;
 mod headers;
 mod metrics;
 mod pages;

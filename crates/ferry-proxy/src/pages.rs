@@ -85,21 +85,28 @@ pub fn text(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
     resp
 }
 
-/// The status page at `/`: rows of (label, value).
-pub fn status_page(rows: &[(&str, String)]) -> Response<ProxyBody> {
+/// The dashboard at `/`: a table of (element id, label, value) rows that a
+/// small script refreshes from `/status.json` every second.
+pub fn dashboard(rows: &[(&str, &str, String)]) -> Response<ProxyBody> {
     let mut table = String::new();
-    for (label, value) in rows {
+    for (id, label, value) in rows {
         table.push_str(&format!(
-            "<tr><td>{}</td><td><strong>{}</strong></td></tr>\n",
+            "<tr><td>{}</td><td><strong id=\"{}\">{}</strong></td></tr>\n",
             escape(label),
+            escape(id),
             escape(value)
         ));
     }
     let html = format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Ferry proxy</title>\
 <style>{STYLE}</style></head><body>\n<h1>Ferry proxy</h1>\n<p>This is a caching HTTP proxy. \
-Point your browser or <code>curl -x</code> at it.</p>\n<table>\n{table}</table>\n\
-<footer>ferry {version} — <a href=\"/healthz\">/healthz</a></footer>\n</body></html>\n",
+Point your browser (or <a href=\"/proxy.pac\">/proxy.pac</a>) or <code>curl -x</code> at it.</p>\n\
+<table>\n{table}</table>\n<footer>ferry {version} — <a href=\"/status.json\">status.json</a> · \
+<a href=\"/metrics\">metrics</a> · <a href=\"/healthz\">healthz</a></footer>\n\
+<script>\nasync function refresh() {{\n  try {{\n    const s = await (await fetch('/status.json')).json();\n\
+    for (const [k, v] of Object.entries(s)) {{\n      const el = document.getElementById(k);\n\
+      if (el) el.textContent = Array.isArray(v) ? v.join(', ') : v;\n    }}\n  }} catch (e) {{}}\n}}\n\
+setInterval(refresh, 1000);\n</script>\n</body></html>\n",
         version = env!("CARGO_PKG_VERSION"),
     );
     html_response(StatusCode::OK, html)

@@ -17,8 +17,9 @@ use crate::access_log::AccessRecord;
 use crate::acl::Refusal;
 use crate::auth::AuthOutcome;
 use crate::body::{Logged, ProxyBody, Relay};
+use crate::dashboard;
 use crate::headers::{add_forwarded, add_via, strip_hop_by_hop, via_has_pseudonym};
-use crate::pages::{self, error_page};
+use crate::pages::error_page;
 use crate::state::ProxyState;
 use crate::tunnel;
 use crate::upstream::UpstreamBody;
@@ -101,7 +102,7 @@ async fn route(
 
     let addressed = Addressed::of(state, &req);
     if let Addressed::Own = addressed {
-        return Routed::Respond(own_page(state, req.uri().path()));
+        return Routed::Respond(dashboard::serve(state, req.uri().path(), req.headers()));
     }
 
     if let Some(auth) = &state.auth {
@@ -126,7 +127,7 @@ async fn route(
     }
 
     match addressed {
-        Addressed::Own => Routed::Respond(own_page(state, req.uri().path())),
+        Addressed::Own => Routed::Respond(dashboard::serve(state, req.uri().path(), req.headers())),
         Addressed::Invalid(cause) => {
             Routed::Respond(error_page(StatusCode::BAD_REQUEST, &url, cause))
         }
@@ -257,67 +258,6 @@ fn normalize_target(uri: &Uri) -> Uri {
         Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
     } else {
         uri.clone()
-    }
-}
-
-fn own_page(state: &ProxyState, path: &str) -> Response<ProxyBody> {
-    use std::sync::atomic::Ordering::Relaxed;
-    match path {
-        "/healthz" => pages::text(StatusCode::OK, "ok\n"),
-        "/metrics" => {
-            let text = crate::metrics::render_prometheus(
-                &state.metrics,
-                state.admission.stats(),
-                state.config.max_concurrent,
-            );
-            let mut resp = Response::new(crate::body::full(text));
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-            );
-            resp
-        }
-        "/" | "" => {
-            let adm = state.admission.stats();
-            let m = &state.metrics;
-            let rows = [
-                ("Uptime", format!("{} s", state.started.elapsed().as_secs())),
-                (
-                    "Listening on",
-                    state
-                        .own_addrs
-                        .iter()
-                        .map(|a| a.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                ),
-                (
-                    "Origin fetches in flight",
-                    adm.in_flight.load(Relaxed).to_string(),
-                ),
-                (
-                    "Requests queued for a fetch slot",
-                    adm.queued.load(Relaxed).to_string(),
-                ),
-                (
-                    "Fetch slots (max-concurrent)",
-                    state.config.max_concurrent.to_string(),
-                ),
-                ("Tunnels open", m.tunnels_open.load(Relaxed).to_string()),
-                ("Requests served", m.requests.load(Relaxed).to_string()),
-                ("Bytes sent", m.bytes_sent.load(Relaxed).to_string()),
-                (
-                    "Connections open",
-                    m.connections_open.load(Relaxed).to_string(),
-                ),
-            ];
-            pages::status_page(&rows)
-        }
-        _ => error_page(
-            StatusCode::NOT_FOUND,
-            path,
-            "this is Ferry, an HTTP proxy: ask it for absolute URLs (curl -x http://this-proxy URL)",
-        ),
     }
 }
 
