@@ -1,0 +1,188 @@
+//! Cache keys (RFC 9111 §2): the target URI, normalized, for the primary key;
+//! plus the values of the request headers a response's `Vary` names, for the
+//! secondary key that tells variants apart. Objects are named on disk and in
+//! memory by a 128-bit BLAKE3 digest of their key.
+
+use std::fmt;
+
+use http::{HeaderMap, Uri};
+
+/// The normalized target URI: scheme and host lower-cased, default port
+/// dropped, empty path as `/`. Path and query are kept byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey(String);
+
+impl CacheKey {
+    /// `None` for URIs that cannot be cached (no scheme or host, or a scheme
+    /// other than http/https).
+    pub fn from_uri(uri: &Uri) -> Option<CacheKey> {
+        let scheme = uri.scheme_str()?.to_ascii_lowercase();
+        if scheme != "http" && scheme != "https" {
+            return None;
+        }
+        let host = uri.host()?.to_ascii_lowercase();
+        let default_port = if scheme == "https" { 443 } else { 80 };
+        let port = match uri.port_u16() {
+            Some(p) if p != default_port => format!(":{p}"),
+            _ => String::new(),
+        };
+        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let path = if path.is_empty() { "/" } else { path };
+        Some(CacheKey(format!("{scheme}://{host}{port}{path}")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id of the object (or vary marker) stored under the primary key.
+    pub fn id(&self) -> ObjectId {
+        ObjectId::digest(self.0.as_bytes())
+    }
+
+    /// The id of the variant selected by `request` for a response that varies
+    /// on `vary` (lower-case header names, sorted).
+    pub fn variant_id(&self, vary: &[String], request: &HeaderMap) -> ObjectId {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(self.0.as_bytes());
+        for name in vary {
+            hasher.update(b"\0");
+            hasher.update(name.as_bytes());
+            hasher.update(b"\0");
+            // Several field lines are combined as the recipient would see them.
+            let mut first = true;
+            for value in request.get_all(name.as_str()) {
+                if !first {
+                    hasher.update(b", ");
+                }
+                hasher.update(value.as_bytes());
+                first = false;
+            }
+        }
+        ObjectId::from_hash(hasher.finalize())
+    }
+}
+
+impl fmt::Display for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The names of the request headers a `Vary` field selects on, lower case,
+/// sorted and deduplicated; `None` for `Vary: *` (never reusable).
+pub fn vary_names(response: &HeaderMap) -> Option<Vec<String>> {
+    let mut names = Vec::new();
+    for value in response.get_all(http::header::VARY) {
+        let Ok(value) = value.to_str() else {
+            return None;
+        };
+        for name in value.split(',') {
+            let name = name.trim().to_ascii_lowercase();
+            if name == "*" {
+                return None;
+            }
+            if !name.is_empty() {
+                names.push(name);
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    Some(names)
+}
+
+/// 128 bits of BLAKE3: collisions are not a practical concern at cache sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectId(pub u128);
+
+impl ObjectId {
+    pub fn digest(bytes: &[u8]) -> ObjectId {
+        ObjectId::from_hash(blake3::hash(bytes))
+    }
+
+    fn from_hash(hash: blake3::Hash) -> ObjectId {
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&hash.as_bytes()[..16]);
+        ObjectId(u128::from_be_bytes(first))
+    }
+
+    pub fn to_hex(self) -> String {
+        format!("{:032x}", self.0)
+    }
+
+    pub fn from_hex(hex: &str) -> Option<ObjectId> {
+        if hex.len() != 32 {
+            return None;
+        }
+        u128::from_str_radix(hex, 16).ok().map(ObjectId)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(uri: &str) -> Option<String> {
+        CacheKey::from_uri(&uri.parse().unwrap()).map(|k| k.0)
+    }
+
+    #[test]
+    fn uris_are_normalized() {
+        let cases = [
+            ("http://Example.COM/a?b=C", Some("http://example.com/a?b=C")),
+            ("http://example.com:80/", Some("http://example.com/")),
+            ("https://example.com:443/x", Some("https://example.com/x")),
+            (
+                "http://example.com:8080/x",
+                Some("http://example.com:8080/x"),
+            ),
+            ("http://example.com", Some("http://example.com/")),
+            ("ftp://example.com/", None),
+            ("/relative", None),
+        ];
+        for (uri, want) in cases {
+            assert_eq!(key(uri).as_deref(), want, "{uri}");
+        }
+    }
+
+    #[test]
+    fn vary_names_are_normalized_and_star_is_none() {
+        let mut h = HeaderMap::new();
+        h.append("vary", "Accept-Encoding, accept-language".parse().unwrap());
+        h.append("vary", "Accept-Encoding".parse().unwrap());
+        assert_eq!(
+            vary_names(&h),
+            Some(vec![
+                "accept-encoding".to_string(),
+                "accept-language".to_string()
+            ])
+        );
+        h.append("vary", "*".parse().unwrap());
+        assert_eq!(vary_names(&h), None);
+        assert_eq!(vary_names(&HeaderMap::new()), Some(vec![]));
+    }
+
+    #[test]
+    fn variants_differ_by_the_named_header_values_only() {
+        let k = CacheKey::from_uri(&"http://a.test/".parse().unwrap()).unwrap();
+        let vary = vec!["accept-language".to_string()];
+        let mut en = HeaderMap::new();
+        en.insert("accept-language", "en".parse().unwrap());
+        en.insert("user-agent", "x".parse().unwrap());
+        let mut en2 = HeaderMap::new();
+        en2.insert("accept-language", "en".parse().unwrap());
+        let mut fr = HeaderMap::new();
+        fr.insert("accept-language", "fr".parse().unwrap());
+        assert_eq!(k.variant_id(&vary, &en), k.variant_id(&vary, &en2));
+        assert_ne!(k.variant_id(&vary, &en), k.variant_id(&vary, &fr));
+        assert_ne!(k.variant_id(&vary, &en), k.id());
+    }
+
+    #[test]
+    fn ids_round_trip_through_hex() {
+        let id = ObjectId::digest(b"x");
+        assert_eq!(ObjectId::from_hex(&id.to_hex()), Some(id));
+        assert_eq!(ObjectId::from_hex("zz"), None);
+    }
+}
