@@ -41,10 +41,12 @@ impl CacheKey {
     }
 
     /// The id of the variant selected by `request` for a response that varies
-    /// on `vary` (lower-case header names, sorted).
-    pub fn variant_id(&self, vary: &[String], request: &HeaderMap) -> ObjectId {
+    /// on `vary` (lower-case header names, sorted), under the vary marker of
+    /// `generation`.
+    pub fn variant_id(&self, generation: u64, vary: &[String], request: &HeaderMap) -> ObjectId {
         let mut hasher = blake3::Hasher::new();
         hasher.update(self.0.as_bytes());
+        hasher.update(&generation.to_le_bytes());
         for name in vary {
             hasher.update(b"\0");
             hasher.update(name.as_bytes());
@@ -174,9 +176,10 @@ mod tests {
         en2.insert("accept-language", "en".parse().unwrap());
         let mut fr = HeaderMap::new();
         fr.insert("accept-language", "fr".parse().unwrap());
-        assert_eq!(k.variant_id(&vary, &en), k.variant_id(&vary, &en2));
-        assert_ne!(k.variant_id(&vary, &en), k.variant_id(&vary, &fr));
-        assert_ne!(k.variant_id(&vary, &en), k.id());
+        assert_eq!(k.variant_id(1, &vary, &en), k.variant_id(1, &vary, &en2));
+        assert_ne!(k.variant_id(1, &vary, &en), k.variant_id(1, &vary, &fr));
+        assert_ne!(k.variant_id(1, &vary, &en), k.id());
+        assert_ne!(k.variant_id(1, &vary, &en), k.variant_id(2, &vary, &en));
     }
 
     #[test]

@@ -4,15 +4,25 @@
 //! back from the cache (`body`), collapsed forwarding (`lock`), and the
 //! `ferry cache` command (`cli`). No sockets live here.
 
+mod body;
+mod cache;
 pub mod cli;
 mod config;
+mod journal;
 pub mod key;
+mod lock;
 pub mod meta;
 pub mod policy;
+mod store;
+mod writer;
 
+pub use body::CacheBody;
+pub use cache::{COLLAPSE_WAIT, Cache, CacheStats, Hit, Lookup, Miss, MissKind, Stale};
 pub use config::CacheConfig;
 pub use key::{CacheKey, ObjectId};
+pub use lock::{Collapse, Follower, LeaderGuard};
 pub use policy::{NotStored, StaleRules};
+pub use writer::StoreWriter;
 
 /// Errors of the cache. Most are handled inside (a bad object is a miss); the
 /// ones that surface mean the cache directory itself is unusable.

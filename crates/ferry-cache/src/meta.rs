@@ -43,6 +43,11 @@ pub struct Meta {
     pub key: String,
     /// Request header names the response varies on (lower case, sorted).
     pub vary: Vec<String>,
+    /// For a vary marker: a number mixed into its variants' ids, new each time
+    /// a marker is created, so variants of an invalidated marker are never
+    /// found again.
+    #[serde(default)]
+    pub generation: u64,
     pub status: u16,
     /// Response headers as stored, hop-by-hop headers removed. Values are kept
     /// byte for byte (each byte as one char, so non-UTF-8 survives JSON).
@@ -55,11 +60,12 @@ pub struct Meta {
 }
 
 impl Meta {
-    pub fn vary_marker(key: &str, vary: Vec<String>) -> Meta {
+    pub fn vary_marker(key: &str, vary: Vec<String>, generation: u64) -> Meta {
         Meta {
             kind: Kind::VaryMarker,
             key: key.to_string(),
             vary,
+            generation,
             status: 0,
             headers: Vec::new(),
             policy: None,
@@ -182,7 +188,7 @@ mod tests {
 
     #[test]
     fn meta_round_trips_and_detects_damage() {
-        let mut meta = Meta::vary_marker("http://a.test/", vec!["accept".into()]);
+        let mut meta = Meta::vary_marker("http://a.test/", vec!["accept".into()], 1);
         let mut headers = HeaderMap::new();
         headers.insert("x-bytes", HeaderValue::from_bytes(b"caf\xe9").unwrap());
         meta.set_headers(&headers);

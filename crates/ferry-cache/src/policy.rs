@@ -61,7 +61,7 @@ impl NotStored {
     }
 }
 
-fn options() -> CacheOptions {
+pub(crate) fn options() -> CacheOptions {
     CacheOptions {
         shared: true,
         ..CacheOptions::default()
@@ -560,6 +560,7 @@ mod tests {
             kind: Kind::Object,
             key: key().as_str().into(),
             vary,
+            generation: 0,
             status: 200,
             headers: Vec::new(),
             policy: Some(policy),
@@ -687,7 +688,8 @@ mod tests {
     fn freshness_precedence_s_maxage_then_max_age_then_expires() {
         let expires_past = httpdate::fmt_http_date(SystemTime::now() - DAY);
         let expires_future = httpdate::fmt_http_date(SystemTime::now() + DAY);
-        let cases: &[(&[(&str, &str)], u64, bool)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], u64, bool);
+        let cases: &[Case] = &[
             (&[("cache-control", "max-age=60")], 10, true),
             (&[("cache-control", "max-age=60")], 70, false),
             (&[("cache-control", "max-age=10, s-maxage=100")], 50, true),

@@ -1,0 +1,116 @@
+//! Collapsed forwarding: the first miss for a URL becomes the leader and
+//! fetches it; concurrent misses for the same URL follow, waiting (holding
+//! nothing, not even a fetch slot) until the leader's store finishes or gives
+//! up, then look the cache up again. Waits are bounded by a timeout so a stuck
+//! leader cannot hold followers forever.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::key::ObjectId;
+
+#[derive(Debug, Default)]
+pub struct Collapser {
+    inflight: Mutex<HashMap<ObjectId, watch::Receiver<bool>>>,
+}
+
+pub enum Collapse {
+    Leader(LeaderGuard),
+    Follower(Follower),
+}
+
+/// Held by the request that fetches; releasing it (drop) wakes the followers.
+#[derive(Debug)]
+pub struct LeaderGuard {
+    id: ObjectId,
+    collapser: Arc<Collapser>,
+    done: watch::Sender<bool>,
+}
+
+impl Drop for LeaderGuard {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.collapser.inflight.lock() {
+            map.remove(&self.id);
+        }
+        let _ = self.done.send(true);
+    }
+}
+
+pub struct Follower {
+    done: watch::Receiver<bool>,
+}
+
+impl Follower {
+    /// Waits for the leader; `false` if the wait timed out.
+    pub async fn wait(mut self, limit: Duration) -> bool {
+        tokio::time::timeout(limit, self.done.wait_for(|done| *done))
+            .await
+            .is_ok()
+    }
+}
+
+impl Collapser {
+    pub fn join(self: &Arc<Self>, id: ObjectId) -> Collapse {
+        let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(rx) = map.get(&id) {
+            return Collapse::Follower(Follower { done: rx.clone() });
+        }
+        let (tx, rx) = watch::channel(false);
+        map.insert(id, rx);
+        Collapse::Leader(LeaderGuard {
+            id,
+            collapser: self.clone(),
+            done: tx,
+        })
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.inflight.lock().map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn one_leader_many_followers_released_together() {
+        let c = Arc::new(Collapser::default());
+        let id = ObjectId(7);
+        let Collapse::Leader(guard) = c.join(id) else {
+            panic!("first is the leader")
+        };
+        let followers: Vec<_> = (0..10)
+            .map(|_| match c.join(id) {
+                Collapse::Follower(f) => tokio::spawn(f.wait(Duration::from_secs(5))),
+                Collapse::Leader(_) => panic!("only one leader"),
+            })
+            .collect();
+        assert!(
+            matches!(c.join(ObjectId(8)), Collapse::Leader(_)),
+            "other URLs are independent"
+        );
+        drop(guard);
+        for f in followers {
+            assert!(f.await.unwrap());
+        }
+        assert_eq!(c.in_flight(), 0);
+        assert!(
+            matches!(c.join(id), Collapse::Leader(_)),
+            "a new leader after release"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn followers_give_up_after_the_timeout() {
+        let c = Arc::new(Collapser::default());
+        let _leader = c.join(ObjectId(1));
+        let Collapse::Follower(f) = c.join(ObjectId(1)) else {
+            panic!("follower")
+        };
+        assert!(!f.wait(Duration::from_secs(30)).await);
+    }
+}
