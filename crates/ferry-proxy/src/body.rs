@@ -30,14 +30,19 @@ pub fn empty() -> ProxyBody {
 }
 
 /// Receives a copy of every data frame of an upstream body (the cache's store
-/// writer). `finish` is called only when the body ended cleanly.
+/// writer). `finish` is called only when the body ended cleanly; the future it
+/// returns completes when the copy is safely kept.
 pub trait FrameSink: Send {
     fn data(&mut self, chunk: &Bytes);
-    fn finish(self: Box<Self>);
+    fn finish(self: Box<Self>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 }
 
 /// Relays an upstream body: keeps the fetch slot until the body ends, fails the
 /// body if the origin pauses longer than `idle`, and feeds an optional sink.
+///
+/// With a sink, the last frame is held back until the sink has finished, so a
+/// client that has received the whole response finds it in the cache on its
+/// next request.
 pub struct Relay<B> {
     inner: B,
     slot: Option<Slot>,
@@ -45,6 +50,9 @@ pub struct Relay<B> {
     timer: Pin<Box<tokio::time::Sleep>>,
     host: String,
     sink: Option<Box<dyn FrameSink>>,
+    held: Option<Frame<Bytes>>,
+    finishing: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    ended: bool,
 }
 
 impl<B> Relay<B> {
@@ -56,10 +64,12 @@ impl<B> Relay<B> {
             timer: Box::pin(tokio::time::sleep(idle)),
             host,
             sink: None,
+            held: None,
+            finishing: None,
+            ended: false,
         }
     }
 
-    #[allow(dead_code)] // wired up when the cache tees upstream bodies
     pub fn with_sink(mut self, sink: Option<Box<dyn FrameSink>>) -> Self {
         self.sink = sink;
         self
@@ -79,52 +89,84 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Pending => {
-                if this.timer.as_mut().poll(cx).is_ready() {
+        loop {
+            if let Some(finishing) = this.finishing.as_mut() {
+                ready!(finishing.as_mut().poll(cx));
+                this.finishing = None;
+                this.ended = true;
+            }
+            if this.ended {
+                return Poll::Ready(this.held.take().map(Ok));
+            }
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Pending => {
+                    if this.timer.as_mut().poll(cx).is_ready() {
+                        this.sink = None;
+                        this.slot = None;
+                        this.held = None;
+                        return Poll::Ready(Some(Err(Box::new(UpstreamError::BodyTimeout {
+                            host: this.host.clone(),
+                            secs: this.idle.as_secs(),
+                        }))));
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(Ok(frame))) => {
+                    let deadline = tokio::time::Instant::now() + this.idle;
+                    this.timer.as_mut().reset(deadline);
+                    let Some(sink) = this.sink.as_mut() else {
+                        return Poll::Ready(Some(Ok(frame)));
+                    };
+                    if let Some(data) = frame.data_ref() {
+                        sink.data(data);
+                    }
+                    if let Some(previous) = this.held.replace(frame) {
+                        return Poll::Ready(Some(Ok(previous)));
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    // A broken upstream body must never be stored: drop the sink unfinished.
                     this.sink = None;
                     this.slot = None;
-                    return Poll::Ready(Some(Err(Box::new(UpstreamError::BodyTimeout {
-                        host: this.host.clone(),
-                        secs: this.idle.as_secs(),
-                    }))));
+                    this.held = None;
+                    return Poll::Ready(Some(Err(e.into())));
                 }
-                Poll::Pending
-            }
-            Poll::Ready(Some(Ok(frame))) => {
-                let deadline = tokio::time::Instant::now() + this.idle;
-                this.timer.as_mut().reset(deadline);
-                if let (Some(sink), Some(data)) = (this.sink.as_mut(), frame.data_ref()) {
-                    sink.data(data);
+                Poll::Ready(None) => {
+                    this.slot = None;
+                    match this.sink.take() {
+                        Some(sink) => this.finishing = Some(sink.finish()),
+                        None => this.ended = true,
+                    }
                 }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                // A broken upstream body must never be stored: drop the sink unfinished.
-                this.sink = None;
-                this.slot = None;
-                Poll::Ready(Some(Err(e.into())))
-            }
-            Poll::Ready(None) => {
-                if let Some(sink) = this.sink.take() {
-                    sink.finish();
-                }
-                this.slot = None;
-                Poll::Ready(None)
             }
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.held.is_none()
+            && self.finishing.is_none()
+            && self.sink.is_none()
+            && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        let held = self
+            .held
+            .as_ref()
+            .and_then(|f| f.data_ref())
+            .map(|d| d.len() as u64)
+            .unwrap_or(0);
+        let inner = self.inner.size_hint();
+        let mut hint = SizeHint::new();
+        hint.set_lower(inner.lower() + held);
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper + held);
+        }
+        hint
     }
 }
 
-use std::future::Future as _;
+use std::future::Future;
 
 /// Counts the bytes sent and writes the access-log line when the response body
 /// is finished or dropped (a client that went away is logged too).

@@ -1,7 +1,8 @@
 //! A request's way through the proxy, in one place:
 //! client check → authentication → what is addressed (a tunnel, the proxy's
-//! own pages, or an origin) → loop and destination checks → a fetch slot →
-//! upstream → response relayed back → one access-log line.
+//! own pages, or an origin) → loop and destination checks → the cache
+//! (`caching`) → a fetch slot → upstream (`forward`) → response relayed back
+//! → one access-log line.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -9,20 +10,20 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use http::header::{self, HeaderValue};
-use http::{Method, Request, Response, StatusCode, Uri};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use crate::access_log::AccessRecord;
 use crate::acl::Refusal;
 use crate::auth::AuthOutcome;
-use crate::body::{Logged, ProxyBody, Relay};
+use crate::body::{Logged, ProxyBody};
 use crate::dashboard;
-use crate::headers::{add_forwarded, add_via, strip_hop_by_hop, via_has_pseudonym};
+use crate::headers::via_has_pseudonym;
 use crate::pages::error_page;
 use crate::state::ProxyState;
 use crate::tunnel;
-use crate::upstream::UpstreamBody;
+use crate::{caching, forward};
 
 /// Facts about the client connection a request arrived on.
 #[derive(Debug, Clone)]
@@ -190,75 +191,46 @@ async fn forward(
     if let Err(refusal) = state.rules.load().check_destination(host) {
         return error_page(StatusCode::FORBIDDEN, &url, &refusal.to_string());
     }
-
-    let upstream_req = upstream_request(state, conn, req);
-    let slot = match state.admission.acquire().await {
-        Ok(slot) => slot,
-        Err(e) => {
-            let mut resp = error_page(StatusCode::SERVICE_UNAVAILABLE, &url, &e.to_string());
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            return resp;
+    if let Some(cache) = &state.cache {
+        if req.method() == Method::GET || req.method() == Method::HEAD {
+            let (parts, _ignored_body) = req.into_parts();
+            let (resp, status) = caching::serve(state, cache, conn.peer.ip(), parts, host).await;
+            ctx.record.cache = status.log_token();
+            return status.apply(resp);
         }
-    };
-    let resp = match state.upstream.send(upstream_req).await {
-        Ok(resp) => resp,
-        Err(e) => return error_page(e.status(), &url, &e.to_string()),
-    };
-    let (mut parts, body) = resp.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
-    add_via(
-        &mut parts.headers,
-        parts.version,
-        &state.config.via_pseudonym,
-    );
-    parts.version = http::Version::HTTP_11;
-    let relay = Relay::new(
-        body,
-        Some(slot),
-        state.upstream.response_timeout(),
-        host.to_string(),
-    );
-    Response::from_parts(parts, relay.boxed_unsync())
-}
-
-/// The request as the origin will see it: hop-by-hop and proxy headers gone,
-/// `Host` taken from the target URI (RFC 9112 §3.2.2), `Via` added, and the
-/// client's address only if the config asks for it.
-fn upstream_request(
-    state: &ProxyState,
-    conn: &ConnInfo,
-    req: Request<Incoming>,
-) -> Request<UpstreamBody> {
-    let (mut parts, body) = req.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
-    parts.headers.remove(header::HOST);
-    // 100-continue was already answered to the client by the server side.
-    parts.headers.remove(header::EXPECT);
-    add_via(
-        &mut parts.headers,
-        parts.version,
-        &state.config.via_pseudonym,
-    );
-    add_forwarded(
-        &mut parts.headers,
-        state.config.forwarded_header,
-        conn.peer.ip(),
-    );
-    parts.version = http::Version::HTTP_11;
-    parts.uri = normalize_target(&parts.uri);
-    Request::from_parts(parts, body.map_err(Into::into).boxed_unsync())
-}
-
-/// An absolute-form target without a path gets `/`.
-fn normalize_target(uri: &Uri) -> Uri {
-    if uri.path().is_empty() {
-        let mut parts = uri.clone().into_parts();
-        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
-        Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
-    } else {
-        uri.clone()
+        if req.method().as_str() == "PURGE" {
+            return caching::purge(cache, req.uri(), &url).await;
+        }
     }
+
+    let (parts, body) = req.into_parts();
+    // Kept for invalidation: a successful unsafe request makes stored copies stale.
+    let target = (state.cache.is_some() && !parts.method.is_safe()).then(|| {
+        let mut t = Request::new(()).into_parts().0;
+        t.method = parts.method.clone();
+        t.uri = parts.uri.clone();
+        t
+    });
+    let fetched = match forward::fetch(
+        state,
+        conn.peer.ip(),
+        parts,
+        body.map_err(Into::into).boxed_unsync(),
+    )
+    .await
+    {
+        Ok(fetched) => fetched,
+        Err(e) => return e.page(&url),
+    };
+    if let (Some(cache), Some(target)) = (&state.cache, &target) {
+        cache.invalidate(target, &fetched.head).await;
+    }
+    let resp = forward::relay(state, host, fetched, None);
+    if state.cache.is_some() {
+        ctx.record.cache = "MISS";
+        return caching::CacheStatus::bypass().apply(resp);
+    }
+    resp
 }
 
 fn version_str(v: http::Version) -> &'static str {

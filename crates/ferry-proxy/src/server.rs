@@ -60,7 +60,9 @@ pub async fn serve(config: ProxyConfig) -> Result<(), StartupError> {
         .filter_map(|l| l.local_addr().ok())
         .collect();
 
+    let cache = open_cache(&config);
     let state = Arc::new(ProxyState {
+        cache,
         rules: ArcSwap::from_pointee(rules),
         auth: Authenticator::new(&config.users, &config.auth_realm),
         upstream,
@@ -77,6 +79,18 @@ pub async fn serve(config: ProxyConfig) -> Result<(), StartupError> {
         started: Instant::now(),
         config,
     });
+
+    if let Some(cache) = state.cache.clone() {
+        // Picks up `ferry cache purge/clear` run while the proxy is up.
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                let cache = cache.clone();
+                let _ = tokio::task::spawn_blocking(move || cache.sync_external_changes()).await;
+            }
+        });
+    }
 
     let mut sigint = signal(SignalKind::interrupt()).map_err(StartupError::Signals)?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(StartupError::Signals)?;
@@ -128,6 +142,30 @@ pub async fn serve(config: ProxyConfig) -> Result<(), StartupError> {
         );
     }
     Ok(())
+}
+
+/// Opens the cache, or explains loudly why the proxy runs without one.
+fn open_cache(config: &ProxyConfig) -> Option<ferry_cache::Cache> {
+    if !config.cache.enabled {
+        return None;
+    }
+    let dir = config.cache.dir_or_default();
+    let mut cfg = ferry_cache::CacheConfig::new(dir.clone());
+    cfg.max_size = config.cache.size.as_u64();
+    cfg.max_object_size = config.cache.max_object_size.as_u64();
+    cfg.memory_size = config.cache.memory_size.as_u64();
+    cfg.memory_object_max = cfg.memory_object_max.min(cfg.memory_size / 4);
+    match ferry_cache::Cache::open(cfg) {
+        Ok(cache) => {
+            eprintln!("ferry: caching in {}", dir.display());
+            Some(cache)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cache unusable; proxying without a cache");
+            eprintln!("ferry: warning: {e}; running without a cache");
+            None
+        }
+    }
 }
 
 fn reload_rules(state: &ProxyState) {

@@ -29,6 +29,8 @@ pub struct ProxyState {
     pub tunnel_tasks: TaskTracker,
     pub log: AccessLog,
     pub metrics: Arc<Metrics>,
+    /// The HTTP cache; `None` when disabled or when its directory is unusable.
+    pub cache: Option<ferry_cache::Cache>,
     /// The addresses actually bound (port 0 resolved).
     pub own_addrs: Vec<SocketAddr>,
     pub started: Instant,

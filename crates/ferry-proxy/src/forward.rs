@@ -1,0 +1,143 @@
+//! One exchange with an origin: the request rewritten as the origin should see
+//! it, a fetch slot from the queue, the upstream call, and the response relayed
+//! back (optionally teed into the cache).
+
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode, Uri, request, response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use crate::admission::{AdmissionError, Slot};
+use crate::body::{FrameSink, ProxyBody, Relay};
+use crate::headers::{add_forwarded, add_via, strip_hop_by_hop};
+use crate::pages::error_page;
+use crate::state::ProxyState;
+use crate::upstream::{UpstreamBody, UpstreamError};
+
+/// Why no upstream response arrived.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Admission(#[from] AdmissionError),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+}
+
+impl FetchError {
+    /// The error page for the client.
+    pub fn page(&self, url: &str) -> Response<ProxyBody> {
+        match self {
+            FetchError::Admission(e) => {
+                let mut resp = error_page(StatusCode::SERVICE_UNAVAILABLE, url, &e.to_string());
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                resp
+            }
+            FetchError::Upstream(e) => error_page(e.status(), url, &e.to_string()),
+        }
+    }
+}
+
+/// An upstream response head, with the slot that must be held until its body
+/// has been relayed.
+pub struct Fetched {
+    /// Hop-by-hop headers already removed.
+    pub head: response::Parts,
+    pub body: Incoming,
+    pub slot: Slot,
+    pub request_time: SystemTime,
+    pub response_time: SystemTime,
+}
+
+/// Waits for a fetch slot, then sends the request upstream.
+pub async fn fetch(
+    state: &ProxyState,
+    client: IpAddr,
+    parts: request::Parts,
+    body: UpstreamBody,
+) -> Result<Fetched, FetchError> {
+    let req = upstream_request(state, client, parts, body);
+    let slot = state.admission.acquire().await?;
+    let request_time = SystemTime::now();
+    let resp = state.upstream.send(req).await?;
+    let (mut head, body) = resp.into_parts();
+    strip_hop_by_hop(&mut head.headers);
+    Ok(Fetched {
+        head,
+        body,
+        slot,
+        request_time,
+        response_time: SystemTime::now(),
+    })
+}
+
+/// The response for the client: `Via` added, the body relayed while holding
+/// the slot, and copied into `sink` if given.
+pub fn relay(
+    state: &ProxyState,
+    host: &str,
+    fetched: Fetched,
+    sink: Option<Box<dyn FrameSink>>,
+) -> Response<ProxyBody> {
+    let Fetched {
+        mut head,
+        body,
+        slot,
+        ..
+    } = fetched;
+    add_via(&mut head.headers, head.version, &state.config.via_pseudonym);
+    head.version = http::Version::HTTP_11;
+    let relay = Relay::new(
+        body,
+        Some(slot),
+        state.upstream.response_timeout(),
+        host.to_string(),
+    )
+    .with_sink(sink);
+    Response::from_parts(head, relay.boxed_unsync())
+}
+
+/// The request as the origin will see it: hop-by-hop and proxy headers gone,
+/// `Host` taken from the target URI (RFC 9112 §3.2.2), `Via` added, and the
+/// client's address only if the config asks for it.
+fn upstream_request(
+    state: &ProxyState,
+    client: IpAddr,
+    mut parts: request::Parts,
+    body: UpstreamBody,
+) -> Request<UpstreamBody> {
+    strip_hop_by_hop(&mut parts.headers);
+    parts.headers.remove(header::HOST);
+    // 100-continue was already answered to the client by the server side.
+    parts.headers.remove(header::EXPECT);
+    add_via(
+        &mut parts.headers,
+        parts.version,
+        &state.config.via_pseudonym,
+    );
+    add_forwarded(&mut parts.headers, state.config.forwarded_header, client);
+    parts.version = http::Version::HTTP_11;
+    parts.uri = normalize_target(&parts.uri);
+    Request::from_parts(parts, body)
+}
+
+/// An absolute-form target without a path gets `/`.
+fn normalize_target(uri: &Uri) -> Uri {
+    if uri.path().is_empty() {
+        let mut parts = uri.clone().into_parts();
+        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+        Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
+    } else {
+        uri.clone()
+    }
+}
+
+/// An empty request body (revalidations, GETs whose body is ignored).
+pub fn no_body() -> UpstreamBody {
+    http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}

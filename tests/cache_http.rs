@@ -1,0 +1,379 @@
+//! The cache's HTTP behaviour (RFC 9111 as a shared cache), seen through the
+//! real proxy by a scripted origin that counts what reaches it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::*;
+use http::Method;
+
+fn cached(resp: &TestResponse) -> bool {
+    resp.header("x-cache") == Some("HIT")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fresh_response_is_served_from_the_cache() {
+    let origin =
+        Origin::start(|_| Reply::html("<p>cached page</p>").header("cache-control", "max-age=60"))
+            .await;
+    let proxy = proxy(&[]);
+    let client = ProxyClient::new(proxy.addr());
+
+    let first = client.get(&origin.url("/page")).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("x-cache"), Some("MISS"));
+    assert_eq!(
+        first.header("cache-status"),
+        Some("ferry; fwd=uri-miss; stored")
+    );
+
+    let second = client.get(&origin.url("/page")).await;
+    assert_eq!(second.status, 200);
+    assert_eq!(second.text(), "<p>cached page</p>");
+    assert_eq!(second.header("x-cache"), Some("HIT"));
+    assert!(
+        second
+            .header("cache-status")
+            .unwrap()
+            .starts_with("ferry; hit")
+    );
+    let age: u64 = second.header("age").unwrap().parse().unwrap();
+    assert!(age <= 60);
+    assert_eq!(origin.count("/page"), 1, "the origin saw the request once");
+
+    let log = proxy.wait_stdout_lines(2, Duration::from_secs(5));
+    assert!(log[0].ends_with(" MISS"), "{log:?}");
+    assert!(log[1].ends_with(" HIT"), "{log:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_entry_is_revalidated_and_a_304_refreshes_its_headers() {
+    let origin = Origin::start(|req| {
+        if req.header("if-none-match") == Some("\"v1\"") {
+            Reply::new(304)
+                .header("etag", "\"v1\"")
+                .header("cache-control", "max-age=60")
+                .header("x-refreshed", "yes")
+        } else {
+            Reply::text("version one")
+                .header("etag", "\"v1\"")
+                .header("cache-control", "max-age=0")
+                .header("x-refreshed", "no")
+        }
+    })
+    .await;
+    let proxy = proxy(&[]);
+    let client = ProxyClient::new(proxy.addr());
+
+    let first = client.get(&origin.url("/doc")).await;
+    assert_eq!(first.header("x-refreshed"), Some("no"));
+
+    // Stale at once (max-age=0): revalidated with the stored validator.
+    let second = client.get(&origin.url("/doc")).await;
+    assert_eq!(second.status, 200);
+    assert_eq!(second.text(), "version one");
+    assert_eq!(
+        second.header("x-refreshed"),
+        Some("yes"),
+        "304 headers replace the stored ones"
+    );
+    assert_eq!(
+        second.header("cache-status"),
+        Some("ferry; fwd=stale; fwd-status=304")
+    );
+    assert_eq!(second.header("x-cache"), Some("HIT"));
+    assert_eq!(origin.requests()[1].header("if-none-match"), Some("\"v1\""));
+
+    // The refreshed entry is fresh for 60 s now.
+    let third = client.get(&origin.url("/doc")).await;
+    assert!(cached(&third));
+    assert_eq!(third.header("x-refreshed"), Some("yes"));
+    assert_eq!(origin.count("/doc"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_store_and_private_responses_are_not_stored() {
+    let origin = Origin::start(|req| match req.path.as_str() {
+        "/no-store" => Reply::text("secret").header("cache-control", "no-store, max-age=60"),
+        _ => Reply::text("mine").header("cache-control", "private, max-age=60"),
+    })
+    .await;
+    let proxy = proxy(&[]);
+    let client = ProxyClient::new(proxy.addr());
+    for path in ["/no-store", "/private"] {
+        for _ in 0..2 {
+            let resp = client.get(&origin.url(path)).await;
+            assert_eq!(resp.status, 200);
+            assert_eq!(resp.header("x-cache"), Some("MISS"), "{path}");
+        }
+        assert_eq!(origin.count(path), 2, "{path}");
+    }
+    let dir = proxy.cache_dir().unwrap().to_path_buf();
+    let out = std::process::Command::new(ferry())
+        .args(["cache", "ls", "--cache-dir", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !listing.contains("/no-store") && !listing.contains("/private"),
+        "{listing}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vary_keeps_a_separate_variant_per_request_header_value() {
+    let origin = Origin::start(|req| {
+        let lang = req.header("accept-language").unwrap_or("none").to_string();
+        Reply::text(format!("hello in {lang}"))
+            .header("cache-control", "max-age=60")
+            .header("vary", "Accept-Language")
+    })
+    .await;
+    let proxy = proxy(&[]);
+    let client = ProxyClient::new(proxy.addr());
+    let url = origin.url("/greet");
+    for (lang, hit) in [("en", false), ("fr", false), ("en", true), ("fr", true)] {
+        let resp = client.get_with(&url, &[("accept-language", lang)]).await;
+        assert_eq!(resp.text(), format!("hello in {lang}"));
+        assert_eq!(cached(&resp), hit, "{lang}");
+    }
+    assert_eq!(origin.count("/greet"), 2);
+
+    // `Vary: *` is never reused.
+    let star = Origin::start(|_| {
+        Reply::text("star")
+            .header("cache-control", "max-age=60")
+            .header("vary", "*")
+    })
+    .await;
+    for _ in 0..2 {
+        assert!(!cached(&client.get(&star.url("/s")).await));
+    }
+    assert_eq!(star.count("/s"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unsafe_methods_invalidate_the_stored_response() {
+    let version = Arc::new(AtomicUsize::new(1));
+    let origin = {
+        let version = version.clone();
+        Origin::start(move |req| {
+            if req.method == "POST" {
+                version.fetch_add(1, Ordering::SeqCst);
+                Reply::new(303).header("location", "/item")
+            } else {
+                Reply::text(format!("v{}", version.load(Ordering::SeqCst)))
+                    .header("cache-control", "max-age=600")
+            }
+        })
+        .await
+    };
+    let proxy = proxy(&[]);
+    let client = ProxyClient::new(proxy.addr());
+    assert_eq!(client.get(&origin.url("/item")).await.text(), "v1");
+    assert!(cached(&client.get(&origin.url("/item")).await));
+    let post = client
+        .send(Method::POST, &origin.url("/item"), &[], "change")
+        .await;
+    assert_eq!(post.status, 303);
+    let after = client.get(&origin.url("/item")).await;
+    assert_eq!(after.text(), "v2", "the POST invalidated the stored copy");
+    assert!(!cached(&after));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_if_cached_gets_504_when_absent_and_the_copy_when_present() {
+    let origin = Origin::start(|_| Reply::text("here").header("cache-control", "max-age=60")).await;
+    let proxy = proxy(&[]);
+    let client = ProxyClient::new(proxy.addr());
+    let oic = [("cache-control", "only-if-cached")];
+    let resp = client.get_with(&origin.url("/x"), &oic).await;
+    assert_eq!(resp.status, 504);
+    assert_eq!(origin.count("/x"), 0);
+    client.get(&origin.url("/x")).await;
+    let resp = client.get_with(&origin.url("/x"), &oic).await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.text(), "here");
+    assert_eq!(origin.count("/x"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn heuristic_freshness_from_last_modified() {
+    let ten_days_ago =
+        httpdate::fmt_http_date(std::time::SystemTime::now() - Duration::from_secs(10 * 86400));
+    let origin =
+        Origin::start(move |_| Reply::text("old file").header("last-modified", &ten_days_ago))
+            .await;
+    let proxy = proxy(&[]);
+    let client = ProxyClient::new(proxy.addr());
+    assert!(!cached(&client.get(&origin.url("/f")).await));
+    let second = client.get(&origin.url("/f")).await;
+    assert!(
+        cached(&second),
+        "10% of 10 days is fresh enough: {:?}",
+        second.headers
+    );
+    assert_eq!(origin.count("/f"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_directives_no_cache_and_pragma_force_revalidation() {
+    let origin = Origin::start(|req| {
+        if req.header("if-none-match").is_some() {
+            Reply::new(304)
+                .header("etag", "\"e\"")
+                .header("cache-control", "max-age=60")
+        } else {
+            Reply::text("body")
+                .header("etag", "\"e\"")
+                .header("cache-control", "max-age=60")
+        }
+    })
+    .await;
+    let proxy = proxy(&[]);
+    let client = ProxyClient::new(proxy.addr());
+    client.get(&origin.url("/r")).await;
+    let resp = client
+        .get_with(&origin.url("/r"), &[("cache-control", "no-cache")])
+        .await;
+    assert_eq!(resp.text(), "body");
+    assert_eq!(origin.count("/r"), 2, "no-cache went to the origin");
+    let resp = client
+        .get_with(&origin.url("/r"), &[("pragma", "no-cache")])
+        .await;
+    assert_eq!(resp.text(), "body");
+    assert_eq!(
+        origin.count("/r"),
+        3,
+        "Pragma: no-cache without Cache-Control went to the origin"
+    );
+    let resp = client
+        .get_with(&origin.url("/r"), &[("cache-control", "max-age=0")])
+        .await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(origin.count("/r"), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stale_if_error_serves_the_stale_copy_when_the_origin_is_down() {
+    let origin = Origin::start(|_| {
+        Reply::text("still here").header("cache-control", "max-age=0, stale-if-error=600")
+    })
+    .await;
+    let url = origin.url("/sie");
+    let proxy = proxy(&[]);
+    let client = ProxyClient::new(proxy.addr());
+    assert_eq!(client.get(&url).await.text(), "still here");
+    origin.stop();
+    let resp = client.get(&url).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(resp.text(), "still here");
+    assert!(cached(&resp));
+    assert!(
+        resp.header("cache-status")
+            .unwrap()
+            .contains("stale-if-error"),
+        "{:?}",
+        resp.headers
+    );
+
+    // Without stale-if-error the failure is reported.
+    let strict =
+        Origin::start(|_| Reply::text("gone soon").header("cache-control", "max-age=0")).await;
+    let url = strict.url("/strict");
+    client.get(&url).await;
+    strict.stop();
+    assert_eq!(client.get(&url).await.status, 502);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stale_while_revalidate_answers_at_once_and_refreshes_in_the_background() {
+    let gate = Gate::new();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let origin = {
+        let (gate, calls) = (gate.clone(), calls.clone());
+        Origin::start(move |_| {
+            let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+            let reply = Reply::text(format!("generation {n}"))
+                .header("cache-control", "max-age=0, stale-while-revalidate=600");
+            // Every fetch after the first is held until the test releases it.
+            if n > 1 { reply.gate(&gate) } else { reply }
+        })
+        .await
+    };
+    let proxy = proxy(&[]);
+    let client = ProxyClient::new(proxy.addr());
+    assert_eq!(client.get(&origin.url("/swr")).await.text(), "generation 1");
+
+    // The origin is holding every answer, yet the stale copy comes back now.
+    let resp = client.get(&origin.url("/swr")).await;
+    assert_eq!(resp.text(), "generation 1");
+    assert!(cached(&resp));
+    assert!(
+        resp.header("cache-status")
+            .unwrap()
+            .contains("stale-while-revalidate")
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || origin.count("/swr") == 2).await,
+        "no background revalidation"
+    );
+
+    gate.open();
+    // Once the background fetch stored generation 2, it is what clients get.
+    let mut latest = String::new();
+    for _ in 0..100 {
+        latest = client.get(&origin.url("/swr")).await.text();
+        if latest != "generation 1" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(latest.starts_with("generation "), "{latest}");
+    assert_ne!(latest, "generation 1");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ranges_heads_and_conditionals_are_answered_from_a_cached_object() {
+    let body: String = (0..1000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let origin = {
+        let body = body.clone();
+        Origin::start(move |_| {
+            Reply::text(body.clone())
+                .header("cache-control", "max-age=60")
+                .header("etag", "\"abc\"")
+        })
+        .await
+    };
+    let proxy = proxy(&[]);
+    let client = ProxyClient::new(proxy.addr());
+    let url = origin.url("/obj");
+    client.get(&url).await;
+
+    let range = client.get_with(&url, &[("range", "bytes=10-19")]).await;
+    assert_eq!(range.status, 206);
+    assert_eq!(range.header("content-range"), Some("bytes 10-19/1000"));
+    assert_eq!(range.text(), &body[10..20]);
+    assert!(cached(&range));
+
+    let bad = client.get_with(&url, &[("range", "bytes=5000-")]).await;
+    assert_eq!(bad.status, 416);
+
+    let head = client.send(Method::HEAD, &url, &[], "").await;
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_eq!(head.header("content-length"), Some("1000"));
+    assert!(cached(&head));
+
+    let cond = client.get_with(&url, &[("if-none-match", "\"abc\"")]).await;
+    assert_eq!(cond.status, 304);
+    assert!(cached(&cond));
+
+    assert_eq!(origin.count("/obj"), 1, "all of it came from the cache");
+}
