@@ -988,3 +988,87 @@ mod tests {
         assert!(resolve_same_origin(&base, "//b.test/q").is_none());
     }
 }
+
+#[cfg(test)]
+mod scale_tests {
+    use super::*;
+    use crate::meta::Meta;
+    use http_body_util::BodyExt;
+
+    /// Opening a cache that holds 100,000 objects must not wait for them to be
+    /// indexed. Prints the times (a measurement, not an assertion on them).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn opening_a_cache_with_100k_objects_is_immediate() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(disk::TMP)).unwrap();
+        let policy_req = http::Request::builder()
+            .uri("http://bulk.test/0")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let resp = http::Response::builder()
+            .header("cache-control", "max-age=3600")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let started = std::time::Instant::now();
+        for i in 0..100_000u32 {
+            let key =
+                CacheKey::from_uri(&format!("http://bulk.test/{i}").parse().unwrap()).unwrap();
+            let mut req = policy_req.clone();
+            req.uri = key.as_str().parse().unwrap();
+            let canonical = policy::canonical_request(&req, &key);
+            let (p, vary) =
+                policy::check_storable(&canonical, &Method::GET, &resp, SystemTime::now(), 1 << 20)
+                    .unwrap();
+            let mut meta = Meta {
+                kind: Kind::Object,
+                key: key.as_str().into(),
+                vary,
+                generation: 0,
+                status: 200,
+                headers: Vec::new(),
+                policy: Some(p),
+                request_time_ms: to_ms(SystemTime::now()),
+                response_time_ms: to_ms(SystemTime::now()),
+            };
+            meta.set_headers(&resp.headers);
+            let mut t = disk::TempObject::create(dir.path(), key.id(), &meta).unwrap();
+            t.write(format!("object {i}").as_bytes()).unwrap();
+            t.commit(&disk::object_path(dir.path(), key.id())).unwrap();
+        }
+        eprintln!("wrote 100000 objects in {:?}", started.elapsed());
+
+        let opened = std::time::Instant::now();
+        let cache = Cache::open(CacheConfig::new(dir.path().to_path_buf())).unwrap();
+        let open_time = opened.elapsed();
+        let req = http::Request::builder()
+            .uri("http://bulk.test/99999")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let Lookup::Fresh(hit) = cache.lookup(&req).await else {
+            panic!("object not found right after opening")
+        };
+        let first_hit = opened.elapsed();
+        let body = hit
+            .into_response(&req)
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(body, Bytes::from_static(b"object 99999"));
+        while !cache.stats().index_complete {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let indexed = opened.elapsed();
+        assert_eq!(cache.stats().entries, 100_000);
+        eprintln!(
+            "100000 objects: open {open_time:?}, first hit after {first_hit:?}, index complete after {indexed:?}"
+        );
+    }
+}
