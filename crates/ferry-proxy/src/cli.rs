@@ -147,6 +147,11 @@ pub struct ProxyArgs {
     /// Memory tier for hot small objects. [default: 64MiB]
     #[arg(long, value_name = "SIZE")]
     pub memory_cache_size: Option<ByteSize>,
+
+    /// Longest freshness, in seconds, given by heuristic (10% of the time since
+    /// Last-Modified, for responses without explicit freshness). [default: 86400]
+    #[arg(long, value_name = "SECS")]
+    pub heuristic_max: Option<u64>,
 }
 
 /// Read a password from standard input (or a prompt on a terminal) and print

@@ -53,6 +53,8 @@ pub struct CacheSection {
     pub size: ByteSize,
     pub max_object_size: ByteSize,
     pub memory_size: ByteSize,
+    /// Seconds: cap on heuristic freshness (10% of the time since Last-Modified).
+    pub heuristic_max: u64,
 }
 
 impl Default for CacheSection {
@@ -63,6 +65,7 @@ impl Default for CacheSection {
             size: ByteSize::gib(1),
             max_object_size: ByteSize::mib(64),
             memory_size: ByteSize::mib(64),
+            heuristic_max: 86400,
         }
     }
 }
@@ -218,6 +221,7 @@ impl ProxyConfig {
         set(&mut self.cache.size, &a.cache_size);
         set(&mut self.cache.max_object_size, &a.max_object_size);
         set(&mut self.cache.memory_size, &a.memory_cache_size);
+        set(&mut self.cache.heuristic_max, &a.heuristic_max);
         Ok(())
     }
 

@@ -32,6 +32,8 @@ pub struct Snapshot {
     pub bytes_sent: u64,
     pub cache_hits: u64,
     pub cache_misses: u64,
+    /// `None` when the proxy runs without a cache.
+    pub cache: Option<ferry_cache::CacheStats>,
 }
 
 impl Snapshot {
@@ -55,6 +57,7 @@ impl Snapshot {
             bytes_sent: m.bytes_sent.load(Relaxed),
             cache_hits: m.cache_hits.load(Relaxed),
             cache_misses: m.cache_misses.load(Relaxed),
+            cache: state.cache.as_ref().map(|c| c.stats()),
         }
     }
 
@@ -123,6 +126,7 @@ pub fn serve(state: &ProxyState, path: &str, headers: &HeaderMap) -> Response<Pr
                 &state.metrics,
                 state.admission.stats(),
                 state.config.max_concurrent,
+                state.cache.as_ref().map(|c| c.stats()),
             )),
             "text/plain; version=0.0.4; charset=utf-8",
         ),

@@ -51,7 +51,12 @@ impl Metrics {
 /// Written by hand: the format is a few lines per metric, and the counters are
 /// plain atomics shared with the status page; a metrics crate would need them
 /// re-registered as its own types.
-pub fn render_prometheus(m: &Metrics, adm: &AdmissionStats, max_concurrent: usize) -> String {
+pub fn render_prometheus(
+    m: &Metrics,
+    adm: &AdmissionStats,
+    max_concurrent: usize,
+    cache: Option<ferry_cache::CacheStats>,
+) -> String {
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
@@ -134,6 +139,20 @@ pub fn render_prometheus(m: &Metrics, adm: &AdmissionStats, max_concurrent: usiz
         "Client connections accepted.",
         &[("", load(&m.connections_total))],
     );
+    if let Some(c) = cache {
+        metric("ferry_cache_objects", "gauge", "Objects stored on disk.", &[("", c.entries as u64)]);
+        metric("ferry_cache_bytes", "gauge", "Bytes stored on disk.", &[("", c.bytes)]);
+        metric("ferry_cache_max_bytes", "gauge", "The cache size bound.", &[("", c.max_bytes)]);
+        metric("ferry_cache_memory_bytes", "gauge", "Bytes in the memory tier.", &[("", c.memory_bytes)]);
+        metric("ferry_cache_stores_total", "counter", "Responses stored.", &[("", c.stores)]);
+        metric("ferry_cache_evictions_total", "counter", "Objects evicted.", &[("", c.evictions)]);
+        metric(
+            "ferry_cache_corrupt_total",
+            "counter",
+            "Damaged objects found and removed.",
+            &[("", c.corrupt_removed)],
+        );
+    }
     metric(
         "ferry_clients_refused_total",
         "counter",

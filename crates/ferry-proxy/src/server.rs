@@ -155,6 +155,7 @@ fn open_cache(config: &ProxyConfig) -> Option<ferry_cache::Cache> {
     cfg.max_object_size = config.cache.max_object_size.as_u64();
     cfg.memory_size = config.cache.memory_size.as_u64();
     cfg.memory_object_max = cfg.memory_object_max.min(cfg.memory_size / 4);
+    cfg.heuristic_max = Duration::from_secs(config.cache.heuristic_max);
     match ferry_cache::Cache::open(cfg) {
         Ok(cache) => {
             eprintln!("ferry: caching in {}", dir.display());
