@@ -1,0 +1,509 @@
+//! `ferry client`: an interactive prompt (`get URL [URL...]`, `jobs`, `help`,
+//! `quit`). `get` returns to the prompt at once; each URL is fetched in the
+//! background (at most `--jobs` at a time, the rest queued) and prints its
+//! result line when it is done. On a terminal the prompt is rustyline (line
+//! editing, history kept across sessions) and results go through its
+//! `ExternalPrinter`, which redraws the line being typed below them instead of
+//! garbling it. With piped standard input the commands are read line by line
+//! and results printed plainly, so sessions can be scripted.
+//!
+//! `quit` or Ctrl-D waits for the running downloads; Ctrl-C at the prompt
+//! warns, a second Ctrl-C (or one while waiting) cancels them.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use http::StatusCode;
+use rustyline::error::ReadlineError;
+use rustyline::{Config, DefaultEditor, ExternalPrinter};
+use tokio::runtime::Runtime;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+use crate::get::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE};
+use crate::job::{self, Destination, Observer, Settings};
+use crate::report;
+use crate::{ClientError, GetArgs};
+
+const PROMPT: &str = "ferry> ";
+
+const HELP: &str = "\
+commands:
+  get URL [URL...]   fetch each URL through the proxy in the background and save it
+                     (http:// is assumed when a URL has no scheme)
+  jobs               list downloads that are queued or running
+  help               show this text
+  quit               wait for running downloads, then leave (also: exit, Ctrl-D);
+                     Ctrl-C twice cancels running downloads";
+
+/// One line typed at the prompt.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    Get(Vec<String>),
+    Jobs,
+    Help,
+    Quit,
+    /// A blank line or a `#` comment.
+    Nothing,
+    /// Not a command; the message says why.
+    Bad(String),
+}
+
+/// Parses one prompt line.
+pub fn parse_command(line: &str) -> Command {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return Command::Nothing;
+    }
+    let mut words = line.split_whitespace();
+    let verb = words.next().unwrap_or("").to_ascii_lowercase();
+    let rest: Vec<String> = words.map(str::to_string).collect();
+    match verb.as_str() {
+        "get" | "g" if rest.is_empty() => Command::Bad("usage: get URL [URL...]".into()),
+        "get" | "g" => Command::Get(rest),
+        "jobs" | "j" if rest.is_empty() => Command::Jobs,
+        "help" | "h" | "?" => Command::Help,
+        "quit" | "exit" | "q" if rest.is_empty() => Command::Quit,
+        "jobs" | "j" | "quit" | "exit" | "q" => Command::Bad(format!("{verb} takes no arguments")),
+        _ if verb.contains('.') || verb.contains("://") => Command::Bad(format!(
+            "unknown command {verb:?}; to fetch it, type: get {verb}"
+        )),
+        _ => Command::Bad(format!(
+            "unknown command {verb:?}; type help for the commands"
+        )),
+    }
+}
+
+pub fn run(args: GetArgs) -> Result<ExitCode, ClientError> {
+    if args.output.is_some() {
+        eprintln!("ferry client: -o/--output is for `ferry get` with one URL; use --output-dir");
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    let settings = match crate::settings_from(&args) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("ferry client: {e}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    let runtime = crate::runtime()?;
+    let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if interactive {
+        interactive_session(&runtime, settings, &args)
+    } else {
+        piped_session(&runtime, settings, &args)
+    }
+}
+
+/// Where result lines go.
+trait Output: Send + Sync {
+    fn line(&self, text: String);
+}
+
+/// Plain standard output, one whole line at a time.
+struct Stdout;
+
+impl Output for Stdout {
+    fn line(&self, text: String) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+    }
+}
+
+/// rustyline's printer: prints above the prompt and redraws the line being typed.
+struct Printer(Mutex<Box<dyn ExternalPrinter + Send>>);
+
+impl Output for Printer {
+    fn line(&self, text: String) {
+        let printed = match self.0.lock() {
+            Ok(mut printer) => printer.print(format!("{text}\n")).is_ok(),
+            Err(_) => false,
+        };
+        if !printed {
+            Stdout.line(text);
+        }
+    }
+}
+
+const QUEUED: u8 = 0;
+const RUNNING: u8 = 1;
+const DONE: u8 = 2;
+
+/// What the `jobs` command shows about one download.
+struct JobState {
+    id: usize,
+    input: String,
+    phase: AtomicU8,
+    bytes: AtomicU64,
+    /// `u64::MAX` while unknown.
+    total: AtomicU64,
+}
+
+impl Observer for JobState {
+    fn response(&self, _status: StatusCode, length: Option<u64>) {
+        self.total
+            .store(length.unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+    fn bytes(&self, n: u64) {
+        self.bytes.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// The downloads of one session.
+struct Jobs {
+    runtime: tokio::runtime::Handle,
+    settings: Arc<Settings>,
+    slots: Arc<Semaphore>,
+    out: Arc<dyn Output>,
+    json: bool,
+    table: Mutex<Vec<Arc<JobState>>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    failures: Arc<AtomicUsize>,
+}
+
+impl Jobs {
+    fn new(
+        runtime: &Runtime,
+        settings: Arc<Settings>,
+        args: &GetArgs,
+        out: Arc<dyn Output>,
+    ) -> Jobs {
+        Jobs {
+            runtime: runtime.handle().clone(),
+            settings,
+            slots: Arc::new(Semaphore::new(usize::from(args.jobs))),
+            out,
+            json: args.json,
+            table: Mutex::new(Vec::new()),
+            tasks: Mutex::new(Vec::new()),
+            failures: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Starts a download in the background and says so.
+    fn start(&self, input: String) {
+        let state = {
+            let mut table = lock(&self.table);
+            let state = Arc::new(JobState {
+                id: table.len() + 1,
+                input: input.clone(),
+                phase: AtomicU8::new(QUEUED),
+                bytes: AtomicU64::new(0),
+                total: AtomicU64::new(u64::MAX),
+            });
+            table.push(state.clone());
+            state
+        };
+        if !self.json {
+            self.out.line(format!("[{}] get {input}", state.id));
+        }
+        let slots = self.slots.clone();
+        let settings = self.settings.clone();
+        let out = self.out.clone();
+        let failures = self.failures.clone();
+        let json = self.json;
+        let task = self.runtime.spawn(async move {
+            let _slot = slots.acquire_owned().await;
+            state.phase.store(RUNNING, Ordering::Relaxed);
+            let observer: Arc<dyn Observer> = state.clone();
+            let outcome = job::run(input, Destination::Auto, settings, observer).await;
+            state.phase.store(DONE, Ordering::Relaxed);
+            if !outcome.ok() {
+                failures.fetch_add(1, Ordering::Relaxed);
+            }
+            if json {
+                out.line(report::json_line(&outcome));
+            } else {
+                out.line(format!("[{}] {}", state.id, report::text_line(&outcome)));
+            }
+        });
+        lock(&self.tasks).push(task);
+    }
+
+    fn unfinished(&self) -> usize {
+        lock(&self.table)
+            .iter()
+            .filter(|j| j.phase.load(Ordering::Relaxed) != DONE)
+            .count()
+    }
+
+    /// The `jobs` listing.
+    fn listing(&self) -> String {
+        let table = lock(&self.table);
+        let mut lines = Vec::new();
+        let mut done = 0;
+        for job in table.iter() {
+            let phase = job.phase.load(Ordering::Relaxed);
+            if phase == DONE {
+                done += 1;
+                continue;
+            }
+            let bytes = job.bytes.load(Ordering::Relaxed);
+            let total = job.total.load(Ordering::Relaxed);
+            let progress = match (phase, total) {
+                (QUEUED, _) => "queued".to_string(),
+                (_, u64::MAX) => format!("running  {}", indicatif::HumanBytes(bytes)),
+                (_, total) => format!(
+                    "running  {} / {}",
+                    indicatif::HumanBytes(bytes),
+                    indicatif::HumanBytes(total)
+                ),
+            };
+            lines.push(format!("[{}] {progress}  {}", job.id, job.input));
+        }
+        if lines.is_empty() {
+            lines.push("no downloads running".to_string());
+        }
+        if done > 0 {
+            lines.push(format!("({done} finished)"));
+        }
+        lines.join("\n")
+    }
+
+    /// Waits for every download; returns false if Ctrl-C cancelled them.
+    fn wait_all(&self) -> bool {
+        let tasks: Vec<JoinHandle<()>> = lock(&self.tasks).drain(..).collect();
+        if tasks.is_empty() {
+            return true;
+        }
+        let aborts: Vec<_> = tasks.iter().map(JoinHandle::abort_handle).collect();
+        self.runtime.block_on(async move {
+            let all = async {
+                for task in tasks {
+                    let _ = task.await;
+                }
+            };
+            tokio::pin!(all);
+            tokio::select! {
+                _ = &mut all => true,
+                _ = tokio::signal::ctrl_c() => {
+                    for a in &aborts {
+                        a.abort();
+                    }
+                    // Let the aborted jobs drop their temporary files.
+                    all.await;
+                    false
+                }
+            }
+        })
+    }
+
+    fn cancel_all(&self) {
+        let tasks: Vec<JoinHandle<()>> = lock(&self.tasks).drain(..).collect();
+        for task in &tasks {
+            task.abort();
+        }
+        self.runtime.block_on(async move {
+            for task in tasks {
+                let _ = task.await;
+            }
+        });
+    }
+
+    fn failures(&self) -> usize {
+        self.failures.load(Ordering::Relaxed)
+    }
+}
+
+/// A poisoned lock only means another thread panicked mid-update of a list;
+/// the list itself is still usable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What the session loop does after a command.
+enum Flow {
+    Continue,
+    Quit,
+}
+
+/// Runs one command; `bad` counts commands that failed (for the exit code).
+fn dispatch(line: &str, jobs: &Jobs, out: &dyn Output, bad: &mut usize) -> Flow {
+    match parse_command(line) {
+        Command::Get(urls) => {
+            for url in urls {
+                jobs.start(url);
+            }
+        }
+        Command::Jobs => out.line(jobs.listing()),
+        Command::Help => out.line(HELP.to_string()),
+        Command::Quit => return Flow::Quit,
+        Command::Nothing => {}
+        Command::Bad(message) => {
+            *bad += 1;
+            out.line(message);
+        }
+    }
+    Flow::Continue
+}
+
+fn exit_code(jobs: &Jobs, bad: usize, cancelled: bool) -> ExitCode {
+    if cancelled {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else if jobs.failures() > 0 || bad > 0 {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Commands from a pipe or file, one per line; waits for every download at the end.
+fn piped_session(
+    runtime: &Runtime,
+    settings: Arc<Settings>,
+    args: &GetArgs,
+) -> Result<ExitCode, ClientError> {
+    let out: Arc<dyn Output> = Arc::new(Stdout);
+    let jobs = Jobs::new(runtime, settings, args, out.clone());
+    for url in &args.urls {
+        jobs.start(url.clone());
+    }
+    let mut bad = 0;
+    for line in std::io::stdin().lock().lines() {
+        let line = line.map_err(|source| ClientError::Io {
+            context: "reading commands from standard input",
+            source,
+        })?;
+        if let Flow::Quit = dispatch(&line, &jobs, out.as_ref(), &mut bad) {
+            break;
+        }
+    }
+    let finished = jobs.wait_all();
+    Ok(exit_code(&jobs, bad, !finished))
+}
+
+/// The prompt on a terminal.
+fn interactive_session(
+    runtime: &Runtime,
+    settings: Arc<Settings>,
+    args: &GetArgs,
+) -> Result<ExitCode, ClientError> {
+    let config = Config::builder()
+        .auto_add_history(false)
+        .history_ignore_dups(true)?
+        .max_history_size(1000)?
+        .build();
+    let mut editor = DefaultEditor::with_config(config)?;
+    let history = history_path();
+    if let Some(path) = &history {
+        let _ = editor.load_history(path);
+    }
+    let out: Arc<dyn Output> = match editor.create_external_printer() {
+        Ok(printer) => Arc::new(Printer(Mutex::new(Box::new(printer)))),
+        Err(_) => Arc::new(Stdout),
+    };
+    let jobs = Jobs::new(runtime, settings, args, out.clone());
+    out.line("ferry client: type help for the commands, quit to leave".to_string());
+    for url in &args.urls {
+        jobs.start(url.clone());
+    }
+    let mut bad = 0;
+    let mut interrupted_once = false;
+    loop {
+        match editor.readline(PROMPT) {
+            Ok(line) => {
+                interrupted_once = false;
+                if !line.trim().is_empty() {
+                    let _ = editor.add_history_entry(line.as_str());
+                }
+                if let Flow::Quit = dispatch(&line, &jobs, out.as_ref(), &mut bad) {
+                    break;
+                }
+            }
+            Err(ReadlineError::Interrupted) => {
+                let running = jobs.unfinished();
+                if interrupted_once {
+                    if running > 0 {
+                        out.line(format!("cancelling {running} download(s)"));
+                        jobs.cancel_all();
+                        save_history(&mut editor, history.as_ref());
+                        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+                    }
+                    break;
+                }
+                interrupted_once = true;
+                if running > 0 {
+                    out.line(format!(
+                        "{running} download(s) running: Ctrl-C again cancels them, quit waits for them"
+                    ));
+                } else {
+                    out.line("(Ctrl-C again or quit to leave)".to_string());
+                }
+            }
+            Err(ReadlineError::Eof) => break,
+            Err(e) => {
+                save_history(&mut editor, history.as_ref());
+                return Err(e.into());
+            }
+        }
+    }
+    save_history(&mut editor, history.as_ref());
+    let running = jobs.unfinished();
+    if running > 0 {
+        out.line(format!(
+            "waiting for {running} download(s) to finish (Ctrl-C cancels them)"
+        ));
+    }
+    let finished = jobs.wait_all();
+    if !finished {
+        out.line("cancelled".to_string());
+    }
+    Ok(exit_code(&jobs, bad, !finished))
+}
+
+/// `~/.local/share/ferry/client_history` (the platform's data directory).
+fn history_path() -> Option<PathBuf> {
+    dirs::data_local_dir().map(|d| d.join("ferry").join("client_history"))
+}
+
+fn save_history(editor: &mut DefaultEditor, path: Option<&PathBuf>) {
+    if let Some(path) = path {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = editor.save_history(path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands() {
+        let cases: &[(&str, Command)] = &[
+            (
+                "get http://a/ b.example",
+                Command::Get(vec!["http://a/".into(), "b.example".into()]),
+            ),
+            ("  GET   x  ", Command::Get(vec!["x".into()])),
+            ("get", Command::Bad("usage: get URL [URL...]".into())),
+            ("jobs", Command::Jobs),
+            ("help", Command::Help),
+            ("?", Command::Help),
+            ("quit", Command::Quit),
+            ("exit", Command::Quit),
+            ("", Command::Nothing),
+            ("   ", Command::Nothing),
+            ("# a comment", Command::Nothing),
+            ("quit now", Command::Bad("quit takes no arguments".into())),
+            (
+                "example.com",
+                Command::Bad(
+                    "unknown command \"example.com\"; to fetch it, type: get example.com".into(),
+                ),
+            ),
+            (
+                "fetch x",
+                Command::Bad("unknown command \"fetch\"; type help for the commands".into()),
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(&parse_command(line), want, "{line:?}");
+        }
+    }
+}
