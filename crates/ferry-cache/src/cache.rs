@@ -32,9 +32,38 @@ pub(crate) struct Entry {
     pub body: Option<Bytes>,
     /// Last-used clock shared with the index.
     pub clock: Option<Arc<AtomicU64>>,
+    /// The stored response headers, parsed once.
+    pub headers: HeaderMap,
+    /// How long the response is fresh for (RFC 9111 §4.2.1), computed once.
+    pub lifetime: Duration,
 }
 
 impl Entry {
+    pub fn new(
+        id: ObjectId,
+        meta: Meta,
+        body_len: u64,
+        body: Option<Bytes>,
+        clock: Option<Arc<AtomicU64>>,
+        heuristic_max: Duration,
+    ) -> Entry {
+        let headers = meta.header_map();
+        let lifetime = meta
+            .policy
+            .as_ref()
+            .map(|p| policy::freshness_lifetime(&meta, p, &headers, heuristic_max))
+            .unwrap_or_default();
+        Entry {
+            id,
+            meta,
+            body_len,
+            body,
+            clock,
+            headers,
+            lifetime,
+        }
+    }
+
     fn weight(&self) -> u64 {
         512 + self
             .meta
@@ -122,13 +151,14 @@ impl Inner {
         match disk::read(&path, self.cfg.memory_object_max) {
             Ok(loaded) => {
                 let clock = self.index.clock(id);
-                let entry = Arc::new(Entry {
+                let entry = Arc::new(Entry::new(
                     id,
-                    meta: loaded.meta,
-                    body_len: loaded.body_len,
-                    body: loaded.body,
+                    loaded.meta,
+                    loaded.body_len,
+                    loaded.body,
                     clock,
-                });
+                    self.cfg.heuristic_max,
+                ));
                 entry.touch();
                 if entry.meta.kind == Kind::VaryMarker
                     || entry.weight() <= self.cfg.memory_object_max + 4096
@@ -225,7 +255,7 @@ pub struct Stale {
 impl Stale {
     /// Headers to add to the request sent upstream so the origin can answer 304.
     pub fn validators(&self) -> Vec<(HeaderName, HeaderValue)> {
-        policy::validators(&self.hit.entry.meta.header_map())
+        policy::validators(&self.hit.entry.headers)
     }
 }
 
@@ -243,9 +273,7 @@ impl Hit {
         let Some(p) = &self.entry.meta.policy else {
             return 0;
         };
-        let lifetime =
-            policy::freshness_lifetime(&self.entry.meta, p, self.inner.cfg.heuristic_max);
-        lifetime.as_secs() as i64 - p.age(now).as_secs() as i64
+        self.entry.lifetime.as_secs() as i64 - p.age(now).as_secs() as i64
     }
 
     /// The response this stored object gives to `request` (its own conditional
@@ -253,6 +281,7 @@ impl Hit {
     pub fn into_response(self, request: &request::Parts) -> http::Response<CacheBody> {
         let (parts, plan) = policy::hit_response(
             &self.entry.meta,
+            &self.entry.headers,
             request,
             SystemTime::now(),
             self.entry.body_len,
@@ -382,20 +411,30 @@ impl Cache {
         let Some(key) = CacheKey::from_uri(&request.uri) else {
             return Lookup::Bypass;
         };
-        let only_if_cached = policy::directives(&request.headers).contains_key("only-if-cached");
-        let canonical = policy::canonical_request(request, &key);
-        let inner = self.inner.clone();
-        let lookup_key = key.clone();
-        let headers = canonical.headers.clone();
-        // File reads happen off the async threads; memory hits return at once.
-        let found = match inner.memory.get(&key.id()) {
+        let has_directives = request.headers.contains_key(header::CACHE_CONTROL)
+            || request.headers.contains_key(header::PRAGMA);
+        let only_if_cached =
+            has_directives && policy::directives(&request.headers).contains_key("only-if-cached");
+        // Memory hits on objects that do not vary return at once; anything
+        // else (variants, files) is looked up off the async threads.
+        let found = match self.inner.memory.get(&key.id()) {
             Some(e) if e.meta.kind == Kind::Object => {
                 e.touch();
                 (Some(e), false)
             }
-            _ => tokio::task::spawn_blocking(move || find(&inner, &lookup_key, &headers))
-                .await
-                .unwrap_or((None, false)),
+            // Once the index knows every file, a URL it lacks is a miss
+            // without touching the disk.
+            None if self.inner.index.is_complete() && !self.inner.index.contains(key.id()) => {
+                (None, false)
+            }
+            _ => {
+                let inner = self.inner.clone();
+                let lookup_key = key.clone();
+                let headers = policy::canonical_request(request, &key).headers;
+                tokio::task::spawn_blocking(move || find(&inner, &lookup_key, &headers))
+                    .await
+                    .unwrap_or((None, false))
+            }
         };
         let (entry, varies) = found;
         let miss = |kind| {
@@ -420,11 +459,21 @@ impl Cache {
             inner: self.inner.clone(),
             key: key.clone(),
         };
+        // The request as the policy sees it; the plain request does for the
+        // common case of no directives and no Vary.
+        let canonical;
+        let evaluated = if has_directives || !hit.entry.meta.vary.is_empty() {
+            canonical = policy::canonical_request(request, &key);
+            &canonical
+        } else {
+            request
+        };
         match policy::evaluate(
             &hit.entry.meta,
-            &canonical,
+            &hit.entry.headers,
+            hit.entry.lifetime,
+            evaluated,
             SystemTime::now(),
-            self.inner.cfg.heuristic_max,
         ) {
             Verdict::Fresh => Lookup::Fresh(hit),
             Verdict::Stale(_) if only_if_cached => Lookup::OnlyIfCachedMiss,
@@ -520,7 +569,7 @@ impl Cache {
         response_time: SystemTime,
     ) -> Result<Hit, CacheError> {
         let old = stale.entry.clone();
-        let stored_headers = old.meta.header_map();
+        let stored_headers = old.headers.clone();
         if !policy::not_modified_matches(&stored_headers, &not_modified.headers) {
             return Err(CacheError::Mismatch);
         }
@@ -560,14 +609,14 @@ impl Cache {
             }
             Err(e) => return Err(e),
         };
-        let entry = Entry {
+        let entry = Arc::new(Entry::new(
             id,
             meta,
-            body_len: old.body_len,
-            body: old.body.clone(),
+            old.body_len,
+            old.body.clone(),
             clock,
-        };
-        let entry = Arc::new(entry);
+            inner.cfg.heuristic_max,
+        ));
         if entry.meta.kind == Kind::VaryMarker
             || entry.weight() <= inner.cfg.memory_object_max + 4096
         {

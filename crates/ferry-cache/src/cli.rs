@@ -206,8 +206,13 @@ fn list(dir: &Path) -> Vec<Row> {
                 return None;
             }
             let policy = head.meta.policy.as_ref()?;
-            let lifetime =
-                policy::freshness_lifetime(&head.meta, policy, Duration::from_secs(24 * 3600));
+            let headers = head.meta.header_map();
+            let lifetime = policy::freshness_lifetime(
+                &head.meta,
+                policy,
+                &headers,
+                Duration::from_secs(24 * 3600),
+            );
             let age = policy.age(now);
             Some(Row {
                 url: head.meta.key.clone(),

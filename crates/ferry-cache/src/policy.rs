@@ -195,11 +195,15 @@ pub fn check_storable(
 
 /// How long a stored response stays fresh (RFC 9111 §4.2.1), with heuristic
 /// freshness capped at `heuristic_max` (§4.2.2 leaves the limit to the cache).
-pub fn freshness_lifetime(meta: &Meta, policy: &CachePolicy, heuristic_max: Duration) -> Duration {
+pub fn freshness_lifetime(
+    meta: &Meta,
+    policy: &CachePolicy,
+    headers: &HeaderMap,
+    heuristic_max: Duration,
+) -> Duration {
     let at_arrival = meta.response_time();
     let lifetime = policy.time_to_live(at_arrival) + policy.age(at_arrival);
-    let headers = meta.header_map();
-    let cc = directives(&headers);
+    let cc = directives(headers);
     let heuristic = !cc.contains_key("max-age")
         && !cc.contains_key("s-maxage")
         && !headers.contains_key(header::EXPIRES)
@@ -229,24 +233,38 @@ pub enum Verdict {
     Mismatch,
 }
 
-/// Decides whether `meta` may answer `request` (canonical) at `now`.
+/// Decides whether a stored response (`meta`, its `headers` and freshness
+/// `lifetime`) may answer `request` (canonical) at `now`.
 pub fn evaluate(
     meta: &Meta,
+    headers: &HeaderMap,
+    lifetime: Duration,
     request: &request::Parts,
     now: SystemTime,
-    heuristic_max: Duration,
 ) -> Verdict {
     let Some(policy) = &meta.policy else {
         return Verdict::Mismatch;
     };
-    let lifetime = freshness_lifetime(meta, policy, heuristic_max);
     let age = policy.age(now);
+    // Without request directives or Vary, only the stored response's own
+    // freshness matters (URI and host already match through the key): the
+    // common case, decided without the crate's full evaluation.
+    if meta.vary.is_empty()
+        && !request.headers.contains_key(header::CACHE_CONTROL)
+        && !request.headers.contains_key(header::PRAGMA)
+    {
+        return if age < lifetime {
+            Verdict::Fresh
+        } else {
+            Verdict::Stale(stale_rules(headers, request, age, lifetime))
+        };
+    }
     match policy.before_request(request, now) {
         BeforeRequest::Fresh(_) if age < lifetime || allows_stale(request) => Verdict::Fresh,
-        BeforeRequest::Fresh(_) => Verdict::Stale(stale_rules(meta, request, age, lifetime)),
+        BeforeRequest::Fresh(_) => Verdict::Stale(stale_rules(headers, request, age, lifetime)),
         BeforeRequest::Stale { matches: false, .. } => Verdict::Mismatch,
         BeforeRequest::Stale { matches: true, .. } => {
-            Verdict::Stale(stale_rules(meta, request, age, lifetime))
+            Verdict::Stale(stale_rules(headers, request, age, lifetime))
         }
     }
 }
@@ -257,12 +275,12 @@ fn allows_stale(request: &request::Parts) -> bool {
 }
 
 fn stale_rules(
-    meta: &Meta,
+    stored: &HeaderMap,
     request: &request::Parts,
     age: Duration,
     lifetime: Duration,
 ) -> StaleRules {
-    let res = directives(&meta.header_map());
+    let res = directives(stored);
     let req = directives(&request.headers);
     // §4.2.4: these forbid serving stale responses at all.
     if [
@@ -368,11 +386,12 @@ pub enum BodyPlan {
 /// byte range of a 200, no body for HEAD.
 pub fn hit_response(
     meta: &Meta,
+    stored: &HeaderMap,
     request: &request::Parts,
     now: SystemTime,
     body_len: u64,
 ) -> (response::Parts, BodyPlan) {
-    let mut headers = meta.header_map();
+    let mut headers = stored.clone();
     let age = meta.policy.as_ref().map(|p| p.age(now)).unwrap_or_default();
     headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
     headers.remove(header::TRANSFER_ENCODING);
@@ -575,7 +594,28 @@ mod tests {
 
     fn verdict(headers: &[(&str, &str)], age: u64, request_headers: &[(&str, &str)]) -> Verdict {
         let (meta, now) = stored(headers, &req(&[]), age);
-        evaluate(&meta, &req(request_headers), now, DAY)
+        eval(&meta, &req(request_headers), now, DAY)
+    }
+
+    fn eval(
+        meta: &Meta,
+        request: &request::Parts,
+        now: SystemTime,
+        heuristic_max: Duration,
+    ) -> Verdict {
+        let headers = meta.header_map();
+        let lifetime =
+            freshness_lifetime(meta, meta.policy.as_ref().unwrap(), &headers, heuristic_max);
+        evaluate(meta, &headers, lifetime, request, now)
+    }
+
+    fn hit(
+        meta: &Meta,
+        request: &request::Parts,
+        now: SystemTime,
+        len: u64,
+    ) -> (response::Parts, BodyPlan) {
+        hit_response(meta, &meta.header_map(), request, now, len)
     }
 
     #[test]
@@ -721,7 +761,7 @@ mod tests {
         assert_eq!(verdict(&h, 3600, &[]), Verdict::Fresh);
         let (meta, now) = stored(&h, &req(&[]), 3600);
         assert_eq!(
-            evaluate(&meta, &req(&[]), now, Duration::from_secs(600)),
+            eval(&meta, &req(&[]), now, Duration::from_secs(600)),
             Verdict::Stale(StaleRules::default()),
             "the cap makes it stale after 10 minutes"
         );
@@ -841,9 +881,9 @@ mod tests {
             &en,
             1,
         );
-        assert_eq!(evaluate(&meta, &en, now, DAY), Verdict::Fresh);
+        assert_eq!(eval(&meta, &en, now, DAY), Verdict::Fresh);
         assert_eq!(
-            evaluate(&meta, &req(&[("accept-language", "fr")]), now, DAY),
+            eval(&meta, &req(&[("accept-language", "fr")]), now, DAY),
             Verdict::Mismatch
         );
     }
@@ -863,10 +903,10 @@ mod tests {
             c.method = Method::GET;
             c
         };
-        assert_eq!(evaluate(&meta, &head, now, DAY), Verdict::Fresh);
+        assert_eq!(eval(&meta, &head, now, DAY), Verdict::Fresh);
         let mut raw_head = req(&[]);
         raw_head.method = Method::HEAD;
-        let (parts, plan) = hit_response(&meta, &raw_head, now, 42);
+        let (parts, plan) = hit(&meta, &raw_head, now, 42);
         assert_eq!(parts.status, 200);
         assert_eq!(plan, BodyPlan::None);
         assert_eq!(parts.headers["content-length"], "42");
@@ -880,7 +920,7 @@ mod tests {
             &req(&[]),
             30,
         );
-        let (parts, plan) = hit_response(&meta, &req(&[]), now, 10);
+        let (parts, plan) = hit(&meta, &req(&[]), now, 10);
         assert_eq!(plan, BodyPlan::Full);
         assert_eq!(parts.headers["date"], date.as_str());
         let age: u64 = parts.headers["age"].to_str().unwrap().parse().unwrap();
@@ -897,7 +937,7 @@ mod tests {
             ("last-modified", lm.as_str()),
         ];
         let (meta, now) = stored(&h, &req(&[]), 1);
-        let status = |rh: &[(&str, &str)]| hit_response(&meta, &req(rh), now, 10).0.status.as_u16();
+        let status = |rh: &[(&str, &str)]| hit(&meta, &req(rh), now, 10).0.status.as_u16();
         assert_eq!(
             status(&[("if-none-match", "\"v1\"")]),
             304,
@@ -944,17 +984,17 @@ mod tests {
             &req(&[]),
             1,
         );
-        let (parts, plan) = hit_response(&meta, &req(&[("range", "bytes=10-19")]), now, 100);
+        let (parts, plan) = hit(&meta, &req(&[("range", "bytes=10-19")]), now, 100);
         assert_eq!(
             (parts.status.as_u16(), plan),
             (206, BodyPlan::Range(10, 19))
         );
         assert_eq!(parts.headers["content-range"], "bytes 10-19/100");
         assert_eq!(parts.headers["content-length"], "10");
-        let (parts, _) = hit_response(&meta, &req(&[("range", "bytes=200-")]), now, 100);
+        let (parts, _) = hit(&meta, &req(&[("range", "bytes=200-")]), now, 100);
         assert_eq!(parts.status.as_u16(), 416);
         assert_eq!(parts.headers["content-range"], "bytes */100");
-        let (parts, plan) = hit_response(
+        let (parts, plan) = hit(
             &meta,
             &req(&[("range", "bytes=0-1"), ("if-range", "\"old\"")]),
             now,
@@ -965,7 +1005,7 @@ mod tests {
             (200, BodyPlan::Full),
             "If-Range mismatch sends all"
         );
-        let (parts, _) = hit_response(
+        let (parts, _) = hit(
             &meta,
             &req(&[("range", "bytes=0-1"), ("if-range", "\"e\"")]),
             now,

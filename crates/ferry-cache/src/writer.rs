@@ -152,21 +152,23 @@ fn commit(
     if let Some((marker_id, marker)) = &plan.marker {
         let marker_size = disk::write_small(&inner.cfg.dir, *marker_id, marker)?;
         let marker_clock = inner.index.insert(*marker_id, marker_size, tick());
-        inner.remember(Entry {
-            id: *marker_id,
-            meta: marker.clone(),
-            body_len: 0,
-            body: None,
-            clock: Some(marker_clock),
-        });
+        inner.remember(Entry::new(
+            *marker_id,
+            marker.clone(),
+            0,
+            None,
+            Some(marker_clock),
+            inner.cfg.heuristic_max,
+        ));
     }
-    inner.remember(Entry {
-        id: plan.id,
-        meta: plan.meta.clone(),
+    inner.remember(Entry::new(
+        plan.id,
+        plan.meta.clone(),
         body_len,
-        body: memory.map(Bytes::from),
-        clock: Some(clock),
-    });
+        memory.map(Bytes::from),
+        Some(clock),
+        inner.cfg.heuristic_max,
+    ));
     inner.counters.stores.fetch_add(1, Ordering::Relaxed);
     inner.wake_evictor();
     Ok(())

@@ -109,20 +109,35 @@ impl AccessLog {
     }
 }
 
+/// How often the writer wakes to write what has queued. Waking per record
+/// would cost a context switch per request under load.
+const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+
 fn write_loop(rx: mpsc::Receiver<AccessRecord>, out: Box<dyn Write + Send>, format: LogFormat) {
-    let mut out = std::io::BufWriter::new(out);
-    while let Ok(record) = rx.recv() {
-        let mut batch = Some(record);
-        // Write everything already queued, then flush once: lines appear promptly
-        // without a syscall per line under load.
-        while let Some(r) = batch {
-            if writeln!(out, "{}", r.format(format)).is_err() {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    loop {
+        // Block only when idle; under load, sleep and take what queued meanwhile.
+        let first = match rx.recv() {
+            Ok(r) => r,
+            Err(_) => return,
+        };
+        let mut next = Some(first);
+        loop {
+            while let Some(r) = next {
+                if writeln!(out, "{}", r.format(format)).is_err() {
+                    return;
+                }
+                next = rx.try_recv().ok();
+            }
+            if out.flush().is_err() {
                 return;
             }
-            batch = rx.try_recv().ok();
-        }
-        if out.flush().is_err() {
-            return;
+            std::thread::sleep(DRAIN_EVERY);
+            match rx.try_recv() {
+                Ok(r) => next = Some(r),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => return,
+            }
         }
     }
 }

@@ -140,12 +140,42 @@ pub fn render_prometheus(
         &[("", load(&m.connections_total))],
     );
     if let Some(c) = cache {
-        metric("ferry_cache_objects", "gauge", "Objects stored on disk.", &[("", c.entries as u64)]);
-        metric("ferry_cache_bytes", "gauge", "Bytes stored on disk.", &[("", c.bytes)]);
-        metric("ferry_cache_max_bytes", "gauge", "The cache size bound.", &[("", c.max_bytes)]);
-        metric("ferry_cache_memory_bytes", "gauge", "Bytes in the memory tier.", &[("", c.memory_bytes)]);
-        metric("ferry_cache_stores_total", "counter", "Responses stored.", &[("", c.stores)]);
-        metric("ferry_cache_evictions_total", "counter", "Objects evicted.", &[("", c.evictions)]);
+        metric(
+            "ferry_cache_objects",
+            "gauge",
+            "Objects stored on disk.",
+            &[("", c.entries as u64)],
+        );
+        metric(
+            "ferry_cache_bytes",
+            "gauge",
+            "Bytes stored on disk.",
+            &[("", c.bytes)],
+        );
+        metric(
+            "ferry_cache_max_bytes",
+            "gauge",
+            "The cache size bound.",
+            &[("", c.max_bytes)],
+        );
+        metric(
+            "ferry_cache_memory_bytes",
+            "gauge",
+            "Bytes in the memory tier.",
+            &[("", c.memory_bytes)],
+        );
+        metric(
+            "ferry_cache_stores_total",
+            "counter",
+            "Responses stored.",
+            &[("", c.stores)],
+        );
+        metric(
+            "ferry_cache_evictions_total",
+            "counter",
+            "Objects evicted.",
+            &[("", c.evictions)],
+        );
         metric(
             "ferry_cache_corrupt_total",
             "counter",
