@@ -28,7 +28,8 @@ pub enum ClientError {
 
     /// No TCP connection to the proxy: it is not running, or not there.
     #[error(
-        "cannot reach the proxy at {proxy} ({origin}): {source}; is `ferry proxy` running? (set it with --proxy)"
+        "cannot reach the proxy at {proxy} ({origin}): {}; is `ferry proxy` running there? (choose another with --proxy)",
+        plain_io(source)
     )]
     ProxyUnreachable {
         proxy: String,
@@ -106,6 +107,19 @@ pub enum ClientError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// An I/O error in words, without the `(os error N)` tail for the common cases.
+fn plain_io(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::ConnectionRefused => "connection refused".to_string(),
+        ErrorKind::ConnectionReset => "connection reset".to_string(),
+        ErrorKind::HostUnreachable => "host unreachable".to_string(),
+        ErrorKind::NetworkUnreachable => "network unreachable".to_string(),
+        ErrorKind::AddrNotAvailable => "address not available".to_string(),
+        _ => e.to_string(),
+    }
 }
 
 impl ClientError {
