@@ -36,10 +36,7 @@ struct Run {
 
 impl Run {
     fn both(&self) -> String {
-        format!(
-            "--- stdout:\n{}--- stderr:\n{}",
-            self.stdout, self.stderr
-        )
+        format!("--- stdout:\n{}--- stderr:\n{}", self.stdout, self.stderr)
     }
 }
 
@@ -103,7 +100,9 @@ fn read(dir: &Path, name: &str) -> Vec<u8> {
 }
 
 fn page(title: &str) -> String {
-    format!("<!DOCTYPE html><html><head><title>{title}</title></head><body><p>{title}</p></body></html>")
+    format!(
+        "<!DOCTYPE html><html><head><title>{title}</title></head><body><p>{title}</p></body></html>"
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -174,7 +173,11 @@ async fn pages_are_named_after_their_titles_in_their_charsets() {
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines.len(), paths.len(), "{}", run.both());
     assert!(lines[0].starts_with(&origin.url("/plain")), "{}", lines[0]);
-    assert!(lines[0].contains("/Example Domain.html  200 OK"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("/Example Domain.html  200 OK"),
+        "{}",
+        lines[0]
+    );
     assert!(lines[4].contains("日本語のページ.html"), "{}", lines[4]);
 }
 
@@ -217,11 +220,16 @@ async fn hostile_titles_stay_inside_the_output_directory() {
     let names = files(&dir);
     assert_eq!(names.len(), paths.len(), "{names:?}");
     for name in &names {
-        assert!(std::fs::metadata(dir.join(name)).unwrap().is_file(), "{name}");
+        assert!(
+            std::fs::metadata(dir.join(name)).unwrap().is_file(),
+            "{name}"
+        );
         assert!(name.len() <= 120, "{name}: {} bytes", name.len());
         assert!(!name.starts_with('.'), "{name}");
         assert!(
-            !name.chars().any(|c| "/\\:*?\"<>|".contains(c) || c.is_control()),
+            !name
+                .chars()
+                .any(|c| "/\\:*?\"<>|".contains(c) || c.is_control()),
             "{name:?}"
         );
     }
@@ -265,7 +273,11 @@ async fn collisions_never_overwrite() {
     assert_eq!(read(dir.path(), "Same Title.html"), b"mine");
     assert_eq!(
         files(dir.path()),
-        ["Same Title (2).html", "Same Title (3).html", "Same Title.html"]
+        [
+            "Same Title (2).html",
+            "Same Title (3).html",
+            "Same Title.html"
+        ]
     );
 
     // Two jobs saving one title at the same moment.
@@ -288,7 +300,10 @@ async fn collisions_never_overwrite() {
         "both requests should reach the origin"
     );
     gate.release(2);
-    let status = tokio::time::timeout(LIMIT, child.wait()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(LIMIT, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success());
     let twins: Vec<Vec<u8>> = ["Twin.html", "Twin (2).html"]
         .iter()
@@ -303,8 +318,12 @@ async fn collisions_never_overwrite() {
 async fn other_content_keeps_its_name_with_a_matching_extension() {
     let png: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR fake png";
     let origin = Origin::start(move |req| match req.path.as_str() {
-        "/img/logo" => Reply::new(200).header("content-type", "image/png").body(png),
-        "/img/photo.png" => Reply::new(200).header("content-type", "image/png").body(png),
+        "/img/logo" => Reply::new(200)
+            .header("content-type", "image/png")
+            .body(png),
+        "/img/photo.png" => Reply::new(200)
+            .header("content-type", "image/png")
+            .body(png),
         "/api/data" => Reply::new(200)
             .header("content-type", "application/json")
             .body("{\"ok\":true}"),
@@ -317,21 +336,36 @@ async fn other_content_keeps_its_name_with_a_matching_extension() {
             .body("%PDF-1.4 fake"),
         "/evil" => Reply::new(200)
             .header("content-type", "text/plain")
-            .header("content-disposition", "attachment; filename=\"../../.profile\"")
+            .header(
+                "content-disposition",
+                "attachment; filename=\"../../.profile\"",
+            )
             .body("no"),
         _ => Reply::new(404),
     })
     .await;
     let proxy = proxy(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let paths = ["/img/logo", "/img/photo.png", "/api/data", "/download", "/evil"];
+    let paths = [
+        "/img/logo",
+        "/img/photo.png",
+        "/api/data",
+        "/download",
+        "/evil",
+    ];
     let urls: Vec<String> = paths.iter().map(|p| origin.url(p)).collect();
     let args: Vec<&str> = urls.iter().map(String::as_str).collect();
     let run = ferry_get(&proxy, dir.path(), &args).await;
     assert_eq!(run.code, Some(0), "{}", run.both());
     assert_eq!(
         files(dir.path()),
-        ["data.json", "logo.png", "photo.png", "profile.txt", "résumé.pdf"]
+        [
+            "data.json",
+            "logo.png",
+            "photo.png",
+            "profile.txt",
+            "résumé.pdf"
+        ]
     );
     assert_eq!(read(dir.path(), "logo.png"), png);
     assert_eq!(read(dir.path(), "résumé.pdf"), b"%PDF-1.4 fake");
@@ -351,37 +385,64 @@ async fn failures_have_clear_messages_and_exit_codes_and_the_rest_complete() {
     let dir = tempfile::tempdir().unwrap();
 
     // A 404 is reported and not saved; the good URL next to it is saved.
-    let run = ferry_get(&proxy, dir.path(), &[&origin.url("/missing"), &origin.url("/ok")]).await;
+    let run = ferry_get(
+        &proxy,
+        dir.path(),
+        &[&origin.url("/missing"), &origin.url("/ok")],
+    )
+    .await;
     assert_eq!(run.code, Some(1), "{}", run.both());
-    assert!(run.stderr.contains("404 Not Found: Nothing here"), "{}", run.both());
+    assert!(
+        run.stderr.contains("404 Not Found: Nothing here"),
+        "{}",
+        run.both()
+    );
     assert!(run.stdout.contains("✗ 404 Not Found"), "{}", run.both());
     assert_eq!(files(dir.path()), ["Fine.html"]);
 
     // --save-errors keeps the page but still fails.
-    let run = ferry_get(&proxy, dir.path(), &["--save-errors", &origin.url("/missing")]).await;
+    let run = ferry_get(
+        &proxy,
+        dir.path(),
+        &["--save-errors", &origin.url("/missing")],
+    )
+    .await;
     assert_eq!(run.code, Some(1), "{}", run.both());
     assert_eq!(files(dir.path()), ["Fine.html", "Nothing here.html"]);
 
     // A domain the proxy denies: its 403 page is read for the cause.
     let run = ferry_get(&proxy, dir.path(), &["http://blocked.test/"]).await;
     assert_eq!(run.code, Some(1), "{}", run.both());
-    assert!(run.stderr.contains("blocked by the proxy (403 Forbidden)"), "{}", run.both());
+    assert!(
+        run.stderr.contains("blocked by the proxy (403 Forbidden)"),
+        "{}",
+        run.both()
+    );
     assert!(run.stderr.contains("blocked.test"), "{}", run.both());
 
     // Bad URLs fail alone.
     let run = ferry_get(
         &proxy,
         dir.path(),
-        &["ftp://example.test/file", "http://exa mple.test/", &origin.url("/ok")],
+        &[
+            "ftp://example.test/file",
+            "http://exa mple.test/",
+            &origin.url("/ok"),
+        ],
     )
     .await;
     assert_eq!(run.code, Some(1), "{}", run.both());
     assert!(
-        run.stderr.contains("bad URL \"ftp://example.test/file\": scheme ftp:// is not supported"),
+        run.stderr
+            .contains("bad URL \"ftp://example.test/file\": scheme ftp:// is not supported"),
         "{}",
         run.both()
     );
-    assert!(run.stderr.contains("bad URL \"http://exa mple.test/\""), "{}", run.both());
+    assert!(
+        run.stderr.contains("bad URL \"http://exa mple.test/\""),
+        "{}",
+        run.both()
+    );
     assert!(files(dir.path()).contains(&"Fine (2).html".to_string()));
 
     // No proxy listening.
@@ -423,7 +484,10 @@ async fn several_urls_are_in_flight_at_once() {
     let origin = Origin::start(move |req| Reply::html(page(&req.path[1..])).gate(&held)).await;
     let proxy = proxy(&["--no-cache"]);
     let dir = tempfile::tempdir().unwrap();
-    let urls: Vec<String> = ["/one", "/two", "/three"].iter().map(|p| origin.url(p)).collect();
+    let urls: Vec<String> = ["/one", "/two", "/three"]
+        .iter()
+        .map(|p| origin.url(p))
+        .collect();
     let mut args = vec![
         "--proxy".to_string(),
         proxy.url(),
@@ -442,9 +506,16 @@ async fn several_urls_are_in_flight_at_once() {
         "expected 2 requests in flight, origin saw {}",
         origin.requests().len()
     );
-    assert_eq!(origin.requests().len(), 2, "--jobs 2 must hold the third URL back");
+    assert_eq!(
+        origin.requests().len(),
+        2,
+        "--jobs 2 must hold the third URL back"
+    );
     gate.open();
-    let status = tokio::time::timeout(LIMIT, child.wait()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(LIMIT, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success());
     assert!(origin.max_in_flight() >= 2);
     assert_eq!(files(dir.path()), ["one.html", "three.html", "two.html"]);
@@ -473,7 +544,10 @@ async fn https_goes_to_the_proxy_in_absolute_form() {
     // The proxy fetched it itself over TLS: no CONNECT tunnel.
     assert_eq!(origin.count("/secure"), 1);
     let log = proxy.wait_stdout_lines(1, LIMIT).join("\n");
-    assert!(log.contains(&format!("\"GET {url} HTTP/1.1\"")), "access log:\n{log}");
+    assert!(
+        log.contains(&format!("\"GET {url} HTTP/1.1\"")),
+        "access log:\n{log}"
+    );
     assert!(!log.contains("CONNECT"), "access log:\n{log}");
     assert!(run.stdout.contains("cache: ferry; fwd="), "{}", run.both());
 }
@@ -496,16 +570,25 @@ async fn https_pages_are_served_from_the_proxy_cache() {
     assert_eq!(first.code, Some(0), "{}", first.both());
     let second = ferry_get(&proxy, dir.path(), &[&url]).await;
     assert_eq!(second.code, Some(0), "{}", second.both());
-    assert_eq!(origin.count("/secure"), 1, "{}\n{}", first.both(), second.both());
-    assert!(second.stdout.contains("cache: ferry; hit"), "{}", second.both());
+    assert_eq!(
+        origin.count("/secure"),
+        1,
+        "{}\n{}",
+        first.both(),
+        second.both()
+    );
+    assert!(
+        second.stdout.contains("cache: ferry; hit"),
+        "{}",
+        second.both()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_proxy_cache_status_is_reported() {
-    let origin = Origin::start(|_| {
-        Reply::html(page("Cached page")).header("cache-control", "max-age=300")
-    })
-    .await;
+    let origin =
+        Origin::start(|_| Reply::html(page("Cached page")).header("cache-control", "max-age=300"))
+            .await;
     let proxy = proxy(&[]);
     let dir = tempfile::tempdir().unwrap();
     let url = origin.url("/cached");
@@ -514,8 +597,16 @@ async fn the_proxy_cache_status_is_reported() {
     let second = ferry_get(&proxy, dir.path(), &[&url]).await;
     assert_eq!(second.code, Some(0), "{}", second.both());
     assert_eq!(origin.count("/cached"), 1);
-    assert!(first.stdout.contains("cache: ferry; fwd=uri-miss; stored"), "{}", first.both());
-    assert!(second.stdout.contains("cache: ferry; hit"), "{}", second.both());
+    assert!(
+        first.stdout.contains("cache: ferry; fwd=uri-miss; stored"),
+        "{}",
+        first.both()
+    );
+    assert!(
+        second.stdout.contains("cache: ferry; hit"),
+        "{}",
+        second.both()
+    );
     // Without a proxy cache status the report says "-".
     let uncached = proxy_no_cache_status().await;
     assert!(uncached.contains("cache: -"), "{uncached}");
@@ -593,7 +684,11 @@ async fn the_proxy_comes_from_the_environment_as_curl_reads_it() {
     assert!(run.stderr.contains("(all_proxy)"), "{}", run.both());
 
     // ALL_PROXY as the fallback.
-    let run = ferry_get_env(&["--output-dir", &dir_arg, &url], &[("ALL_PROXY", &proxy.url())]).await;
+    let run = ferry_get_env(
+        &["--output-dir", &dir_arg, &url],
+        &[("ALL_PROXY", &proxy.url())],
+    )
+    .await;
     assert_eq!(run.code, Some(0), "{}", run.both());
 
     // --proxy beats the environment.
@@ -630,12 +725,24 @@ async fn credentials_in_the_proxy_url_authenticate() {
     let url = origin.url("/members");
     let addr = proxy.addr();
 
-    let run = ferry_get_env(&["--proxy", &proxy.url(), "--output-dir", &dir_arg, &url], &[]).await;
+    let run = ferry_get_env(
+        &["--proxy", &proxy.url(), "--output-dir", &dir_arg, &url],
+        &[],
+    )
+    .await;
     assert_eq!(run.code, Some(1), "{}", run.both());
-    assert!(run.stderr.contains("requires a user name and password"), "{}", run.both());
+    assert!(
+        run.stderr.contains("requires a user name and password"),
+        "{}",
+        run.both()
+    );
 
     let with_creds = format!("http://alice:s3cret%20pass@{addr}");
-    let run = ferry_get_env(&["--proxy", &with_creds, "--output-dir", &dir_arg, &url], &[]).await;
+    let run = ferry_get_env(
+        &["--proxy", &with_creds, "--output-dir", &dir_arg, &url],
+        &[],
+    )
+    .await;
     assert_eq!(run.code, Some(0), "{}", run.both());
     assert_eq!(files(dir.path()), ["Members.html"]);
     assert!(origin.requests()[0].header("proxy-authorization").is_none());
@@ -652,7 +759,12 @@ async fn json_output_and_a_chosen_file_name() {
     let proxy = proxy(&[]);
     let dir = tempfile::tempdir().unwrap();
 
-    let run = ferry_get(&proxy, dir.path(), &["--json", &origin.url("/moved"), &origin.url("/gone")]).await;
+    let run = ferry_get(
+        &proxy,
+        dir.path(),
+        &["--json", &origin.url("/moved"), &origin.url("/gone")],
+    )
+    .await;
     assert_eq!(run.code, Some(1), "{}", run.both());
     let objects: Vec<serde_json::Value> = run
         .stdout
@@ -671,9 +783,19 @@ async fn json_output_and_a_chosen_file_name() {
     assert_eq!(failed["error_kind"], "status");
     assert!(failed["file"].is_null());
 
-    let run = ferry_get(&proxy, dir.path(), &["-o", "chosen.html", &origin.url("/final")]).await;
+    let run = ferry_get(
+        &proxy,
+        dir.path(),
+        &["-o", "chosen.html", &origin.url("/final")],
+    )
+    .await;
     assert_eq!(run.code, Some(0), "{}", run.both());
-    let run = ferry_get(&proxy, dir.path(), &["-o", "chosen.html", &origin.url("/final")]).await;
+    let run = ferry_get(
+        &proxy,
+        dir.path(),
+        &["-o", "chosen.html", &origin.url("/final")],
+    )
+    .await;
     assert_eq!(run.code, Some(0), "{}", run.both());
     assert_eq!(
         files(dir.path()),
