@@ -802,3 +802,86 @@ async fn json_output_and_a_chosen_file_name() {
         ["Landed.html", "chosen (2).html", "chosen.html"]
     );
 }
+
+/// Every name in `dir`, temporary files included.
+fn all_entries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_download_leaves_no_file() {
+    let origin = Origin::start(|_| {
+        Reply::new(200)
+            .header("content-type", "application/octet-stream")
+            // Streamed slowly so the head and some body reach the client first.
+            .truncated(4_000_000, 1_000_000)
+            .chunk_delay(Duration::from_millis(5))
+    })
+    .await;
+    let proxy = proxy(&["--no-cache"]);
+    let dir = tempfile::tempdir().unwrap();
+    let run = ferry_get(&proxy, dir.path(), &[&origin.url("/big.bin")]).await;
+    assert_eq!(run.code, Some(1), "{}", run.both());
+    assert!(
+        run.stderr.contains("download interrupted after"),
+        "{}",
+        run.both()
+    );
+    assert_eq!(all_entries(dir.path()), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_stops_downloads_and_removes_their_temporary_files() {
+    // A long, slow body: still streaming when the signal comes.
+    let origin = Origin::start(|_| {
+        Reply::new(200)
+            .header("content-type", "application/octet-stream")
+            .pattern(64 * 1024 * 1024)
+            .chunk_delay(Duration::from_millis(50))
+    })
+    .await;
+    let proxy = proxy(&["--no-cache"]);
+    let dir = tempfile::tempdir().unwrap();
+    let child = get_command(
+        &[
+            "--proxy",
+            &proxy.url(),
+            "--output-dir",
+            &dir.path().display().to_string(),
+            &origin.url("/slow.bin"),
+        ],
+        &[],
+    )
+    .spawn()
+    .unwrap();
+    let pid = child.id().unwrap();
+    // The body has started once its temporary file exists.
+    assert!(
+        wait_until(LIMIT, || all_entries(dir.path())
+            .iter()
+            .any(|n| n.ends_with(".part")))
+        .await
+    );
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = tokio::time::timeout(LIMIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(all_entries(dir.path()), Vec::<String>::new());
+}
