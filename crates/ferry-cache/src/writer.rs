@@ -1,10 +1,12 @@
 //! Storing a response while it streams to the client (the tee). The proxy
 //! hands each body chunk to [`StoreWriter::push`] without waiting; a blocking
-//! task writes them to a temporary file. Only [`StoreWriter::finish`], called
-//! when the upstream body ended cleanly, makes the object visible (trailer,
-//! length check, atomic rename). Dropping the writer, a body longer than
-//! allowed, or a disk that falls too far behind abandons the store and leaves
-//! nothing behind.
+//! task writes them to a temporary file. When the disk falls behind, the
+//! proxy waits on [`StoreWriter::poll_ready`] before reading more from the
+//! origin, so memory stays bounded without giving up the store. Only
+//! [`StoreWriter::finish`], called when the upstream body ended cleanly, makes
+//! the object visible (trailer, length check, atomic rename). Dropping the
+//! writer or a body longer than allowed abandons the store and leaves nothing
+//! behind.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,9 +21,17 @@ use crate::meta::Meta;
 use crate::store::disk::{self, TempObject};
 use crate::store::index::tick;
 
-/// Most body bytes queued for the disk before the store is abandoned: bounds
+/// Most body bytes queued for the disk before the relay waits for it: bounds
 /// memory when the disk is slower than the network.
-const QUEUE_LIMIT: u64 = 16 << 20;
+const QUEUE_LIMIT: u64 = 8 << 20;
+
+/// Bytes handed to the writer task and not yet written, and who waits for
+/// them to drain.
+#[derive(Default)]
+struct Queue {
+    bytes: AtomicU64,
+    waiter: futures_util::task::AtomicWaker,
+}
 
 enum Msg {
     Data(Bytes),
@@ -30,7 +40,7 @@ enum Msg {
 
 pub struct StoreWriter {
     tx: Option<mpsc::UnboundedSender<Msg>>,
-    queued: Arc<AtomicU64>,
+    queued: Arc<Queue>,
 }
 
 /// Where and what a store writes.
@@ -46,7 +56,7 @@ pub(crate) struct Plan {
 impl StoreWriter {
     pub(crate) fn start(inner: Arc<Inner>, plan: Plan) -> StoreWriter {
         let (tx, rx) = mpsc::unbounded_channel();
-        let queued = Arc::new(AtomicU64::new(0));
+        let queued = Arc::new(Queue::default());
         let q = queued.clone();
         tokio::task::spawn_blocking(move || {
             if let Err(e) = write(&inner, plan, rx, &q) {
@@ -66,11 +76,26 @@ impl StoreWriter {
     /// Queues a copy of a body chunk for the disk.
     pub fn push(&mut self, chunk: &Bytes) {
         let Some(tx) = &self.tx else { return };
-        let queued =
-            self.queued.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64;
-        if queued > QUEUE_LIMIT || tx.send(Msg::Data(chunk.clone())).is_err() {
-            tracing::debug!("cache store abandoned: the disk fell behind or failed");
+        self.queued
+            .bytes
+            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        if tx.send(Msg::Data(chunk.clone())).is_err() {
+            tracing::debug!("cache store abandoned: the writer failed");
             self.tx = None;
+        }
+    }
+
+    /// Ready when the disk has caught up enough to take more; the caller
+    /// should not read more of the body until then.
+    pub fn poll_ready(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.tx.is_none() || self.queued.bytes.load(Ordering::Acquire) <= QUEUE_LIMIT {
+            return std::task::Poll::Ready(());
+        }
+        self.queued.waiter.register(cx.waker());
+        if self.queued.bytes.load(Ordering::Acquire) <= QUEUE_LIMIT {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
         }
     }
 
@@ -96,8 +121,17 @@ fn write(
     inner: &Arc<Inner>,
     plan: Plan,
     mut rx: mpsc::UnboundedReceiver<Msg>,
-    queued: &AtomicU64,
+    queued: &Queue,
 ) -> Result<(), CacheError> {
+    // Whatever happens, never leave the relay waiting on a writer that is gone.
+    struct WakeOnExit<'a>(&'a Queue);
+    impl Drop for WakeOnExit<'_> {
+        fn drop(&mut self) {
+            self.0.bytes.store(0, Ordering::Release);
+            self.0.waiter.wake();
+        }
+    }
+    let _wake = WakeOnExit(queued);
     let dir = &inner.cfg.dir;
     let mut temp = TempObject::create(dir, plan.id, &plan.meta)?;
     let keep_in_memory = inner.cfg.memory_object_max;
@@ -105,7 +139,11 @@ fn write(
     while let Some(msg) = rx.blocking_recv() {
         match msg {
             Msg::Data(chunk) => {
-                queued.fetch_sub(chunk.len() as u64, Ordering::Relaxed);
+                let left = queued.bytes.fetch_sub(chunk.len() as u64, Ordering::AcqRel)
+                    - chunk.len() as u64;
+                if left <= QUEUE_LIMIT {
+                    queued.waiter.wake();
+                }
                 if temp.body_len() + chunk.len() as u64 > inner.cfg.max_object_size {
                     return Err(CacheError::Corrupt("larger than max_object_size".into()));
                 }

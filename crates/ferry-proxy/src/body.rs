@@ -33,6 +33,9 @@ pub fn empty() -> ProxyBody {
 /// writer). `finish` is called only when the body ended cleanly; the future it
 /// returns completes when the copy is safely kept.
 pub trait FrameSink: Send {
+    /// Ready when the sink can take another frame; the relay does not read
+    /// further from the origin until it is.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()>;
     fn data(&mut self, chunk: &Bytes);
     fn finish(self: Box<Self>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 }
@@ -97,6 +100,9 @@ where
             }
             if this.ended {
                 return Poll::Ready(this.held.take().map(Ok));
+            }
+            if let Some(sink) = this.sink.as_mut() {
+                ready!(sink.poll_ready(cx));
             }
             match Pin::new(&mut this.inner).poll_frame(cx) {
                 Poll::Pending => {

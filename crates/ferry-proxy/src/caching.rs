@@ -398,6 +398,10 @@ struct StoreSink {
 }
 
 impl FrameSink for StoreSink {
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.writer.poll_ready(cx)
+    }
+
     fn data(&mut self, chunk: &bytes::Bytes) {
         self.writer.push(chunk);
     }
