@@ -377,3 +377,26 @@ async fn ranges_heads_and_conditionals_are_answered_from_a_cached_object() {
 
     assert_eq!(origin.count("/obj"), 1, "all of it came from the cache");
 }
+
+/// HTTP/2 upstream (the TLS origin offers h2): bodies often end with an
+/// empty DATA frame, which must not break storing.
+#[tokio::test(flavor = "multi_thread")]
+async fn https_responses_fetched_by_the_proxy_are_cached() {
+    let ca = TestCa::new();
+    let origin = Origin::start_tls(&ca, |_| {
+        Reply::html("secure and cached").header("cache-control", "max-age=60")
+    })
+    .await;
+    let proxy = proxy(&["--upstream-ca", ca.pem_path().to_str().unwrap()]);
+    let client = ProxyClient::new(proxy.addr());
+    let first = client.get(&origin.url("/s")).await;
+    assert_eq!(first.text(), "secure and cached");
+    assert_eq!(
+        first.header("cache-status"),
+        Some("ferry; fwd=uri-miss; stored")
+    );
+    let second = client.get(&origin.url("/s")).await;
+    assert_eq!(second.text(), "secure and cached");
+    assert!(cached(&second), "{:?}\n{}", second.headers, proxy.stderr());
+    assert_eq!(origin.count("/s"), 1);
+}

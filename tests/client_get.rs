@@ -558,7 +558,6 @@ async fn https_goes_to_the_proxy_in_absolute_form() {
 /// next identical request misses again. The same test over plain http hits
 /// (see `the_proxy_cache_status_is_reported`).
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "proxy bug: https responses reported as stored are not kept in the cache"]
 async fn https_pages_are_served_from_the_proxy_cache() {
     let ca = TestCa::new();
     let origin = tls_origin(&ca).await;

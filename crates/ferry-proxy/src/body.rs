@@ -123,6 +123,12 @@ where
                     let Some(sink) = this.sink.as_mut() else {
                         return Poll::Ready(Some(Ok(frame)));
                     };
+                    // An empty frame (HTTP/2 often ends a stream with one) must
+                    // not displace the held frame: the client's side stops
+                    // reading once the last byte of a sized body is written.
+                    if frame.data_ref().is_some_and(|d| d.is_empty()) {
+                        continue;
+                    }
                     if let Some(data) = frame.data_ref() {
                         sink.data(data);
                     }
