@@ -55,7 +55,10 @@ pub async fn handle(
         cache: "-",
     };
     let mut ctx = Ctx { record, started };
-    let resp = match route(&state, &conn, req, &mut ctx).await {
+    // Boxed: hyper keeps each connection's request future allocated for the
+    // connection's whole life, so an inline (multi-KiB) route future would
+    // multiply by every idle keep-alive connection.
+    let resp = match Box::pin(route(&state, &conn, req, &mut ctx)).await {
         Routed::Respond(resp) => resp,
         // The tunnel task writes its own log line when the tunnel closes.
         Routed::Tunnel(resp) => return Ok(resp),
