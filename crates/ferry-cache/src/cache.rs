@@ -47,12 +47,15 @@ impl Entry {
         clock: Option<Arc<AtomicU64>>,
         heuristic_max: Duration,
     ) -> Entry {
+        let mut meta = meta;
         let headers = meta.header_map();
         let lifetime = meta
             .policy
             .as_ref()
             .map(|p| policy::freshness_lifetime(&meta, p, &headers, heuristic_max))
             .unwrap_or_default();
+        // Kept once, as the parsed map; the meta copy is only for writing files.
+        meta.headers = Vec::new();
         Entry {
             id,
             meta,
@@ -64,14 +67,15 @@ impl Entry {
         }
     }
 
+    /// Roughly the memory this entry holds: the headers are kept twice (the
+    /// parsed map and inside the policy), plus fixed structures and the body.
     fn weight(&self) -> u64 {
-        512 + self
-            .meta
+        let header_bytes: usize = self
             .headers
             .iter()
-            .map(|(k, v)| k.len() + v.len())
-            .sum::<usize>() as u64
-            + self.body.as_ref().map(|b| b.len() as u64).unwrap_or(0)
+            .map(|(k, v)| k.as_str().len() + v.len() + 32)
+            .sum();
+        1024 + 2 * header_bytes as u64 + self.body.as_ref().map(|b| b.len() as u64).unwrap_or(0)
     }
 
     fn touch(&self) {
