@@ -36,6 +36,9 @@ pub(crate) struct Entry {
     pub headers: HeaderMap,
     /// How long the response is fresh for (RFC 9111 §4.2.1), computed once.
     pub lifetime: Duration,
+    /// The `Age` it arrived with and when it arrived, for its current age.
+    pub age_header: Duration,
+    pub response_time: SystemTime,
 }
 
 impl Entry {
@@ -56,8 +59,15 @@ impl Entry {
             .unwrap_or_default();
         // Kept once, as the parsed map; the meta copy is only for writing files.
         meta.headers = Vec::new();
+        // The full policy is only needed for variants; for everything else it
+        // can be rebuilt from the headers on the rare requests that need it.
+        if meta.vary.is_empty() {
+            meta.policy = None;
+        }
         Entry {
             id,
+            age_header: policy::age_header(&headers),
+            response_time: meta.response_time(),
             meta,
             body_len,
             body,
@@ -67,15 +77,29 @@ impl Entry {
         }
     }
 
-    /// Roughly the memory this entry holds: the headers are kept twice (the
-    /// parsed map and inside the policy), plus fixed structures and the body.
+    fn stored(&self, now: SystemTime) -> policy::Stored<'_> {
+        policy::Stored {
+            status: self.meta.status(),
+            headers: &self.headers,
+            vary: &self.meta.vary,
+            lifetime: self.lifetime,
+            age: policy::current_age(self.age_header, self.response_time, now),
+        }
+    }
+
+    /// Roughly the memory this entry holds (measured: about 4 KiB of
+    /// structures and headers per small object, more for variants, which keep
+    /// their full policy), so the memory tier's bound is a real bound.
     fn weight(&self) -> u64 {
         let header_bytes: usize = self
             .headers
             .iter()
-            .map(|(k, v)| k.as_str().len() + v.len() + 32)
+            .map(|(k, v)| k.as_str().len() + v.len() + 48)
             .sum();
-        1024 + 2 * header_bytes as u64 + self.body.as_ref().map(|b| b.len() as u64).unwrap_or(0)
+        let policy = if self.meta.policy.is_some() { 2560 } else { 0 };
+        2048 + header_bytes as u64
+            + policy
+            + self.body.as_ref().map(|b| b.len() as u64).unwrap_or(0)
     }
 
     fn touch(&self) {
@@ -274,20 +298,16 @@ impl Hit {
 
     /// Seconds the response has left before it is stale (negative: stale for that long).
     pub fn ttl(&self, now: SystemTime) -> i64 {
-        let Some(p) = &self.entry.meta.policy else {
-            return 0;
-        };
-        self.entry.lifetime.as_secs() as i64 - p.age(now).as_secs() as i64
+        let age = policy::current_age(self.entry.age_header, self.entry.response_time, now);
+        self.entry.lifetime.as_secs() as i64 - age.as_secs() as i64
     }
 
     /// The response this stored object gives to `request` (its own conditional
     /// and range headers, and HEAD, are honoured).
     pub fn into_response(self, request: &request::Parts) -> http::Response<CacheBody> {
         let (parts, plan) = policy::hit_response(
-            &self.entry.meta,
-            &self.entry.headers,
+            &self.entry.stored(SystemTime::now()),
             request,
-            SystemTime::now(),
             self.entry.body_len,
         );
         let len = self.entry.body_len;
@@ -472,13 +492,18 @@ impl Cache {
         } else {
             request
         };
-        match policy::evaluate(
-            &hit.entry.meta,
-            &hit.entry.headers,
-            hit.entry.lifetime,
-            evaluated,
-            SystemTime::now(),
-        ) {
+        let now = SystemTime::now();
+        let stored = hit.entry.stored(now);
+        let full_policy = || match &hit.entry.meta.policy {
+            Some(p) => Some(std::borrow::Cow::Borrowed(p)),
+            None => Some(std::borrow::Cow::Owned(policy::rebuild_policy(
+                &key,
+                &stored,
+                hit.entry.response_time,
+            ))),
+        };
+        let verdict = policy::evaluate(&stored, full_policy, evaluated, now);
+        match verdict {
             Verdict::Fresh => Lookup::Fresh(hit),
             Verdict::Stale(_) if only_if_cached => Lookup::OnlyIfCachedMiss,
             Verdict::Stale(rules) => Lookup::Stale(Stale { hit, rules }),

@@ -233,40 +233,93 @@ pub enum Verdict {
     Mismatch,
 }
 
-/// Decides whether a stored response (`meta`, its `headers` and freshness
-/// `lifetime`) may answer `request` (canonical) at `now`.
-pub fn evaluate(
-    meta: &Meta,
-    headers: &HeaderMap,
-    lifetime: Duration,
+/// A stored response as the rules see it at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct Stored<'a> {
+    pub status: StatusCode,
+    pub headers: &'a HeaderMap,
+    /// Request headers it varies on.
+    pub vary: &'a [String],
+    /// Freshness lifetime (§4.2.1).
+    pub lifetime: Duration,
+    /// Current age (§4.2.3).
+    pub age: Duration,
+}
+
+/// The current age of a response received at `response_time` carrying an
+/// `Age` of `age_header` (§4.2.3, as http-cache-semantics computes it).
+pub fn current_age(age_header: Duration, response_time: SystemTime, now: SystemTime) -> Duration {
+    age_header + now.duration_since(response_time).unwrap_or_default()
+}
+
+/// The `Age` a response arrived with.
+pub fn age_header(headers: &HeaderMap) -> Duration {
+    Duration::from_secs(
+        headers
+            .get(header::AGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0),
+    )
+}
+
+/// Decides whether `stored` may answer `request` (canonical) at `now`.
+/// `policy` gives the full RFC 9111 policy; it is only asked for when the
+/// request carries directives or the response varies.
+pub fn evaluate<P: std::ops::Deref<Target = CachePolicy>>(
+    stored: &Stored<'_>,
+    policy: impl FnOnce() -> Option<P>,
     request: &request::Parts,
     now: SystemTime,
 ) -> Verdict {
-    let Some(policy) = &meta.policy else {
-        return Verdict::Mismatch;
-    };
-    let age = policy.age(now);
+    let (age, lifetime) = (stored.age, stored.lifetime);
     // Without request directives or Vary, only the stored response's own
     // freshness matters (URI and host already match through the key): the
     // common case, decided without the crate's full evaluation.
-    if meta.vary.is_empty()
+    if stored.vary.is_empty()
         && !request.headers.contains_key(header::CACHE_CONTROL)
         && !request.headers.contains_key(header::PRAGMA)
     {
         return if age < lifetime {
             Verdict::Fresh
         } else {
-            Verdict::Stale(stale_rules(headers, request, age, lifetime))
+            Verdict::Stale(stale_rules(stored.headers, request, age, lifetime))
         };
     }
+    let Some(policy) = policy() else {
+        return Verdict::Mismatch;
+    };
     match policy.before_request(request, now) {
         BeforeRequest::Fresh(_) if age < lifetime || allows_stale(request) => Verdict::Fresh,
-        BeforeRequest::Fresh(_) => Verdict::Stale(stale_rules(headers, request, age, lifetime)),
+        BeforeRequest::Fresh(_) => {
+            Verdict::Stale(stale_rules(stored.headers, request, age, lifetime))
+        }
         BeforeRequest::Stale { matches: false, .. } => Verdict::Mismatch,
         BeforeRequest::Stale { matches: true, .. } => {
-            Verdict::Stale(stale_rules(headers, request, age, lifetime))
+            Verdict::Stale(stale_rules(stored.headers, request, age, lifetime))
         }
     }
+}
+
+/// The policy of a stored response that does not vary, rebuilt from what is
+/// kept in memory (its request was only the URI and host).
+pub fn rebuild_policy(
+    key: &CacheKey,
+    stored: &Stored<'_>,
+    response_time: SystemTime,
+) -> CachePolicy {
+    let mut request = http::Request::new(()).into_parts().0;
+    request.uri = key.as_str().parse().unwrap_or_default();
+    let canonical = canonical_request(&request, key);
+    let mut response = http::Response::new(()).into_parts().0;
+    response.status = stored.status;
+    response.headers = stored.headers.clone();
+    CachePolicy::new_options(
+        &stored_request(&canonical, &[]),
+        &response,
+        response_time,
+        options(),
+    )
 }
 
 /// A request `max-stale` lets a stale response be used (§5.2.1.2).
@@ -385,18 +438,15 @@ pub enum BodyPlan {
 /// (§5.1), a 304 for a matching client conditional, 206/416 for a single
 /// byte range of a 200, no body for HEAD.
 pub fn hit_response(
-    meta: &Meta,
-    stored: &HeaderMap,
+    stored: &Stored<'_>,
     request: &request::Parts,
-    now: SystemTime,
     body_len: u64,
 ) -> (response::Parts, BodyPlan) {
-    let mut headers = stored.clone();
-    let age = meta.policy.as_ref().map(|p| p.age(now)).unwrap_or_default();
-    headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
+    let mut headers = stored.headers.clone();
+    headers.insert(header::AGE, HeaderValue::from(stored.age.as_secs()));
     headers.remove(header::TRANSFER_ENCODING);
     let head = request.method == Method::HEAD;
-    let mut status = meta.status();
+    let mut status = stored.status;
     let mut plan = if head { BodyPlan::None } else { BodyPlan::Full };
 
     if client_not_modified(&request.headers, &headers) {
@@ -604,9 +654,15 @@ mod tests {
         heuristic_max: Duration,
     ) -> Verdict {
         let headers = meta.header_map();
-        let lifetime =
-            freshness_lifetime(meta, meta.policy.as_ref().unwrap(), &headers, heuristic_max);
-        evaluate(meta, &headers, lifetime, request, now)
+        let policy = meta.policy.as_ref().unwrap();
+        let stored = Stored {
+            status: meta.status(),
+            headers: &headers,
+            vary: &meta.vary,
+            lifetime: freshness_lifetime(meta, policy, &headers, heuristic_max),
+            age: policy.age(now),
+        };
+        evaluate(&stored, || Some(Box::new(policy.clone())), request, now)
     }
 
     fn hit(
@@ -615,7 +671,15 @@ mod tests {
         now: SystemTime,
         len: u64,
     ) -> (response::Parts, BodyPlan) {
-        hit_response(meta, &meta.header_map(), request, now, len)
+        let headers = meta.header_map();
+        let stored = Stored {
+            status: meta.status(),
+            headers: &headers,
+            vary: &meta.vary,
+            lifetime: Duration::ZERO,
+            age: meta.policy.as_ref().unwrap().age(now),
+        };
+        hit_response(&stored, request, len)
     }
 
     #[test]

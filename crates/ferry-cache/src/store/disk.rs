@@ -148,7 +148,7 @@ impl TempObject {
             .join(TMP)
             .join(format!("{}.{:x}.tmp", id.to_hex(), rand_suffix()));
         let file = File::create(&path)?;
-        let mut file = io::BufWriter::with_capacity(256 * 1024, file);
+        let mut file = io::BufWriter::with_capacity(32 * 1024, file);
         let mut obj = TempObject {
             path,
             file: None,
