@@ -926,12 +926,12 @@ mod tests {
         w.push(&Bytes::from_static(b"short"));
         assert!(w.finish().await.is_err());
         assert!(matches!(cache.lookup(&req).await, Lookup::Miss(_)));
-        assert_eq!(
-            std::fs::read_dir(dir.path().join(disk::TMP))
-                .unwrap()
-                .count(),
-            0
-        );
+        let leftovers = std::fs::read_dir(dir.path().join(disk::TMP))
+            .unwrap()
+            .flatten()
+            .flat_map(|shard| std::fs::read_dir(shard.path()).unwrap().flatten())
+            .count();
+        assert_eq!(leftovers, 0);
     }
 
     #[tokio::test]

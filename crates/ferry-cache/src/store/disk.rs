@@ -144,10 +144,18 @@ pub struct TempObject {
 
 impl TempObject {
     pub fn create(dir: &Path, id: ObjectId, meta: &Meta) -> Result<TempObject, crate::CacheError> {
-        let path = dir
-            .join(TMP)
-            .join(format!("{}.{:x}.tmp", id.to_hex(), rand_suffix()));
-        let file = File::create(&path)?;
+        // Sharded like objects/: one directory for every file being written
+        // serializes file creation on that directory's lock.
+        let hex = id.to_hex();
+        let shard = dir.join(TMP).join(&hex[..2]);
+        let path = shard.join(format!("{hex}.{:x}.tmp", rand_suffix()));
+        let file = match File::create(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(&shard)?;
+                File::create(&path)?
+            }
+            other => other?,
+        };
         let mut file = io::BufWriter::with_capacity(32 * 1024, file);
         let mut obj = TempObject {
             path,
@@ -263,7 +271,12 @@ pub fn clear_tmp(dir: &Path) -> io::Result<()> {
     let tmp = dir.join(TMP);
     if let Ok(entries) = fs::read_dir(&tmp) {
         for e in entries.flatten() {
-            let _ = fs::remove_file(e.path());
+            let path = e.path();
+            if path.is_dir() {
+                let _ = fs::remove_dir_all(&path);
+            } else {
+                let _ = fs::remove_file(&path);
+            }
         }
     }
     fs::create_dir_all(tmp)
@@ -326,7 +339,8 @@ mod tests {
         let mut t = TempObject::create(dir.path(), id, &meta()).unwrap();
         t.write(b"partial").unwrap();
         drop(t);
-        assert_eq!(fs::read_dir(dir.path().join(TMP)).unwrap().count(), 0);
+        let shard = dir.path().join(TMP).join(&id.to_hex()[..2]);
+        assert_eq!(fs::read_dir(shard).unwrap().count(), 0);
         assert!(!object_path(dir.path(), id).exists());
     }
 }
