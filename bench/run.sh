@@ -1,0 +1,315 @@
+#!/usr/bin/env bash
+# Ferry against Squid and against the origin served directly, side by side in
+# one run on this machine. See bench/README.md for what each scenario means.
+#
+#   bench/run.sh            # RUNS=3 DURATION=10 by default
+#
+# Installs wrk, nginx and squid from Debian's packages if missing, builds Ferry
+# in release mode, runs everything on 127.0.0.1, prints the table and writes
+# it to bench/results/latest.md. Everything it starts is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+WORK=$ROOT/bench/work
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-10}
+CONNS=64
+IDLE_CONNS=${IDLE_CONNS:-10000}
+FERRY_SLOTS=256
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+# --- tools ------------------------------------------------------------------
+need=()
+for tool in wrk:wrk nginx:nginx-light squid:squid curl:curl python3:python3; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing ${need[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Debian starts the packaged services; they are not part of the measurement.
+(service squid stop; service nginx stop) >/dev/null 2>&1 || true
+
+log "building ferry (release)"
+cargo build --release --locked --bin ferry >&2
+FERRY=$ROOT/target/release/ferry
+
+ulimit -n "$(ulimit -Hn)"
+
+# --- files ------------------------------------------------------------------
+rm -rf "$WORK"
+mkdir -p "$WORK/www/cold" "$WORK/logs"
+head -c 1024 /dev/urandom >"$WORK/www/1k.bin"
+head -c $((100 * 1024)) /dev/urandom >"$WORK/www/100k.bin"
+head -c $((100 * 1024 * 1024)) /dev/urandom >"$WORK/www/100m.bin"
+head -c $((1024 * 1024)) /dev/urandom >"$WORK/www/cold/1m.bin"
+RESULTS=$WORK/results.jsonl
+: >"$RESULTS"
+
+read -r ORIGIN_PORT SQUID_PORT FERRY_PORT FERRY5_PORT < <(python3 - <<'EOF'
+import socket
+socks = [socket.socket() for _ in range(4)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in socks])
+EOF
+)
+ORIGIN=127.0.0.1:$ORIGIN_PORT
+
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  [ -f "$WORK/squid/squid.pid" ] && kill "$(cat "$WORK/squid/squid.pid")" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+wait_port() {
+  for _ in $(seq 1 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
+
+record() { # scenario target metric value
+  printf '{"scenario":"%s","target":"%s","metric":"%s","value":%s}\n' "$1" "$2" "$3" "$4" >>"$RESULTS"
+}
+
+# --- the origin: nginx --------------------------------------------------------
+cat >"$WORK/nginx.conf" <<EOF
+worker_processes 1;
+daemon on;
+user root;
+pid $WORK/nginx.pid;
+error_log $WORK/logs/nginx-error.log;
+events { worker_connections 30000; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+  server {
+    listen $ORIGIN;
+    root $WORK/www;
+    location / { add_header Cache-Control "max-age=3600"; }
+    location /nostore/ { alias $WORK/www/; add_header Cache-Control "no-store"; }
+    location /obj/ { add_header Cache-Control "max-age=3600"; try_files /1k.bin =404; }
+    location /cold/ {
+      access_log $WORK/logs/cold.log;
+      add_header Cache-Control "max-age=3600";
+      limit_rate 1m;
+    }
+  }
+}
+EOF
+nginx -c "$WORK/nginx.conf" -p "$WORK"
+wait_port "$ORIGIN_PORT"
+
+# --- the proxies ----------------------------------------------------------------
+start_ferry() { # name port [extra args...]
+  local name=$1 port=$2
+  shift 2
+  rm -rf "$WORK/$name-cache"
+  "$FERRY" proxy --listen "127.0.0.1:$port" --cache-dir "$WORK/$name-cache" \
+    --memory-cache-size 512MiB --max-object-size 256MiB \
+    --access-log "$WORK/logs/$name-access.log" "$@" 2>>"$WORK/logs/$name.err" &
+  echo $! >"$WORK/$name.pid"
+  PIDS+=("$!")
+  wait_port "$port"
+}
+stop_ferry() { # name
+  kill "$(cat "$WORK/$1.pid")" 2>/dev/null || true
+  wait "$(cat "$WORK/$1.pid")" 2>/dev/null || true
+}
+
+start_squid() {
+  rm -rf "$WORK/squid"
+  mkdir -p "$WORK/squid/cache"
+  cat >"$WORK/squid/squid.conf" <<EOF
+http_port 127.0.0.1:$SQUID_PORT
+workers 1
+cache_mem 512 MB
+maximum_object_size_in_memory 1 MB
+maximum_object_size 256 MB
+cache_dir aufs $WORK/squid/cache 2048 16 256
+collapsed_forwarding on
+access_log none
+cache_log $WORK/squid/cache.log
+pid_filename $WORK/squid/squid.pid
+coredump_dir $WORK/squid
+max_filedescriptors 20000
+client_idle_pconn_timeout 2 minutes
+shutdown_lifetime 1 seconds
+http_access allow localhost
+http_access deny all
+EOF
+  chown -R proxy:proxy "$WORK/squid"
+  squid -N -f "$WORK/squid/squid.conf" -z >/dev/null 2>&1
+  squid -N -f "$WORK/squid/squid.conf" &
+  PIDS+=("$!")
+  wait_port "$SQUID_PORT"
+}
+stop_squid() {
+  local pid
+  pid=$(cat "$WORK/squid/squid.pid" 2>/dev/null || true)
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+}
+squid_pid() { cat "$WORK/squid/squid.pid"; }
+ferry_pid() { cat "$WORK/$1.pid"; }
+
+proc_kib() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
+
+# wrk through a proxy (absolute form) or straight at the origin.
+wrk_runs() { # scenario target host:port target-url
+  local scen=$1 target=$2 hostport=$3 url=$4 out
+  for run in $(seq 1 "$RUNS"); do
+    if [ "$target" = direct ]; then
+      out=$(wrk -t1 -c$CONNS -d"${DURATION}s" -s "$ROOT/bench/wrk/absolute.lua" "http://$hostport${url#http://$ORIGIN}" | tail -1)
+    else
+      out=$(TARGET=$url wrk -t1 -c$CONNS -d"${DURATION}s" -s "$ROOT/bench/wrk/absolute.lua" "http://$hostport" | tail -1)
+    fi
+    echo "  $scen $target run $run: $out" >&2
+    for metric in rps p50_ms p99_ms errors; do
+      record "$scen" "$target" "$metric" "$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['$metric'])" "$out")"
+    done
+  done
+}
+
+x_cache() { # proxy url
+  curl -s -o /dev/null -D - -x "http://$1" "$2" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-cache" { print $2 }'
+}
+
+start_squid
+start_ferry ferry "$FERRY_PORT" --max-concurrent $FERRY_SLOTS
+start_ferry ferry-default "$FERRY5_PORT"
+PROXIES=("squid:$SQUID_PORT" "ferry:$FERRY_PORT" "ferry-default:$FERRY5_PORT")
+
+# --- (a) cache hit, 1 KiB ---------------------------------------------------------
+log "(a) cache hit, 1 KiB, $CONNS connections"
+URL=http://$ORIGIN/1k.bin
+wrk_runs a direct "$ORIGIN" "$URL"
+for p in "${PROXIES[@]}"; do
+  x_cache "${p#*:}" "$URL" >/dev/null
+  echo "  ${p%%:*} second request: X-Cache $(x_cache "${p#*:}" "$URL")" >&2
+  wrk_runs a "${p%%:*}" "127.0.0.1:${p#*:}" "$URL"
+done
+
+# --- (b) miss path, no-store -------------------------------------------------------
+log "(b) miss path (no-store), 1 KiB, $CONNS connections"
+URL=http://$ORIGIN/nostore/1k.bin
+wrk_runs b direct "$ORIGIN" "$URL"
+for p in "${PROXIES[@]}"; do
+  wrk_runs b "${p%%:*}" "127.0.0.1:${p#*:}" "$URL"
+done
+
+# --- (c) 100 MiB object --------------------------------------------------------------
+log "(c) 100 MiB object: first fetch and second fetch, peak RSS"
+stop_squid; stop_ferry ferry; stop_ferry ferry-default
+start_squid
+start_ferry ferry "$FERRY_PORT" --max-concurrent $FERRY_SLOTS
+for run in $(seq 1 "$RUNS"); do
+  bps=$(curl -s -o /dev/null -w '%{speed_download}' "http://$ORIGIN/100m.bin")
+  record c direct miss_mbps "$(python3 -c "print(round($bps / 1e6, 1))")"
+done
+for p in "squid:$SQUID_PORT" "ferry:$FERRY_PORT"; do
+  for run in $(seq 1 "$RUNS"); do
+    url="http://$ORIGIN/100m.bin?run=$run"
+    miss=$(curl -s -o /dev/null -w '%{speed_download}' -x "http://127.0.0.1:${p#*:}" "$url")
+    hit=$(curl -s -o /dev/null -w '%{speed_download}' -x "http://127.0.0.1:${p#*:}" "$url")
+    echo "  ${p%%:*} run $run: miss $miss B/s, hit $hit B/s, then X-Cache $(x_cache "${p#*:}" "$url")" >&2
+    record c "${p%%:*}" miss_mbps "$(python3 -c "print(round($miss / 1e6, 1))")"
+    record c "${p%%:*}" hit_mbps "$(python3 -c "print(round($hit / 1e6, 1))")"
+  done
+done
+record c squid peak_rss_mib "$(python3 -c "print(round($(proc_kib "$(squid_pid)" VmHWM) / 1024, 1))")"
+record c ferry peak_rss_mib "$(python3 -c "print(round($(proc_kib "$(ferry_pid ferry)" VmHWM) / 1024, 1))")"
+
+# --- (d) idle keep-alive connections ------------------------------------------------
+log "(d) $IDLE_CONNS idle keep-alive client connections"
+stop_squid; stop_ferry ferry
+start_squid
+start_ferry ferry "$FERRY_PORT" --max-concurrent $FERRY_SLOTS
+for p in "squid:$SQUID_PORT" "ferry:$FERRY_PORT"; do
+  name=${p%%:*}
+  pid=$([ "$name" = squid ] && squid_pid || ferry_pid ferry)
+  x_cache "${p#*:}" "http://$ORIGIN/1k.bin" >/dev/null
+  rm -f "$WORK/idle.ready"
+  python3 "$ROOT/bench/tools/http_load.py" idle --proxy "127.0.0.1:${p#*:}" \
+    --url "http://$ORIGIN/1k.bin" --count "$IDLE_CONNS" --hold 60 --ready "$WORK/idle.ready" >&2 &
+  holder=$!
+  for _ in $(seq 1 600); do [ -f "$WORK/idle.ready" ] && break; sleep 0.1; done
+  sleep 2
+  rss=$(proc_kib "$pid" VmRSS)
+  echo "  $name: $(cat "$WORK/idle.ready" 2>/dev/null) connections open, RSS $rss KiB" >&2
+  record d "$name" rss_mib "$(python3 -c "print(round($rss / 1024, 1))")"
+  record d "$name" connections "$(cat "$WORK/idle.ready" 2>/dev/null || echo 0)"
+  kill "$holder" 2>/dev/null || true
+  wait "$holder" 2>/dev/null || true
+done
+
+# --- (e) collapsed forwarding ----------------------------------------------------------
+log "(e) 200 concurrent requests for one cold URL"
+for p in "squid:$SQUID_PORT" "ferry:$FERRY_PORT"; do
+  for run in $(seq 1 "$RUNS"); do
+    tag="${p%%:*}-$run"
+    result=$(python3 "$ROOT/bench/tools/http_load.py" burst --proxy "127.0.0.1:${p#*:}" \
+      --url "http://$ORIGIN/cold/1m.bin?burst=$tag" --count 200 --expect-bytes $((1024 * 1024)))
+    sleep 0.5
+    origin_hits=$(grep -c "burst=$tag " "$WORK/logs/cold.log" || true)
+    echo "  $tag: $result, origin saw $origin_hits" >&2
+    record e "${p%%:*}" origin_requests "$origin_hits"
+    record e "${p%%:*}" complete "$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['complete'])" "$result")"
+  done
+done
+
+# --- (f) hit path as the cache grows --------------------------------------------------
+log "(f) hits with 1,000 and with 100,000 cached objects"
+stop_squid; stop_ferry ferry
+for p in "squid:$SQUID_PORT" "ferry:$FERRY_PORT"; do
+  name=${p%%:*}
+  if [ "$name" = squid ]; then start_squid; else start_ferry ferry "$FERRY_PORT" --max-concurrent $FERRY_SLOTS; fi
+  for n in 1000 100000; do
+    warm=$(python3 "$ROOT/bench/tools/http_load.py" warm --proxy "127.0.0.1:${p#*:}" \
+      --base "http://$ORIGIN/obj/" --count $n)
+    echo "  $name warm-up of $n objects: $warm" >&2
+    for run in $(seq 1 "$RUNS"); do
+      out=$(NOBJ=$n BASE="http://$ORIGIN/obj/" wrk -t1 -c$CONNS -d"${DURATION}s" \
+        -s "$ROOT/bench/wrk/cycle.lua" "http://127.0.0.1:${p#*:}" | tail -1)
+      echo "  $name $n objects run $run: $out" >&2
+      metric=$([ $n = 1000 ] && echo rps_1k || echo rps_100k)
+      record f "$name" "$metric" "$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['rps'])" "$out")"
+    done
+  done
+  if [ "$name" = squid ]; then stop_squid; else stop_ferry ferry; fi
+done
+
+# --- the table ------------------------------------------------------------------------
+HEADER=$WORK/header.md
+{
+  echo "# Ferry benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo
+  echo "Command: \`RUNS=$RUNS DURATION=$DURATION bench/run.sh\` (commit $(git rev-parse --short HEAD))."
+  echo
+  echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/ {print $2}') GiB RAM, $(uname -r)."
+  echo "Peers: $(nginx -v 2>&1 | cut -d/ -f2) (origin, 1 worker), Squid $(squid -v | head -1 | awk '{print $4}') (one process, \`-N\`), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')."
+  echo
+  echo "Everything runs on 127.0.0.1 and shares the $(nproc) cores, unpinned: wrk (1 thread, $CONNS connections,"
+  echo "${DURATION} s a run), the origin (nginx, 1 worker) and the proxy under test (Squid: one process; Ferry: its"
+  echo "runtime's worker threads, one per core). Ferry runs with \`--max-concurrent $FERRY_SLOTS\` (column Ferry) and"
+  echo "with its default of 5 (column Ferry (max-concurrent 5)). Both proxies get a 512 MiB memory tier"
+  echo "(Squid \`cache_mem 512 MB\`, Ferry \`--memory-cache-size 512MiB\`), a disk cache and 256 MiB objects."
+  echo "Scenarios (c)–(f) restart the proxies so each starts empty."
+} >"$HEADER"
+python3 "$ROOT/bench/tools/report.py" "$RESULTS" "$HEADER" | tee "$ROOT/bench/results/latest.md"
+cp "$RESULTS" "$ROOT/bench/results/latest.jsonl"

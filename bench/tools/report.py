@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Turns the benchmark's raw samples (JSON lines) into one table of medians,
+with the ratios Ferry/Squid and Ferry/direct and the targets they are held to.
+
+Usage: report.py RESULTS.jsonl HEADER.md > latest.md
+"""
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+
+def load(path):
+    samples = defaultdict(list)
+    for line in open(path):
+        line = line.strip()
+        if not line:
+            continue
+        s = json.loads(line)
+        samples[(s["scenario"], s["target"], s["metric"])].append(s["value"])
+    return samples
+
+
+def median(samples, scenario, target, metric):
+    values = samples.get((scenario, target, metric))
+    if not values:
+        return None
+    return statistics.median(values)
+
+
+def fmt(v, digits=1):
+    if v is None:
+        return "—"
+    if isinstance(v, float) and not v.is_integer():
+        return f"{v:,.{digits}f}"
+    return f"{int(v):,}"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+# (row label, scenario, metric, higher is better, target text, check(ferry, squid, direct))
+ROWS = [
+    ("(a) hit 1 KiB, 64 conns — req/s", "a", "rps", True,
+     "≥ 2.2× Squid, ≥ 0.8× direct", lambda f, s, d: f >= 2.2 * s and f >= 0.8 * d),
+    ("(a) hit — p50 latency ms", "a", "p50_ms", False, "", None),
+    ("(a) hit — p99 latency ms", "a", "p99_ms", False, "p99 ≤ Squid's", lambda f, s, d: f <= s),
+    ("(b) miss (no-store) 1 KiB, 64 conns — req/s", "b", "rps", True,
+     "≥ 1.5× Squid", lambda f, s, d: f >= 1.5 * s),
+    ("(b) miss — p99 latency ms", "b", "p99_ms", False, "", None),
+    ("(c) 100 MiB first fetch (miss) — MB/s", "c", "miss_mbps", True,
+     "≥ 0.5× direct", lambda f, s, d: f >= 0.5 * d),
+    ("(c) 100 MiB second fetch (hit) — MB/s", "c", "hit_mbps", True,
+     "≥ 1000 MB/s", lambda f, s, d: f >= 1000),
+    ("(c) peak RSS during both — MiB", "c", "peak_rss_mib", False,
+     "< 64 MiB", lambda f, s, d: f < 64),
+    ("(d) 10,000 idle keep-alive conns — RSS MiB", "d", "rss_mib", False,
+     "< 150 MiB", lambda f, s, d: f < 150),
+    ("(e) 200 concurrent cold requests — origin requests", "e", "origin_requests", False,
+     "exactly 1", lambda f, s, d: f == 1),
+    ("(f) hits with 1,000 objects — req/s", "f", "rps_1k", True, "", None),
+    ("(f) hits with 100,000 objects — req/s", "f", "rps_100k", True,
+     "within 10% of 1,000", None),
+]
+
+
+def main():
+    samples = load(sys.argv[1])
+    header = open(sys.argv[2]).read() if len(sys.argv) > 2 else ""
+    out = [header.rstrip(), ""]
+    out.append("| measurement | direct | Squid | Ferry | Ferry (max-concurrent 5) | Ferry/Squid | Ferry/direct | target | met |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---|---|")
+    for label, scen, metric, _higher, target, check in ROWS:
+        d = median(samples, scen, "direct", metric)
+        s = median(samples, scen, "squid", metric)
+        f = median(samples, scen, "ferry", metric)
+        f5 = median(samples, scen, "ferry-default", metric)
+        met = ""
+        if check is not None and f is not None:
+            try:
+                met = "yes" if check(f, s if s is not None else 0, d if d is not None else 0) else "**no**"
+            except TypeError:
+                met = ""
+        if scen == "f" and metric == "rps_100k" and f is not None:
+            f1k = median(samples, "f", "ferry", "rps_1k")
+            if f1k:
+                met = "yes" if f >= 0.9 * f1k else "**no**"
+                target += f" (Ferry: {f / f1k:.2f}×)"
+        rfs = ratio(f, s)
+        rfd = ratio(f, d)
+        out.append(
+            f"| {label} | {fmt(d)} | {fmt(s)} | {fmt(f)} | {fmt(f5)} | "
+            f"{'—' if rfs is None else f'{rfs:.2f}×'} | {'—' if rfd is None else f'{rfd:.2f}×'} | {target} | {met} |"
+        )
+    out.append("")
+    out.append("Each figure is the median of the runs listed below (raw samples).")
+    out.append("")
+    out.append("<details><summary>raw samples</summary>\n")
+    out.append("| scenario | target | metric | samples |")
+    out.append("|---|---|---|---|")
+    for (scen, target, metric), values in sorted(samples.items()):
+        out.append(f"| {scen} | {target} | {metric} | {', '.join(fmt(v, 2) for v in values)} |")
+    out.append("\n</details>")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
