@@ -170,19 +170,39 @@ ferry_pid() { cat "$WORK/$1.pid"; }
 
 proc_kib() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 
-# wrk through a proxy (absolute form) or straight at the origin.
+# CPU time (user + system, all threads) a process has used, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# The process serving a target: nginx's worker for direct, else the proxy.
+serving_pid() {
+  case $1 in
+    direct) pgrep -P "$(cat "$WORK/nginx.pid")" | head -1 ;;
+    squid) squid_pid ;;
+    *) ferry_pid "$1" ;;
+  esac
+}
+
+# wrk through a proxy (absolute form) or straight at the origin; also the
+# CPU the serving process spent per request.
 wrk_runs() { # scenario target host:port target-url
-  local scen=$1 target=$2 hostport=$3 url=$4 out
+  local scen=$1 target=$2 hostport=$3 url=$4 out pid before after
+  pid=$(serving_pid "$target")
   for run in $(seq 1 "$RUNS"); do
+    before=$(cpu_ticks "$pid")
     if [ "$target" = direct ]; then
       out=$(wrk -t1 -c$CONNS -d"${DURATION}s" -s "$ROOT/bench/wrk/absolute.lua" "http://$hostport${url#http://$ORIGIN}" | tail -1)
     else
       out=$(TARGET=$url wrk -t1 -c$CONNS -d"${DURATION}s" -s "$ROOT/bench/wrk/absolute.lua" "http://$hostport" | tail -1)
     fi
-    echo "  $scen $target run $run: $out" >&2
+    after=$(cpu_ticks "$pid")
+    echo "  $scen $target run $run: $out cpu_ticks=$((after - before))" >&2
     for metric in rps p50_ms p99_ms errors; do
       record "$scen" "$target" "$metric" "$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['$metric'])" "$out")"
     done
+    record "$scen" "$target" cpu_us_per_req "$(python3 -c "
+import json, os, sys
+ticks = $((after - before)) / os.sysconf('SC_CLK_TCK')
+print(round(ticks * 1e6 / json.loads(sys.argv[1])['requests'], 2))" "$out")"
   done
 }
 
@@ -200,8 +220,8 @@ log "(a) cache hit, 1 KiB, $CONNS connections"
 URL=http://$ORIGIN/1k.bin
 wrk_runs a direct "$ORIGIN" "$URL"
 for p in "${PROXIES[@]}"; do
-  x_cache "${p#*:}" "$URL" >/dev/null
-  echo "  ${p%%:*} second request: X-Cache $(x_cache "${p#*:}" "$URL")" >&2
+  x_cache "127.0.0.1:${p#*:}" "$URL" >/dev/null
+  echo "  ${p%%:*} second request: X-Cache $(x_cache "127.0.0.1:${p#*:}" "$URL")" >&2
   wrk_runs a "${p%%:*}" "127.0.0.1:${p#*:}" "$URL"
 done
 
@@ -227,7 +247,7 @@ for p in "squid:$SQUID_PORT" "ferry:$FERRY_PORT"; do
     url="http://$ORIGIN/100m.bin?run=$run"
     miss=$(curl -s -o /dev/null -w '%{speed_download}' -x "http://127.0.0.1:${p#*:}" "$url")
     hit=$(curl -s -o /dev/null -w '%{speed_download}' -x "http://127.0.0.1:${p#*:}" "$url")
-    echo "  ${p%%:*} run $run: miss $miss B/s, hit $hit B/s, then X-Cache $(x_cache "${p#*:}" "$url")" >&2
+    echo "  ${p%%:*} run $run: miss $miss B/s, hit $hit B/s, then X-Cache $(x_cache "127.0.0.1:${p#*:}" "$url")" >&2
     record c "${p%%:*}" miss_mbps "$(python3 -c "print(round($miss / 1e6, 1))")"
     record c "${p%%:*}" hit_mbps "$(python3 -c "print(round($hit / 1e6, 1))")"
   done
@@ -243,7 +263,7 @@ start_ferry ferry "$FERRY_PORT" --max-concurrent $FERRY_SLOTS
 for p in "squid:$SQUID_PORT" "ferry:$FERRY_PORT"; do
   name=${p%%:*}
   pid=$([ "$name" = squid ] && squid_pid || ferry_pid ferry)
-  x_cache "${p#*:}" "http://$ORIGIN/1k.bin" >/dev/null
+  x_cache "127.0.0.1:${p#*:}" "http://$ORIGIN/1k.bin" >/dev/null
   rm -f "$WORK/idle.ready"
   python3 "$ROOT/bench/tools/http_load.py" idle --proxy "127.0.0.1:${p#*:}" \
     --url "http://$ORIGIN/1k.bin" --count "$IDLE_CONNS" --hold 60 --ready "$WORK/idle.ready" >&2 &

@@ -78,16 +78,26 @@ impl Meta {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::OK)
     }
 
+    /// The headers as a map whose values all share one buffer: copying the
+    /// map for each hit then touches one allocation, not one per header.
     pub fn header_map(&self) -> HeaderMap {
+        let mut all = Vec::with_capacity(self.headers.iter().map(|(_, v)| v.len()).sum());
+        let mut ends = Vec::with_capacity(self.headers.len());
+        for (_, value) in &self.headers {
+            all.extend(value.chars().map(|c| c as u32 as u8));
+            ends.push(all.len());
+        }
+        let all = bytes::Bytes::from(all);
         let mut map = HeaderMap::with_capacity(self.headers.len());
-        for (name, value) in &self.headers {
-            let bytes: Vec<u8> = value.chars().map(|c| c as u32 as u8).collect();
+        let mut start = 0;
+        for ((name, _), end) in self.headers.iter().zip(ends) {
             if let (Ok(name), Ok(value)) = (
                 HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_bytes(&bytes),
+                HeaderValue::from_maybe_shared(all.slice(start..end)),
             ) {
                 map.append(name, value);
             }
+            start = end;
         }
         map
     }
