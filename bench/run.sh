@@ -246,6 +246,8 @@ for p in "squid:$SQUID_PORT" "ferry:$FERRY_PORT"; do
   for run in $(seq 1 "$RUNS"); do
     url="http://$ORIGIN/100m.bin?run=$run"
     miss=$(curl -s -o /dev/null -w '%{speed_download}' -x "http://127.0.0.1:${p#*:}" "$url")
+    # Let a proxy that writes to disk after answering finish storing.
+    sleep 1
     hit=$(curl -s -o /dev/null -w '%{speed_download}' -x "http://127.0.0.1:${p#*:}" "$url")
     echo "  ${p%%:*} run $run: miss $miss B/s, hit $hit B/s, then X-Cache $(x_cache "127.0.0.1:${p#*:}" "$url")" >&2
     record c "${p%%:*}" miss_mbps "$(python3 -c "print(round($miss / 1e6, 1))")"
