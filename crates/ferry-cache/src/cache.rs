@@ -526,14 +526,30 @@ impl Cache {
         response_time: SystemTime,
     ) -> Result<StoreWriter, NotStored> {
         let key = CacheKey::from_uri(&request.uri).ok_or(NotStored::Method)?;
+        if let Some(reason) = policy::response_forbids_storing(&response.headers) {
+            self.inner.collapser.mark_pass(key.id());
+            return Err(reason);
+        }
         let canonical = policy::canonical_request(request, &key);
-        let (cache_policy, vary) = policy::check_storable(
+        let checked = policy::check_storable(
             &canonical,
             &request.method,
             response,
             response_time,
             self.inner.cfg.max_object_size,
-        )?;
+        );
+        let (cache_policy, vary) = match checked {
+            Ok(ok) => {
+                self.inner.collapser.clear_pass(key.id());
+                ok
+            }
+            Err(reason) => {
+                if reason.is_about_the_response() {
+                    self.inner.collapser.mark_pass(key.id());
+                }
+                return Err(reason);
+            }
+        };
         let primary = key.id();
         let (id, marker) = if vary.is_empty() {
             (primary, None)

@@ -3,23 +3,36 @@
 //! nothing, not even a fetch slot) until the leader's store finishes or gives
 //! up, then look the cache up again. Waits are bounded by a timeout so a stuck
 //! leader cannot hold followers forever.
+//!
+//! A URL whose response turned out not to be storable is remembered for a
+//! while ("hit-for-pass", as Varnish calls it): its misses then go straight to
+//! the origin instead of queueing behind a leader whose response they could
+//! not share anyway. The next storable response clears the mark.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
 use crate::key::ObjectId;
 
+/// How long an uncacheable URL skips collapsing.
+pub const PASS_FOR: Duration = Duration::from_secs(60);
+/// Bound on remembered uncacheable URLs; expired ones are dropped beyond it.
+const PASSES_MAX: usize = 10_000;
+
 #[derive(Debug, Default)]
 pub struct Collapser {
     inflight: Mutex<HashMap<ObjectId, watch::Receiver<bool>>>,
+    passes: Mutex<HashMap<ObjectId, Instant>>,
 }
 
 pub enum Collapse {
     Leader(LeaderGuard),
     Follower(Follower),
+    /// Recently uncacheable: fetch without collapsing.
+    Pass,
 }
 
 /// Held by the request that fetches; releasing it (drop) wakes the followers.
@@ -54,6 +67,12 @@ impl Follower {
 
 impl Collapser {
     pub fn join(self: &Arc<Self>, id: ObjectId) -> Collapse {
+        {
+            let passes = self.passes.lock().unwrap_or_else(|p| p.into_inner());
+            if passes.get(&id).is_some_and(|until| *until > Instant::now()) {
+                return Collapse::Pass;
+            }
+        }
         let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(rx) = map.get(&id) {
             return Collapse::Follower(Follower { done: rx.clone() });
@@ -65,6 +84,25 @@ impl Collapser {
             collapser: self.clone(),
             done: tx,
         })
+    }
+
+    /// Remembers that `id`'s responses are not storable.
+    pub fn mark_pass(&self, id: ObjectId) {
+        let mut passes = self.passes.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if passes.len() >= PASSES_MAX {
+            passes.retain(|_, until| *until > now);
+        }
+        if passes.len() < PASSES_MAX {
+            passes.insert(id, now + PASS_FOR);
+        }
+    }
+
+    pub fn clear_pass(&self, id: ObjectId) {
+        let mut passes = self.passes.lock().unwrap_or_else(|p| p.into_inner());
+        if !passes.is_empty() {
+            passes.remove(&id);
+        }
     }
 
     pub fn in_flight(&self) -> usize {
@@ -86,7 +124,7 @@ mod tests {
         let followers: Vec<_> = (0..10)
             .map(|_| match c.join(id) {
                 Collapse::Follower(f) => tokio::spawn(f.wait(Duration::from_secs(5))),
-                Collapse::Leader(_) => panic!("only one leader"),
+                Collapse::Leader(_) | Collapse::Pass => panic!("only one leader"),
             })
             .collect();
         assert!(
@@ -102,6 +140,16 @@ mod tests {
             matches!(c.join(id), Collapse::Leader(_)),
             "a new leader after release"
         );
+    }
+
+    #[test]
+    fn uncacheable_urls_pass_until_cleared() {
+        let c = Arc::new(Collapser::default());
+        c.mark_pass(ObjectId(3));
+        assert!(matches!(c.join(ObjectId(3)), Collapse::Pass));
+        assert!(matches!(c.join(ObjectId(4)), Collapse::Leader(_)));
+        c.clear_pass(ObjectId(3));
+        assert!(matches!(c.join(ObjectId(3)), Collapse::Leader(_)));
     }
 
     #[tokio::test(start_paused = true)]

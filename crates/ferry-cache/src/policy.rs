@@ -29,6 +29,8 @@ use crate::meta::Meta;
 #[non_exhaustive]
 pub enum NotStored {
     Method,
+    /// The request forbade it (`Cache-Control: no-store` in the request).
+    Request,
     Status,
     NoStore,
     Private,
@@ -43,9 +45,25 @@ pub enum NotStored {
 }
 
 impl NotStored {
+    /// Whether the response itself forbids storing (so later responses for the
+    /// same URL likely will too), rather than this request or the cache's state.
+    pub fn is_about_the_response(self) -> bool {
+        matches!(
+            self,
+            NotStored::Status
+                | NotStored::NoStore
+                | NotStored::Private
+                | NotStored::VaryStar
+                | NotStored::SetCookie
+                | NotStored::NotReusable
+                | NotStored::TooBig
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             NotStored::Method => "method",
+            NotStored::Request => "request-no-store",
             NotStored::Status => "status",
             NotStored::NoStore => "no-store",
             NotStored::Private => "private",
@@ -125,6 +143,29 @@ pub fn stored_request(canonical: &request::Parts, vary: &[String]) -> request::P
     parts
 }
 
+/// The refusals a response's own headers decide (no-store, private,
+/// `Vary: *`), checked without allocating: most uncacheable responses stop here.
+pub fn response_forbids_storing(response: &HeaderMap) -> Option<NotStored> {
+    for value in response.get_all(header::CACHE_CONTROL) {
+        let Ok(value) = value.to_str() else { continue };
+        for directive in value.split(',') {
+            let name = directive.split('=').next().unwrap_or("").trim();
+            if name.eq_ignore_ascii_case("no-store") {
+                return Some(NotStored::NoStore);
+            }
+            if name.eq_ignore_ascii_case("private") {
+                return Some(NotStored::Private);
+            }
+        }
+    }
+    let vary_star = response
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|n| n.trim() == "*"));
+    vary_star.then_some(NotStored::VaryStar)
+}
+
 /// Decides whether a response may be stored (RFC 9111 §3) and builds the
 /// policy it will be evaluated with. `request` is the canonical request.
 pub fn check_storable(
@@ -144,7 +185,10 @@ pub fn check_storable(
     }
     let req_cc = directives(&request.headers);
     let res_cc = directives(&response.headers);
-    if req_cc.contains_key("no-store") || res_cc.contains_key("no-store") {
+    if req_cc.contains_key("no-store") {
+        return Err(NotStored::Request);
+    }
+    if res_cc.contains_key("no-store") {
         return Err(NotStored::NoStore);
     }
     if res_cc.contains_key("private") {
@@ -442,7 +486,14 @@ pub fn hit_response(
     request: &request::Parts,
     body_len: u64,
 ) -> (response::Parts, BodyPlan) {
-    let mut headers = stored.headers.clone();
+    // Sized for the few headers the proxy adds (Age, Via, Cache-Status,
+    // X-Cache): hyper keeps a response's header map allocated on each
+    // keep-alive connection, so a map that grew twice its size stays twice
+    // its size on every idle connection.
+    let mut headers = HeaderMap::with_capacity(stored.headers.len() + 4);
+    for (name, value) in stored.headers {
+        headers.append(name.clone(), value.clone());
+    }
     headers.insert(header::AGE, HeaderValue::from(stored.age.as_secs()));
     headers.remove(header::TRANSFER_ENCODING);
     let head = request.method == Method::HEAD;
@@ -752,7 +803,7 @@ mod tests {
         let nostore = req(&[("cache-control", "no-store")]);
         assert_eq!(
             check(200, &[("cache-control", "max-age=60")], &nostore),
-            Err(NotStored::NoStore)
+            Err(NotStored::Request)
         );
     }
 

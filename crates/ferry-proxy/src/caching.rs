@@ -112,7 +112,6 @@ pub async fn serve(
     parts: request::Parts,
     host: &str,
 ) -> (Response<ProxyBody>, CacheStatus) {
-    let url = parts.uri.to_string();
     match cache.lookup(&parts).await {
         Lookup::Fresh(hit) => {
             let ttl = hit.ttl(SystemTime::now());
@@ -121,7 +120,7 @@ pub async fn serve(
         Lookup::OnlyIfCachedMiss => (
             error_page(
                 StatusCode::GATEWAY_TIMEOUT,
-                &url,
+                &parts.uri.to_string(),
                 "not in the cache, and the request allows only cached responses (only-if-cached)",
             ),
             CacheStatus::default().detail("only-if-cached"),
@@ -150,6 +149,9 @@ pub async fn serve(
                 return fetch_and_store(state, cache, client, parts, host, None, fwd).await;
             }
             match cache.collapse(&miss.key) {
+                Collapse::Pass => {
+                    fetch_and_store(state, cache, client, parts, host, None, fwd).await
+                }
                 Collapse::Leader(guard) => {
                     fetch_and_store(state, cache, client, parts, host, Some(guard), fwd).await
                 }
@@ -201,7 +203,6 @@ async fn fetch_and_store(
     guard: Option<LeaderGuard>,
     fwd: &'static str,
 ) -> (Response<ProxyBody>, CacheStatus) {
-    let url = parts.uri.to_string();
     let mut upstream = parts.clone();
     if guard.is_some() {
         // The stored object must be the whole representation, whatever this
@@ -216,7 +217,7 @@ async fn fetch_and_store(
                 fwd: Some(fwd),
                 ..Default::default()
             };
-            return (e.page(&url), status);
+            return (e.page(&parts.uri.to_string()), status);
         }
     };
     let mut status = CacheStatus {
@@ -262,7 +263,6 @@ async fn revalidate(
     host: &str,
     stale: ferry_cache::Stale,
 ) -> (Response<ProxyBody>, CacheStatus) {
-    let url = parts.uri.to_string();
     let mut conditional = parts.clone();
     conditional.method = http::Method::GET;
     for name in [
@@ -298,7 +298,7 @@ async fn revalidate(
                 fwd: Some("stale"),
                 ..Default::default()
             };
-            return (e.page(&url), status);
+            return (e.page(&parts.uri.to_string()), status);
         }
     };
     let code = fetched.head.status;

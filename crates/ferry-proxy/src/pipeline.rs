@@ -105,28 +105,11 @@ async fn route(
     }
 
     let addressed = Addressed::of(state, &req);
-    if let Addressed::Own = addressed {
-        return Routed::Respond(dashboard::serve(state, req.uri().path(), req.headers()));
-    }
-
-    if let Some(auth) = &state.auth {
-        let header = req
-            .headers()
-            .get(header::PROXY_AUTHORIZATION)
-            .map(|v| v.as_bytes());
-        match auth.check(header).await {
-            AuthOutcome::Granted { user } => ctx.record.user = Some(user),
-            AuthOutcome::Missing | AuthOutcome::Invalid => {
-                let mut resp = error_page(
-                    StatusCode::PROXY_AUTHENTICATION_REQUIRED,
-                    &url,
-                    "this proxy requires a user name and password (Proxy-Authorization)",
-                );
-                if let Ok(v) = HeaderValue::from_str(&auth.challenge()) {
-                    resp.headers_mut().insert(header::PROXY_AUTHENTICATE, v);
-                }
-                return Routed::Respond(resp);
-            }
+    // The proxy's own pages are open to allowed clients; everything else
+    // needs credentials when users are configured.
+    if !matches!(addressed, Addressed::Own) {
+        if let Err(resp) = authenticate(state, &req, ctx, &url).await {
+            return Routed::Respond(resp);
         }
     }
 
@@ -142,6 +125,40 @@ async fn route(
             }
         }
         Addressed::Origin { host } => Routed::Respond(forward(state, conn, req, &host, ctx).await),
+    }
+}
+
+/// Checks `Proxy-Authorization` when users are configured; the refusal is a
+/// 407 with the challenge.
+async fn authenticate(
+    state: &ProxyState,
+    req: &Request<Incoming>,
+    ctx: &mut Ctx,
+    url: &str,
+) -> Result<(), Response<ProxyBody>> {
+    let Some(auth) = &state.auth else {
+        return Ok(());
+    };
+    let header = req
+        .headers()
+        .get(header::PROXY_AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    match auth.check(header).await {
+        AuthOutcome::Granted { user } => {
+            ctx.record.user = Some(user);
+            Ok(())
+        }
+        AuthOutcome::Missing | AuthOutcome::Invalid => {
+            let mut resp = error_page(
+                StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+                url,
+                "this proxy requires a user name and password (Proxy-Authorization)",
+            );
+            if let Ok(v) = HeaderValue::from_str(&auth.challenge()) {
+                resp.headers_mut().insert(header::PROXY_AUTHENTICATE, v);
+            }
+            Err(resp)
+        }
     }
 }
 

@@ -243,16 +243,21 @@ async fn serve_connection(
     let service = hyper::service::service_fn(move |req| {
         pipeline::handle(service_state.clone(), conn_info.clone(), req)
     });
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(state.config.header_timeout())
-        .keep_alive(keep_alive)
-        .max_header_size(MAX_HEAD_BYTES);
     let stream = WriteStall::new(stream, state.config.response_timeout());
-    let conn = builder
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades();
+    // Built in a block so the builder is not kept alive inside this
+    // connection's future (which every open connection holds).
+    let conn = {
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(state.config.header_timeout())
+            .keep_alive(keep_alive)
+            .max_header_size(MAX_HEAD_BYTES);
+        builder
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades()
+    };
+    drop(state);
     tokio::pin!(conn);
     let result = tokio::select! {
         result = conn.as_mut() => result,
