@@ -16,7 +16,6 @@ use http_body_util::BodyExt;
 
 use crate::body::{FrameSink, ProxyBody};
 use crate::forward::{self, FetchError};
-use crate::headers::add_via;
 use crate::pages::error_page;
 use crate::state::ProxyState;
 
@@ -105,6 +104,10 @@ impl CacheStatus {
 }
 
 /// Answers a GET or HEAD through the cache.
+///
+/// The paths that go upstream are boxed: hyper keeps one request future per
+/// connection for the connection's life, and the hit path should not carry
+/// the size of the miss path in every idle connection (nor allocate it per hit).
 pub async fn serve(
     state: &Arc<ProxyState>,
     cache: &Cache,
@@ -125,7 +128,12 @@ pub async fn serve(
             ),
             CacheStatus::default().detail("only-if-cached"),
         ),
-        Lookup::Bypass => fetch_and_store(state, cache, client, parts, host, None, "bypass").await,
+        Lookup::Bypass => {
+            Box::pin(fetch_and_store(
+                state, cache, client, parts, host, None, "bypass",
+            ))
+            .await
+        }
         Lookup::Stale(stale) if stale.rules.while_revalidate => {
             let ttl = stale.hit.ttl(SystemTime::now());
             spawn_revalidation(
@@ -140,20 +148,37 @@ pub async fn serve(
                 CacheStatus::hit(ttl).detail("stale-while-revalidate"),
             )
         }
-        Lookup::Stale(stale) => revalidate(state, cache, client, parts, host, stale).await,
+        Lookup::Stale(stale) => {
+            Box::pin(revalidate(state, cache, client, parts, host, stale)).await
+        }
         Lookup::Miss(miss) => {
             let fwd = miss.kind.as_str();
             // Only a plain GET can lead a collapsed fetch: its response is the
             // complete object every follower needs.
             if !is_plain_get(&parts) {
-                return fetch_and_store(state, cache, client, parts, host, None, fwd).await;
+                return Box::pin(fetch_and_store(
+                    state, cache, client, parts, host, None, fwd,
+                ))
+                .await;
             }
             match cache.collapse(&miss.key) {
                 Collapse::Pass => {
-                    fetch_and_store(state, cache, client, parts, host, None, fwd).await
+                    Box::pin(fetch_and_store(
+                        state, cache, client, parts, host, None, fwd,
+                    ))
+                    .await
                 }
                 Collapse::Leader(guard) => {
-                    fetch_and_store(state, cache, client, parts, host, Some(guard), fwd).await
+                    Box::pin(fetch_and_store(
+                        state,
+                        cache,
+                        client,
+                        parts,
+                        host,
+                        Some(guard),
+                        fwd,
+                    ))
+                    .await
                 }
                 Collapse::Follower(follower) => {
                     follower.wait(ferry_cache::COLLAPSE_WAIT).await;
@@ -167,7 +192,12 @@ pub async fn serve(
                         }
                         // The leader's response could not be stored (or is
                         // already stale): fetch for this client.
-                        _ => fetch_and_store(state, cache, client, parts, host, None, fwd).await,
+                        _ => {
+                            Box::pin(fetch_and_store(
+                                state, cache, client, parts, host, None, fwd,
+                            ))
+                            .await
+                        }
                     }
                 }
             }
@@ -183,11 +213,7 @@ fn is_plain_get(parts: &request::Parts) -> bool {
 fn respond_from(state: &ProxyState, hit: Hit, parts: &request::Parts) -> Response<ProxyBody> {
     let resp = hit.into_response(parts);
     let (mut head, body) = resp.into_parts();
-    add_via(
-        &mut head.headers,
-        http::Version::HTTP_11,
-        &state.config.via_pseudonym,
-    );
+    state.add_via(&mut head.headers, http::Version::HTTP_11);
     Response::from_parts(head, body.map_err(Into::into).boxed_unsync())
 }
 

@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 
 use crate::admission::{AdmissionError, Slot};
 use crate::body::{FrameSink, ProxyBody, Relay};
-use crate::headers::{add_forwarded, add_via, strip_hop_by_hop};
+use crate::headers::{add_forwarded, strip_hop_by_hop};
 use crate::pages::error_page;
 use crate::state::ProxyState;
 use crate::upstream::{UpstreamBody, UpstreamError};
@@ -88,7 +88,7 @@ pub fn relay(
         slot,
         ..
     } = fetched;
-    add_via(&mut head.headers, head.version, &state.config.via_pseudonym);
+    state.add_via(&mut head.headers, head.version);
     head.version = http::Version::HTTP_11;
     let relay = Relay::new(
         body,
@@ -113,11 +113,7 @@ fn upstream_request(
     parts.headers.remove(header::HOST);
     // 100-continue was already answered to the client by the server side.
     parts.headers.remove(header::EXPECT);
-    add_via(
-        &mut parts.headers,
-        parts.version,
-        &state.config.via_pseudonym,
-    );
+    state.add_via(&mut parts.headers, parts.version);
     add_forwarded(&mut parts.headers, state.config.forwarded_header, client);
     parts.version = http::Version::HTTP_11;
     parts.uri = normalize_target(&parts.uri);

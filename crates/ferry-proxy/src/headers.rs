@@ -40,6 +40,21 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// Adds our `Via` entry; `ours_11` is the ready-made `1.1 <pseudonym>` value
+/// for the common case of an HTTP/1.1 message that has no `Via` yet.
+pub fn add_via_fast(
+    headers: &mut HeaderMap,
+    version: http::Version,
+    pseudonym: &str,
+    ours_11: &HeaderValue,
+) {
+    if version == http::Version::HTTP_11 && !headers.contains_key(header::VIA) {
+        headers.insert(header::VIA, ours_11.clone());
+    } else {
+        add_via(headers, version, pseudonym);
+    }
+}
+
 /// Appends `1.1 <pseudonym>` (or `1.0`) to `Via`.
 pub fn add_via(headers: &mut HeaderMap, version: http::Version, pseudonym: &str) {
     let proto = match version {

@@ -56,8 +56,8 @@ pub async fn handle(
     };
     let mut ctx = Ctx { record, started };
     // Boxed: hyper keeps each connection's request future allocated for the
-    // connection's whole life, so an inline (multi-KiB) route future would
-    // multiply by every idle keep-alive connection.
+    // connection's whole life, so an inline (multi-KiB) route future would be
+    // held by every idle keep-alive connection.
     let resp = match Box::pin(route(&state, &conn, req, &mut ctx)).await {
         Routed::Respond(resp) => resp,
         // The tunnel task writes its own log line when the tunnel closes.
@@ -119,7 +119,7 @@ async fn route(
             Routed::Respond(error_page(StatusCode::BAD_REQUEST, &url, cause))
         }
         Addressed::Tunnel => {
-            match tunnel::open(state, req, ctx.record.clone(), ctx.started).await {
+            match Box::pin(tunnel::open(state, req, ctx.record.clone(), ctx.started)).await {
                 Ok(resp) => Routed::Tunnel(resp),
                 Err(resp) => Routed::Respond(resp),
             }
@@ -207,9 +207,8 @@ async fn forward(
     host: &str,
     ctx: &mut Ctx,
 ) -> Response<ProxyBody> {
-    let url = ctx.record.url.clone();
     if let Err(refusal) = state.rules.load().check_destination(host) {
-        return error_page(StatusCode::FORBIDDEN, &url, &refusal.to_string());
+        return error_page(StatusCode::FORBIDDEN, &ctx.record.url, &refusal.to_string());
     }
     if let Some(cache) = &state.cache {
         if req.method() == Method::GET || req.method() == Method::HEAD {
@@ -219,10 +218,26 @@ async fn forward(
             return status.apply(resp);
         }
         if req.method().as_str() == "PURGE" {
-            return caching::purge(cache, req.uri(), &url).await;
+            return caching::purge(cache, req.uri(), &ctx.record.url).await;
         }
     }
 
+    // The uncached path goes upstream; boxed like the cache's miss path (see
+    // `caching::serve`).
+    Box::pin(forward_uncached(state, conn, req, host, ctx)).await
+}
+
+/// Methods the cache does not answer (and everything, without a cache):
+/// straight to the origin; a successful unsafe request invalidates what the
+/// cache holds for its target.
+async fn forward_uncached(
+    state: &Arc<ProxyState>,
+    conn: &ConnInfo,
+    req: Request<Incoming>,
+    host: &str,
+    ctx: &mut Ctx,
+) -> Response<ProxyBody> {
+    let url = &ctx.record.url;
     let (parts, body) = req.into_parts();
     // Kept for invalidation: a successful unsafe request makes stored copies stale.
     let target = (state.cache.is_some() && !parts.method.is_safe()).then(|| {
@@ -240,7 +255,7 @@ async fn forward(
     .await
     {
         Ok(fetched) => fetched,
-        Err(e) => return e.page(&url),
+        Err(e) => return e.page(url),
     };
     if let (Some(cache), Some(target)) = (&state.cache, &target) {
         cache.invalidate(target, &fetched.head).await;

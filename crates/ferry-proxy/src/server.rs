@@ -77,6 +77,8 @@ pub async fn serve(config: ProxyConfig) -> Result<(), StartupError> {
         metrics: Arc::new(Metrics::default()),
         own_addrs: own_addrs.clone(),
         started: Instant::now(),
+        via_11: http::HeaderValue::from_str(&format!("1.1 {}", config.via_pseudonym))
+            .unwrap_or_else(|_| http::HeaderValue::from_static("1.1 ferry")),
         config,
     });
 

@@ -34,9 +34,16 @@ pub struct ProxyState {
     /// The addresses actually bound (port 0 resolved).
     pub own_addrs: Vec<SocketAddr>,
     pub started: Instant,
+    /// `1.1 <pseudonym>`, made once.
+    pub via_11: http::HeaderValue,
 }
 
 impl ProxyState {
+    /// Adds this proxy's `Via` entry to a message.
+    pub fn add_via(&self, headers: &mut http::HeaderMap, version: http::Version) {
+        crate::headers::add_via_fast(headers, version, &self.config.via_pseudonym, &self.via_11);
+    }
+
     /// Whether `host:port` names this proxy, so the request is for its own pages
     /// rather than something to forward.
     pub fn is_own_address(&self, host: &str, port: u16) -> bool {
