@@ -1,7 +1,7 @@
 //! Bodies served from the cache. Small objects come from memory; larger ones
 //! stream from their file in 512 KiB reads on one blocking task per response
 //! (a bounded channel keeps at most a few chunks in memory), and a whole-body
-//! read is checked against the stored digest: a mismatch ends the body with an
+//! read is checked against the stored checksum: a mismatch ends the body with an
 //! error, so the client sees a broken transfer rather than wrong bytes, and the
 //! damaged file is removed.
 
@@ -48,7 +48,7 @@ impl CacheBody {
 
     /// Streams body bytes `start..=end` of the object file at `path`. The file
     /// is checked when opened (its head must describe `expected_len` body
-    /// bytes); a read of the whole body is verified against its digest.
+    /// bytes); a read of the whole body is verified against its checksum.
     /// `on_corrupt` runs (once) if the file turns out damaged.
     pub fn file(
         path: PathBuf,
@@ -104,7 +104,7 @@ fn stream_file(
         )));
     }
     file.seek(SeekFrom::Start(head.body_start + start))?;
-    let mut hasher = whole.then(blake3::Hasher::new);
+    let mut crc = whole.then_some(0u32);
     let mut left = len;
     while left > 0 {
         let n = (left as usize).min(CHUNK);
@@ -117,11 +117,11 @@ fn stream_file(
             ));
         }
         left -= n as u64;
-        if let Some(h) = hasher.as_mut() {
-            h.update(&buf);
-            // Hold the last chunk back until the digest is known.
-            if left == 0 && h.finalize() != head.body_hash {
-                return Err(CacheError::Corrupt("body digest mismatch".into()));
+        if let Some(c) = crc.as_mut() {
+            *c = crc32c::crc32c_append(*c, &buf);
+            // Hold the last chunk back until the checksum is known.
+            if left == 0 && *c != head.body_crc {
+                return Err(CacheError::Corrupt("body checksum mismatch".into()));
             }
         }
         if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {

@@ -1,14 +1,16 @@
 //! What is stored with each object, and the byte layout of an object file:
 //!
 //! ```text
-//! "FERRYC1\n" | meta length (u32 LE) | meta (JSON) | BLAKE3 of meta (16 bytes)
-//! | body | BLAKE3 of body (32 bytes) | body length (u64 LE)
+//! "FERRYC2\n" | meta length (u32 LE) | meta (JSON) | CRC-32C of meta (u32 LE)
+//! | body | CRC-32C of body (u32 LE) | body length (u64 LE)
 //! ```
 //!
-//! The body's digest and length go in a trailer because a response's length is
-//! often unknown until it ends. A file whose size does not add up, whose meta
-//! digest is wrong, or whose body digest does not match when read whole is
-//! treated as absent and removed.
+//! The body's checksum and length go in a trailer because a response's length
+//! is often unknown until it ends. A file whose size does not add up, whose
+//! meta checksum is wrong, or whose body checksum does not match when read
+//! whole is treated as absent and removed. CRC-32C (hardware-accelerated)
+//! rather than a cryptographic hash: it detects damage at many GB/s, and the
+//! files are the cache's own, not untrusted input.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,9 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::CacheError;
 
-pub const MAGIC: &[u8; 8] = b"FERRYC1\n";
-pub const META_HASH_LEN: usize = 16;
-pub const TRAILER_LEN: u64 = 32 + 8;
+pub const MAGIC: &[u8; 8] = b"FERRYC2\n";
+pub const META_HASH_LEN: usize = 4;
+pub const TRAILER_LEN: u64 = 4 + 8;
 /// Largest meta accepted when reading; protects against a corrupt length.
 pub const MAX_META_LEN: usize = 1 << 20;
 
@@ -118,14 +120,14 @@ impl Meta {
         from_ms(self.response_time_ms)
     }
 
-    /// Serialized meta block: length, JSON, digest.
+    /// Serialized meta block: length, JSON, checksum.
     pub fn encode(&self) -> Result<Vec<u8>, CacheError> {
         let json = serde_json::to_vec(self).map_err(|e| CacheError::Corrupt(e.to_string()))?;
         let mut out = Vec::with_capacity(MAGIC.len() + 4 + json.len() + META_HASH_LEN);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(json.len() as u32).to_le_bytes());
         out.extend_from_slice(&json);
-        out.extend_from_slice(&blake3::hash(&json).as_bytes()[..META_HASH_LEN]);
+        out.extend_from_slice(&crc32c::crc32c(&json).to_le_bytes());
         Ok(out)
     }
 
@@ -151,8 +153,8 @@ impl Meta {
             return Err(DecodeError::NeedMore(end));
         }
         let json = &head[start..start + meta_len];
-        if blake3::hash(json).as_bytes()[..META_HASH_LEN] != head[start + meta_len..end] {
-            return Err(DecodeError::Corrupt("meta digest mismatch"));
+        if crc32c::crc32c(json).to_le_bytes()[..] != head[start + meta_len..end] {
+            return Err(DecodeError::Corrupt("meta checksum mismatch"));
         }
         let meta: Meta =
             serde_json::from_slice(json).map_err(|_| DecodeError::Corrupt("meta unreadable"))?;
@@ -167,19 +169,19 @@ pub enum DecodeError {
 }
 
 /// The trailer closing an object file.
-pub fn encode_trailer(body_hash: &blake3::Hash, body_len: u64) -> [u8; TRAILER_LEN as usize] {
+pub fn encode_trailer(body_crc: u32, body_len: u64) -> [u8; TRAILER_LEN as usize] {
     let mut out = [0u8; TRAILER_LEN as usize];
-    out[..32].copy_from_slice(body_hash.as_bytes());
-    out[32..].copy_from_slice(&body_len.to_le_bytes());
+    out[..4].copy_from_slice(&body_crc.to_le_bytes());
+    out[4..].copy_from_slice(&body_len.to_le_bytes());
     out
 }
 
-pub fn decode_trailer(bytes: &[u8; TRAILER_LEN as usize]) -> (blake3::Hash, u64) {
-    let mut hash = [0u8; 32];
-    hash.copy_from_slice(&bytes[..32]);
+pub fn decode_trailer(bytes: &[u8; TRAILER_LEN as usize]) -> (u32, u64) {
+    let mut crc = [0u8; 4];
+    crc.copy_from_slice(&bytes[..4]);
     let mut len = [0u8; 8];
-    len.copy_from_slice(&bytes[32..]);
-    (blake3::Hash::from(hash), u64::from_le_bytes(len))
+    len.copy_from_slice(&bytes[4..]);
+    (u32::from_le_bytes(crc), u64::from_le_bytes(len))
 }
 
 pub fn to_ms(t: SystemTime) -> u64 {
@@ -220,7 +222,7 @@ mod tests {
         flipped[20] ^= 1;
         assert_eq!(
             Meta::decode(&flipped).unwrap_err(),
-            DecodeError::Corrupt("meta digest mismatch")
+            DecodeError::Corrupt("meta checksum mismatch")
         );
         let mut bad_magic = block;
         bad_magic[0] = b'X';
@@ -232,8 +234,8 @@ mod tests {
 
     #[test]
     fn trailer_round_trips() {
-        let h = blake3::hash(b"body");
-        let t = encode_trailer(&h, 4);
-        assert_eq!(decode_trailer(&t), (h, 4));
+        let crc = crc32c::crc32c(b"body");
+        let t = encode_trailer(crc, 4);
+        assert_eq!(decode_trailer(&t), (crc, 4));
     }
 }

@@ -66,7 +66,7 @@ pub struct Head {
     pub meta: Meta,
     pub body_start: u64,
     pub body_len: u64,
-    pub body_hash: blake3::Hash,
+    pub body_crc: u32,
 }
 
 /// Reads and checks the head and trailer of an open object file: the sizes
@@ -94,7 +94,7 @@ pub fn read_head(file: &mut File) -> Result<Head, ReadError> {
     let mut trailer = [0u8; TRAILER_LEN as usize];
     file.seek(SeekFrom::Start(file_len - TRAILER_LEN))?;
     file.read_exact(&mut trailer)?;
-    let (body_hash, body_len) = meta::decode_trailer(&trailer);
+    let (body_crc, body_len) = meta::decode_trailer(&trailer);
     if body_start
         .checked_add(body_len)
         .and_then(|n| n.checked_add(TRAILER_LEN))
@@ -106,12 +106,12 @@ pub fn read_head(file: &mut File) -> Result<Head, ReadError> {
         meta,
         body_start,
         body_len,
-        body_hash,
+        body_crc,
     })
 }
 
 /// Reads an object file; bodies up to `read_body_max` bytes are read whole and
-/// verified against their digest.
+/// verified against their checksum.
 pub fn read(path: &Path, read_body_max: u64) -> Result<Loaded, ReadError> {
     let mut file = File::open(path)?;
     let head = read_head(&mut file)?;
@@ -119,8 +119,8 @@ pub fn read(path: &Path, read_body_max: u64) -> Result<Loaded, ReadError> {
         let mut body = vec![0u8; head.body_len as usize];
         file.seek(SeekFrom::Start(head.body_start))?;
         file.read_exact(&mut body)?;
-        if blake3::hash(&body) != head.body_hash {
-            return Err(ReadError::Corrupt("body digest mismatch"));
+        if crc32c::crc32c(&body) != head.body_crc {
+            return Err(ReadError::Corrupt("body checksum mismatch"));
         }
         Some(Bytes::from(body))
     } else {
@@ -138,7 +138,7 @@ pub fn read(path: &Path, read_body_max: u64) -> Result<Loaded, ReadError> {
 pub struct TempObject {
     path: PathBuf,
     file: Option<io::BufWriter<File>>,
-    hasher: blake3::Hasher,
+    crc: u32,
     body_len: u64,
 }
 
@@ -160,7 +160,7 @@ impl TempObject {
         let mut obj = TempObject {
             path,
             file: None,
-            hasher: blake3::Hasher::new(),
+            crc: 0,
             body_len: 0,
         };
         file.write_all(&meta.encode()?)?;
@@ -178,7 +178,7 @@ impl TempObject {
             .as_mut()
             .ok_or_else(|| io::Error::other("closed"))?;
         file.write_all(chunk)?;
-        self.hasher.update(chunk);
+        self.crc = crc32c::crc32c_append(self.crc, chunk);
         self.body_len += chunk.len() as u64;
         Ok(())
     }
@@ -200,7 +200,7 @@ impl TempObject {
     /// older version atomically. Returns the final file size.
     pub fn commit(mut self, target: &Path) -> io::Result<u64> {
         let mut file = self.file.take().ok_or_else(|| io::Error::other("closed"))?;
-        let trailer = meta::encode_trailer(&self.hasher.finalize(), self.body_len);
+        let trailer = meta::encode_trailer(self.crc, self.body_len);
         file.write_all(&trailer)?;
         let file = file.into_inner().map_err(|e| e.into_error())?;
         let size = file.metadata()?.len();
@@ -311,7 +311,8 @@ mod tests {
 
         let bytes = fs::read(&target).unwrap();
         // Truncated anywhere: refused.
-        for cut in [1, 20, bytes.len() - 41, bytes.len() - 1] {
+        let trailer = TRAILER_LEN as usize;
+        for cut in [1, 20, bytes.len() - trailer - 1, bytes.len() - 1] {
             fs::write(&target, &bytes[..cut]).unwrap();
             assert!(
                 matches!(read(&target, 1024), Err(ReadError::Corrupt(_))),
@@ -320,12 +321,12 @@ mod tests {
         }
         // A flipped body byte: refused when read whole.
         let mut flipped = bytes.clone();
-        let body_at = bytes.len() - 40 - 3;
+        let body_at = bytes.len() - trailer - 3;
         flipped[body_at] ^= 0x20;
         fs::write(&target, &flipped).unwrap();
         assert!(matches!(
             read(&target, 1024),
-            Err(ReadError::Corrupt("body digest mismatch"))
+            Err(ReadError::Corrupt("body checksum mismatch"))
         ));
         fs::remove_file(&target).unwrap();
         assert!(matches!(read(&target, 1024), Err(ReadError::Missing)));
