@@ -16,19 +16,30 @@ impl CacheKey {
     /// `None` for URIs that cannot be cached (no scheme or host, or a scheme
     /// other than http/https).
     pub fn from_uri(uri: &Uri) -> Option<CacheKey> {
-        let scheme = uri.scheme_str()?.to_ascii_lowercase();
-        if scheme != "http" && scheme != "https" {
+        let scheme = uri.scheme_str()?;
+        let https = if scheme.eq_ignore_ascii_case("https") {
+            true
+        } else if scheme.eq_ignore_ascii_case("http") {
+            false
+        } else {
             return None;
-        }
-        let host = uri.host()?.to_ascii_lowercase();
-        let default_port = if scheme == "https" { 443 } else { 80 };
-        let port = match uri.port_u16() {
-            Some(p) if p != default_port => format!(":{p}"),
-            _ => String::new(),
         };
+        let host = uri.host()?;
+        let default_port = if https { 443 } else { 80 };
         let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let path = if path.is_empty() { "/" } else { path };
-        Some(CacheKey(format!("{scheme}://{host}{port}{path}")))
+        // Built in one allocation: this runs on every request the cache sees.
+        let mut key = String::with_capacity(8 + host.len() + 6 + path.len());
+        key.push_str(if https { "https://" } else { "http://" });
+        let host_start = key.len();
+        key.push_str(host);
+        key[host_start..].make_ascii_lowercase();
+        if let Some(port) = uri.port_u16().filter(|&p| p != default_port) {
+            key.push(':');
+            key.push_str(itoa::Buffer::new().format(port));
+        }
+        key.push_str(path);
+        Some(CacheKey(key))
     }
 
     pub fn as_str(&self) -> &str {

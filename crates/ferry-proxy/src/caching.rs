@@ -60,7 +60,9 @@ impl CacheStatus {
 
     /// The RFC 9211 field value.
     pub fn header_value(&self) -> String {
-        let mut out = String::from("ferry");
+        // One allocation, sized for the common values: this runs per response.
+        let mut out = String::with_capacity(64);
+        out.push_str("ferry");
         if self.hit {
             out.push_str("; hit");
         }
@@ -69,13 +71,15 @@ impl CacheStatus {
             out.push_str(fwd);
         }
         if let Some(status) = self.fwd_status {
-            out.push_str(&format!("; fwd-status={status}"));
+            out.push_str("; fwd-status=");
+            out.push_str(itoa::Buffer::new().format(status));
         }
         if self.stored {
             out.push_str("; stored");
         }
         if let Some(ttl) = self.ttl {
-            out.push_str(&format!("; ttl={ttl}"));
+            out.push_str("; ttl=");
+            out.push_str(itoa::Buffer::new().format(ttl));
         }
         if let Some(detail) = self.detail {
             out.push_str("; detail=");
@@ -408,11 +412,11 @@ fn spawn_revalidation(
 }
 
 /// `PURGE <url>` from an allowed client removes the stored response.
-pub async fn purge(cache: &Cache, uri: &Uri, url: &str) -> Response<ProxyBody> {
+pub async fn purge(cache: &Cache, uri: &Uri) -> Response<ProxyBody> {
     if cache.purge(uri).await {
         crate::pages::text(StatusCode::OK, "purged\n")
     } else {
-        error_page(StatusCode::NOT_FOUND, url, "not in the cache")
+        error_page(StatusCode::NOT_FOUND, &uri.to_string(), "not in the cache")
     }
 }
 

@@ -46,8 +46,8 @@ pub async fn handle(
         time: SystemTime::now(),
         client: conn.peer,
         user: None,
-        method: req.method().to_string(),
-        url: req.uri().to_string(),
+        method: req.method().clone(),
+        url: req.uri().clone(),
         version: version_str(req.version()),
         status: 0,
         bytes: 0,
@@ -86,8 +86,8 @@ async fn route(
     req: Request<Incoming>,
     ctx: &mut Ctx,
 ) -> Routed {
-    let url = ctx.record.url.clone();
     if let Some(refusal) = &conn.refused {
+        let url = ctx.record.url.to_string();
         let mut resp = error_page(StatusCode::FORBIDDEN, &url, &refusal.to_string());
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -99,7 +99,7 @@ async fn route(
     if via_has_pseudonym(req.headers(), &state.config.via_pseudonym) {
         return Routed::Respond(error_page(
             StatusCode::LOOP_DETECTED,
-            &url,
+            &ctx.record.url.to_string(),
             "request loop: this request has already passed through this proxy (Via)",
         ));
     }
@@ -108,16 +108,18 @@ async fn route(
     // The proxy's own pages are open to allowed clients; everything else
     // needs credentials when users are configured.
     if !matches!(addressed, Addressed::Own) {
-        if let Err(resp) = authenticate(state, &req, ctx, &url).await {
+        if let Err(resp) = authenticate(state, &req, ctx).await {
             return Routed::Respond(resp);
         }
     }
 
     match addressed {
         Addressed::Own => Routed::Respond(dashboard::serve(state, req.uri().path(), req.headers())),
-        Addressed::Invalid(cause) => {
-            Routed::Respond(error_page(StatusCode::BAD_REQUEST, &url, cause))
-        }
+        Addressed::Invalid(cause) => Routed::Respond(error_page(
+            StatusCode::BAD_REQUEST,
+            &ctx.record.url.to_string(),
+            cause,
+        )),
         Addressed::Tunnel => {
             match Box::pin(tunnel::open(state, req, ctx.record.clone(), ctx.started)).await {
                 Ok(resp) => Routed::Tunnel(resp),
@@ -134,7 +136,6 @@ async fn authenticate(
     state: &ProxyState,
     req: &Request<Incoming>,
     ctx: &mut Ctx,
-    url: &str,
 ) -> Result<(), Response<ProxyBody>> {
     let Some(auth) = &state.auth else {
         return Ok(());
@@ -151,7 +152,7 @@ async fn authenticate(
         AuthOutcome::Missing | AuthOutcome::Invalid => {
             let mut resp = error_page(
                 StatusCode::PROXY_AUTHENTICATION_REQUIRED,
-                url,
+                &ctx.record.url.to_string(),
                 "this proxy requires a user name and password (Proxy-Authorization)",
             );
             if let Ok(v) = HeaderValue::from_str(&auth.challenge()) {
@@ -208,7 +209,11 @@ async fn forward(
     ctx: &mut Ctx,
 ) -> Response<ProxyBody> {
     if let Err(refusal) = state.rules.load().check_destination(host) {
-        return error_page(StatusCode::FORBIDDEN, &ctx.record.url, &refusal.to_string());
+        return error_page(
+            StatusCode::FORBIDDEN,
+            &ctx.record.url.to_string(),
+            &refusal.to_string(),
+        );
     }
     if let Some(cache) = &state.cache {
         if req.method() == Method::GET || req.method() == Method::HEAD {
@@ -218,7 +223,7 @@ async fn forward(
             return status.apply(resp);
         }
         if req.method().as_str() == "PURGE" {
-            return caching::purge(cache, req.uri(), &ctx.record.url).await;
+            return caching::purge(cache, req.uri()).await;
         }
     }
 
@@ -237,7 +242,6 @@ async fn forward_uncached(
     host: &str,
     ctx: &mut Ctx,
 ) -> Response<ProxyBody> {
-    let url = &ctx.record.url;
     let (parts, body) = req.into_parts();
     // Kept for invalidation: a successful unsafe request makes stored copies stale.
     let target = (state.cache.is_some() && !parts.method.is_safe()).then(|| {
@@ -255,7 +259,7 @@ async fn forward_uncached(
     .await
     {
         Ok(fetched) => fetched,
-        Err(e) => return e.page(url),
+        Err(e) => return e.page(&ctx.record.url.to_string()),
     };
     if let (Some(cache), Some(target)) = (&state.cache, &target) {
         cache.invalidate(target, &fetched.head).await;
