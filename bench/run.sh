@@ -49,9 +49,9 @@ head -c $((1024 * 1024)) /dev/urandom >"$WORK/www/cold/1m.bin"
 RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
 
-read -r ORIGIN_PORT SQUID_PORT FERRY_PORT FERRY5_PORT < <(python3 - <<'EOF'
+read -r ORIGIN_PORT SQUID_PORT SQUID_NOLOG_PORT FERRY_PORT FERRY5_PORT < <(python3 - <<'EOF'
 import socket
-socks = [socket.socket() for _ in range(4)]
+socks = [socket.socket() for _ in range(5)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in socks])
@@ -63,7 +63,9 @@ PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
-  [ -f "$WORK/squid/squid.pid" ] && kill "$(cat "$WORK/squid/squid.pid")" 2>/dev/null || true
+  for pidfile in "$WORK"/squid*/squid.pid; do
+    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+  done
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -129,43 +131,49 @@ stop_ferry() { # name
   wait "$(cat "$WORK/$1.pid")" 2>/dev/null || true
 }
 
-start_squid() {
-  rm -rf "$WORK/squid"
-  mkdir -p "$WORK/squid/cache"
-  cat >"$WORK/squid/squid.conf" <<EOF
-http_port 127.0.0.1:$SQUID_PORT
+# Squid in $WORK/<name>; "squid" logs every request like Ferry does,
+# "squid-nolog" (scenarios (a) and (b) only) has no access log.
+start_squid() { # [name port]
+  local name=${1:-squid} port=${2:-$SQUID_PORT} dir log
+  dir=$WORK/$name
+  log="access_log stdio:$dir/access.log squid"
+  [ "$name" = squid-nolog ] && log="access_log none"
+  rm -rf "$dir"
+  mkdir -p "$dir/cache"
+  cat >"$dir/squid.conf" <<EOF
+http_port 127.0.0.1:$port
 workers 1
 cache_mem 512 MB
 maximum_object_size_in_memory 1 MB
 maximum_object_size 256 MB
-cache_dir aufs $WORK/squid/cache 2048 16 256
+cache_dir aufs $dir/cache 2048 16 256
 collapsed_forwarding on
-access_log none
-cache_log $WORK/squid/cache.log
-pid_filename $WORK/squid/squid.pid
-coredump_dir $WORK/squid
+$log
+cache_log $dir/cache.log
+pid_filename $dir/squid.pid
+coredump_dir $dir
 max_filedescriptors 20000
 client_idle_pconn_timeout 2 minutes
 shutdown_lifetime 1 seconds
 http_access allow localhost
 http_access deny all
 EOF
-  chown -R proxy:proxy "$WORK/squid"
-  squid -N -f "$WORK/squid/squid.conf" -z >/dev/null 2>&1
-  squid -N -f "$WORK/squid/squid.conf" &
+  chown -R proxy:proxy "$dir"
+  squid -N -f "$dir/squid.conf" -z >/dev/null 2>&1
+  squid -N -f "$dir/squid.conf" &
   PIDS+=("$!")
-  wait_port "$SQUID_PORT"
+  wait_port "$port"
 }
-stop_squid() {
+stop_squid() { # [name]
   local pid
-  pid=$(cat "$WORK/squid/squid.pid" 2>/dev/null || true)
+  pid=$(cat "$WORK/${1:-squid}/squid.pid" 2>/dev/null || true)
   [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
   for _ in $(seq 1 100); do
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
 }
-squid_pid() { cat "$WORK/squid/squid.pid"; }
+squid_pid() { cat "$WORK/${1:-squid}/squid.pid"; }
 ferry_pid() { cat "$WORK/$1.pid"; }
 
 proc_kib() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
@@ -177,32 +185,53 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 serving_pid() {
   case $1 in
     direct) pgrep -P "$(cat "$WORK/nginx.pid")" | head -1 ;;
-    squid) squid_pid ;;
+    squid*) squid_pid "$1" ;;
     *) ferry_pid "$1" ;;
   esac
 }
 
-# wrk through a proxy (absolute form) or straight at the origin; also the
-# CPU the serving process spent per request.
-wrk_runs() { # scenario target host:port target-url
-  local scen=$1 target=$2 hostport=$3 url=$4 out pid before after
+# Runs a command and prints the CPU seconds (user + system) it used, on fd 3.
+cpu_of() { python3 -c '
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=False)
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(u.ru_utime + u.ru_stime, file=open(3, "w", closefd=False))' "$@"; }
+
+# One wrk run through a proxy (absolute form) or straight at the origin; also
+# the CPU the serving process and wrk itself spent per request.
+wrk_once() { # scenario target host:port target-url run
+  local scen=$1 target=$2 hostport=$3 url=$4 run=$5 out pid before after wrk_cpu
   pid=$(serving_pid "$target")
-  for run in $(seq 1 "$RUNS"); do
-    before=$(cpu_ticks "$pid")
-    if [ "$target" = direct ]; then
-      out=$(wrk -t1 -c$CONNS -d"${DURATION}s" -s "$ROOT/bench/wrk/absolute.lua" "http://$hostport${url#http://$ORIGIN}" | tail -1)
-    else
-      out=$(TARGET=$url wrk -t1 -c$CONNS -d"${DURATION}s" -s "$ROOT/bench/wrk/absolute.lua" "http://$hostport" | tail -1)
-    fi
-    after=$(cpu_ticks "$pid")
-    echo "  $scen $target run $run: $out cpu_ticks=$((after - before))" >&2
-    for metric in rps p50_ms p99_ms errors; do
-      record "$scen" "$target" "$metric" "$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['$metric'])" "$out")"
-    done
-    record "$scen" "$target" cpu_us_per_req "$(python3 -c "
+  before=$(cpu_ticks "$pid")
+  if [ "$target" = direct ]; then
+    { out=$(cpu_of wrk -t1 -c$CONNS -d"${DURATION}s" -s "$ROOT/bench/wrk/absolute.lua" "http://$hostport${url#http://$ORIGIN}" 3>"$WORK/wrk.cpu" | tail -1); }
+  else
+    { out=$(TARGET=$url cpu_of wrk -t1 -c$CONNS -d"${DURATION}s" -s "$ROOT/bench/wrk/absolute.lua" "http://$hostport" 3>"$WORK/wrk.cpu" | tail -1); }
+  fi
+  after=$(cpu_ticks "$pid")
+  wrk_cpu=$(cat "$WORK/wrk.cpu")
+  echo "  $scen $target run $run: $out cpu_ticks=$((after - before)) wrk_cpu_s=$wrk_cpu" >&2
+  for metric in rps p50_ms p99_ms errors; do
+    record "$scen" "$target" "$metric" "$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['$metric'])" "$out")"
+  done
+  record "$scen" "$target" cpu_us_per_req "$(python3 -c "
 import json, os, sys
 ticks = $((after - before)) / os.sysconf('SC_CLK_TCK')
 print(round(ticks * 1e6 / json.loads(sys.argv[1])['requests'], 2))" "$out")"
+  record "$scen" "$target" wrk_cpu_us_per_req "$(python3 -c "
+import json, sys
+print(round($wrk_cpu * 1e6 / json.loads(sys.argv[1])['requests'], 2))" "$out")"
+}
+
+# The runs of one scenario, interleaved: every round measures each target once,
+# so a slow spell of this shared machine hits all of them alike.
+wrk_rounds() { # scenario url target:host:port...
+  local scen=$1 url=$2 run spec
+  shift 2
+  for run in $(seq 1 "$RUNS"); do
+    for spec in "$@"; do
+      wrk_once "$scen" "${spec%%:*}" "${spec#*:}" "$url" "$run"
+    done
   done
 }
 
@@ -211,31 +240,29 @@ x_cache() { # proxy url
 }
 
 start_squid
+start_squid squid-nolog "$SQUID_NOLOG_PORT"
 start_ferry ferry "$FERRY_PORT" --max-concurrent $FERRY_SLOTS
 start_ferry ferry-default "$FERRY5_PORT"
-PROXIES=("squid:$SQUID_PORT" "ferry:$FERRY_PORT" "ferry-default:$FERRY5_PORT")
+PROXIES=("squid:$SQUID_PORT" "squid-nolog:$SQUID_NOLOG_PORT" "ferry:$FERRY_PORT" "ferry-default:$FERRY5_PORT")
 
 # --- (a) cache hit, 1 KiB ---------------------------------------------------------
 log "(a) cache hit, 1 KiB, $CONNS connections"
 URL=http://$ORIGIN/1k.bin
-wrk_runs a direct "$ORIGIN" "$URL"
+TARGETS=("direct:$ORIGIN")
 for p in "${PROXIES[@]}"; do
   x_cache "127.0.0.1:${p#*:}" "$URL" >/dev/null
   echo "  ${p%%:*} second request: X-Cache $(x_cache "127.0.0.1:${p#*:}" "$URL")" >&2
-  wrk_runs a "${p%%:*}" "127.0.0.1:${p#*:}" "$URL"
+  TARGETS+=("${p%%:*}:127.0.0.1:${p#*:}")
 done
+wrk_rounds a "$URL" "${TARGETS[@]}"
 
 # --- (b) miss path, no-store -------------------------------------------------------
 log "(b) miss path (no-store), 1 KiB, $CONNS connections"
-URL=http://$ORIGIN/nostore/1k.bin
-wrk_runs b direct "$ORIGIN" "$URL"
-for p in "${PROXIES[@]}"; do
-  wrk_runs b "${p%%:*}" "127.0.0.1:${p#*:}" "$URL"
-done
+wrk_rounds b "http://$ORIGIN/nostore/1k.bin" "${TARGETS[@]}"
 
 # --- (c) 100 MiB object --------------------------------------------------------------
 log "(c) 100 MiB object: first fetch and second fetch, peak RSS"
-stop_squid; stop_ferry ferry; stop_ferry ferry-default
+stop_squid; stop_squid squid-nolog; stop_ferry ferry; stop_ferry ferry-default
 start_squid
 start_ferry ferry "$FERRY_PORT" --max-concurrent $FERRY_SLOTS
 for run in $(seq 1 "$RUNS"); do
@@ -298,23 +325,29 @@ done
 # --- (f) hit path as the cache grows --------------------------------------------------
 log "(f) hits with 1,000 and with 100,000 cached objects"
 stop_squid; stop_ferry ferry
-for p in "squid:$SQUID_PORT" "ferry:$FERRY_PORT"; do
-  name=${p%%:*}
-  if [ "$name" = squid ]; then start_squid; else start_ferry ferry "$FERRY_PORT" --max-concurrent $FERRY_SLOTS; fi
-  for n in 1000 100000; do
+start_squid
+start_ferry ferry "$FERRY_PORT" --max-concurrent $FERRY_SLOTS
+for n in 1000 100000; do
+  for p in "squid:$SQUID_PORT" "ferry:$FERRY_PORT"; do
     warm=$(python3 "$ROOT/bench/tools/http_load.py" warm --proxy "127.0.0.1:${p#*:}" \
       --base "http://$ORIGIN/obj/" --count $n)
-    echo "  $name warm-up of $n objects: $warm" >&2
-    for run in $(seq 1 "$RUNS"); do
+    echo "  ${p%%:*} warm-up of $n objects: $warm" >&2
+  done
+  # The warm-up leaves hundreds of MB of new files for the kernel to write
+  # back; flush them first so the writeback does not share the cores with
+  # the measurement of the hit path.
+  sync
+  metric=$([ $n = 1000 ] && echo rps_1k || echo rps_100k)
+  for run in $(seq 1 "$RUNS"); do
+    for p in "squid:$SQUID_PORT" "ferry:$FERRY_PORT"; do
       out=$(NOBJ=$n BASE="http://$ORIGIN/obj/" wrk -t1 -c$CONNS -d"${DURATION}s" \
         -s "$ROOT/bench/wrk/cycle.lua" "http://127.0.0.1:${p#*:}" | tail -1)
-      echo "  $name $n objects run $run: $out" >&2
-      metric=$([ $n = 1000 ] && echo rps_1k || echo rps_100k)
-      record f "$name" "$metric" "$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['rps'])" "$out")"
+      echo "  ${p%%:*} $n objects run $run: $out" >&2
+      record f "${p%%:*}" "$metric" "$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['rps'])" "$out")"
     done
   done
-  if [ "$name" = squid ]; then stop_squid; else stop_ferry ferry; fi
 done
+stop_squid; stop_ferry ferry
 
 # --- the table ------------------------------------------------------------------------
 HEADER=$WORK/header.md
@@ -330,7 +363,9 @@ HEADER=$WORK/header.md
   echo "${DURATION} s a run), the origin (nginx, 1 worker) and the proxy under test (Squid: one process; Ferry: its"
   echo "runtime's worker threads, one per core). Ferry runs with \`--max-concurrent $FERRY_SLOTS\` (column Ferry) and"
   echo "with its default of 5 (column Ferry (max-concurrent 5)). Both proxies get a 512 MiB memory tier"
-  echo "(Squid \`cache_mem 512 MB\`, Ferry \`--memory-cache-size 512MiB\`), a disk cache and 256 MiB objects."
+  echo "(Squid \`cache_mem 512 MB\`, Ferry \`--memory-cache-size 512MiB\`), a disk cache and 256 MiB objects;"
+  echo "both write an access-log line per request to a file. Runs are interleaved: each round of (a), (b)"
+  echo "and (f) measures every target once, so a slow spell of the shared machine hits all alike."
   echo "Scenarios (c)–(f) restart the proxies so each starts empty."
 } >"$HEADER"
 python3 "$ROOT/bench/tools/report.py" "$RESULTS" "$HEADER" | tee "$ROOT/bench/results/latest.md"

@@ -49,10 +49,12 @@ ROWS = [
     ("(a) hit — p50 latency ms", "a", "p50_ms", False, "", None),
     ("(a) hit — p99 latency ms", "a", "p99_ms", False, "p99 ≤ Squid's", lambda f, s, d: f <= s),
     ("(a) hit — CPU µs per request (serving process)", "a", "cpu_us_per_req", False, "", None),
+    ("(a) hit — wrk's own CPU µs per request (load generator)", "a", "wrk_cpu_us_per_req", False, "", None),
     ("(b) miss (no-store) 1 KiB, 64 conns — req/s", "b", "rps", True,
      "≥ 1.5× Squid", lambda f, s, d: f >= 1.5 * s),
     ("(b) miss — p99 latency ms", "b", "p99_ms", False, "", None),
     ("(b) miss — CPU µs per request (serving process)", "b", "cpu_us_per_req", False, "", None),
+    ("(b) miss — wrk's own CPU µs per request (load generator)", "b", "wrk_cpu_us_per_req", False, "", None),
     ("(c) 100 MiB first fetch (miss) — MB/s", "c", "miss_mbps", True,
      "≥ 0.5× direct", lambda f, s, d: f >= 0.5 * d),
     ("(c) 100 MiB second fetch (hit) — MB/s", "c", "hit_mbps", True,
@@ -73,11 +75,13 @@ def main():
     samples = load(sys.argv[1])
     header = open(sys.argv[2]).read() if len(sys.argv) > 2 else ""
     out = [header.rstrip(), ""]
-    out.append("| measurement | direct | Squid | Ferry | Ferry (max-concurrent 5) | Ferry/Squid | Ferry/direct | target | met |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|---|---|")
+    out.append("| measurement | direct | Squid | Squid, no access log | Ferry | Ferry (max-concurrent 5) "
+               "| Ferry/Squid | Ferry/Squid no log | Ferry/direct | target (vs Squid) | met |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for label, scen, metric, _higher, target, check in ROWS:
         d = median(samples, scen, "direct", metric)
         s = median(samples, scen, "squid", metric)
+        sn = median(samples, scen, "squid-nolog", metric)
         f = median(samples, scen, "ferry", metric)
         f5 = median(samples, scen, "ferry-default", metric)
         met = ""
@@ -91,11 +95,12 @@ def main():
             if f1k:
                 met = "yes" if f >= 0.9 * f1k else "**no**"
                 target += f" (Ferry: {f / f1k:.2f}×)"
-        rfs = ratio(f, s)
-        rfd = ratio(f, d)
+        def times(r):
+            return "—" if r is None else f"{r:.2f}×"
+
         out.append(
-            f"| {label} | {fmt(d)} | {fmt(s)} | {fmt(f)} | {fmt(f5)} | "
-            f"{'—' if rfs is None else f'{rfs:.2f}×'} | {'—' if rfd is None else f'{rfd:.2f}×'} | {target} | {met} |"
+            f"| {label} | {fmt(d)} | {fmt(s)} | {fmt(sn)} | {fmt(f)} | {fmt(f5)} | "
+            f"{times(ratio(f, s))} | {times(ratio(f, sn))} | {times(ratio(f, d))} | {target} | {met} |"
         )
     out.append("")
     out.append("Each figure is the median of the runs listed below (raw samples).")
