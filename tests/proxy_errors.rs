@@ -198,3 +198,36 @@ async fn a_client_that_stops_reading_does_not_hold_a_fetch_slot_forever() {
     assert_eq!(resp.text(), "next");
     drop(stuck);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_keep_alive_connections_are_closed_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let origin = Origin::start(|_| Reply::text("ok")).await;
+    let proxy = proxy(&["--no-cache", "--header-timeout", "1"]);
+
+    let mut conn = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        origin.url("/")
+    );
+    conn.write_all(request.as_bytes()).await.unwrap();
+    // Read the whole response: it ends with the two-byte body "ok".
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !seen.ends_with(b"\r\n\r\nok") {
+        let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf))
+            .await
+            .expect("response within 10 s")
+            .unwrap();
+        assert!(n > 0, "closed before the response ended");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"));
+
+    // Kept alive, then idle: the proxy closes it once the header timeout passes.
+    let closed = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "the idle connection was not closed: {closed:?}"
+    );
+}

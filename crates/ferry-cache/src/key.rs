@@ -10,7 +10,12 @@ use http::{HeaderMap, Uri};
 /// The normalized target URI: scheme and host lower-cased, default port
 /// dropped, empty path as `/`. Path and query are kept byte for byte.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CacheKey(String);
+pub struct CacheKey {
+    text: String,
+    /// Digest of `text`, computed once: every lookup, collapse and store
+    /// names the object by it.
+    id: ObjectId,
+}
 
 impl CacheKey {
     /// `None` for URIs that cannot be cached (no scheme or host, or a scheme
@@ -39,16 +44,17 @@ impl CacheKey {
             key.push_str(itoa::Buffer::new().format(port));
         }
         key.push_str(path);
-        Some(CacheKey(key))
+        let id = ObjectId::digest(key.as_bytes());
+        Some(CacheKey { text: key, id })
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
     }
 
     /// The id of the object (or vary marker) stored under the primary key.
     pub fn id(&self) -> ObjectId {
-        ObjectId::digest(self.0.as_bytes())
+        self.id
     }
 
     /// The id of the variant selected by `request` for a response that varies
@@ -56,7 +62,7 @@ impl CacheKey {
     /// `generation`.
     pub fn variant_id(&self, generation: u64, vary: &[String], request: &HeaderMap) -> ObjectId {
         let mut hasher = blake3::Hasher::new();
-        hasher.update(self.0.as_bytes());
+        hasher.update(self.text.as_bytes());
         hasher.update(&generation.to_le_bytes());
         for name in vary {
             hasher.update(b"\0");
@@ -78,7 +84,7 @@ impl CacheKey {
 
 impl fmt::Display for CacheKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
@@ -137,7 +143,10 @@ mod tests {
     use super::*;
 
     fn key(uri: &str) -> Option<String> {
-        CacheKey::from_uri(&uri.parse().unwrap()).map(|k| k.0)
+        CacheKey::from_uri(&uri.parse().unwrap()).map(|k| {
+            assert_eq!(k.id(), ObjectId::digest(k.as_str().as_bytes()));
+            k.text
+        })
     }
 
     #[test]

@@ -35,36 +35,90 @@ pub struct AccessRecord {
 }
 
 impl AccessRecord {
+    #[cfg(test)]
     pub fn format(&self, format: LogFormat) -> String {
+        let mut line = String::new();
+        self.write_line(&mut line, format, &mut TimeText::default());
+        line
+    }
+
+    /// Appends the line (without newline) to `out`. The writer thread calls
+    /// this for every request, so it writes straight into its buffer and takes
+    /// the timestamp text from `clock`, which formats it once a second.
+    fn write_line(&self, out: &mut String, format: LogFormat, clock: &mut TimeText) {
+        use std::fmt::Write as _;
         match format {
-            LogFormat::Common => format!(
-                "{} - {} [{}] \"{} {} {}\" {} {} {} {}",
-                self.client.ip(),
-                self.user.as_deref().unwrap_or("-"),
-                clf_time(self.time),
-                self.method,
-                self.url,
-                self.version,
-                self.status,
-                self.bytes,
-                self.duration_ms,
-                self.cache,
-            ),
-            LogFormat::Json => serde_json::json!({
-                "time": rfc3339(self.time),
-                "client": self.client.ip().to_string(),
-                "user": self.user,
-                "method": self.method.as_str(),
-                "url": self.url.to_string(),
-                "version": self.version,
-                "status": self.status,
-                "bytes": self.bytes,
-                "duration_ms": self.duration_ms,
-                "cache": self.cache,
-            })
-            .to_string(),
+            LogFormat::Common => {
+                let _ = write!(out, "{}", self.client.ip());
+                out.push_str(" - ");
+                out.push_str(self.user.as_deref().unwrap_or("-"));
+                out.push_str(" [");
+                out.push_str(clock.clf(self.time));
+                out.push_str("] \"");
+                out.push_str(self.method.as_str());
+                out.push(' ');
+                let _ = write!(out, "{}", self.url);
+                out.push(' ');
+                out.push_str(self.version);
+                out.push_str("\" ");
+                out.push_str(itoa::Buffer::new().format(self.status));
+                out.push(' ');
+                out.push_str(itoa::Buffer::new().format(self.bytes));
+                out.push(' ');
+                out.push_str(itoa::Buffer::new().format(self.duration_ms));
+                out.push(' ');
+                out.push_str(self.cache);
+            }
+            LogFormat::Json => {
+                let value = serde_json::json!({
+                    "time": clock.rfc3339(self.time),
+                    "client": self.client.ip().to_string(),
+                    "user": self.user,
+                    "method": self.method.as_str(),
+                    "url": self.url.to_string(),
+                    "version": self.version,
+                    "status": self.status,
+                    "bytes": self.bytes,
+                    "duration_ms": self.duration_ms,
+                    "cache": self.cache,
+                });
+                let _ = write!(out, "{value}");
+            }
         }
     }
+}
+
+/// The log's timestamps, formatted once per second: every line in the same
+/// second shares the text.
+#[derive(Default)]
+struct TimeText {
+    clf: Option<(u64, String)>,
+    rfc3339: Option<(u64, String)>,
+}
+
+impl TimeText {
+    fn clf(&mut self, t: SystemTime) -> &str {
+        let second = unix_second(t);
+        let stale = self.clf.as_ref().is_none_or(|(s, _)| *s != second);
+        if stale {
+            self.clf = Some((second, clf_time(t)));
+        }
+        self.clf.as_ref().map_or("", |(_, text)| text.as_str())
+    }
+
+    fn rfc3339(&mut self, t: SystemTime) -> &str {
+        let second = unix_second(t);
+        let stale = self.rfc3339.as_ref().is_none_or(|(s, _)| *s != second);
+        if stale {
+            self.rfc3339 = Some((second, rfc3339(t)));
+        }
+        self.rfc3339.as_ref().map_or("", |(_, text)| text.as_str())
+    }
+}
+
+fn unix_second(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn clf_time(t: SystemTime) -> String {
@@ -77,6 +131,8 @@ fn clf_time(t: SystemTime) -> String {
 
 fn rfc3339(t: SystemTime) -> String {
     time::OffsetDateTime::from(t)
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::from(t))
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
@@ -120,6 +176,8 @@ const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 
 fn write_loop(rx: mpsc::Receiver<AccessRecord>, out: Box<dyn Write + Send>, format: LogFormat) {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    let mut line = String::with_capacity(256);
+    let mut clock = TimeText::default();
     loop {
         // Block only when idle; under load, sleep and take what queued meanwhile.
         let first = match rx.recv() {
@@ -129,7 +187,10 @@ fn write_loop(rx: mpsc::Receiver<AccessRecord>, out: Box<dyn Write + Send>, form
         let mut next = Some(first);
         loop {
             while let Some(r) = next {
-                if writeln!(out, "{}", r.format(format)).is_err() {
+                line.clear();
+                r.write_line(&mut line, format, &mut clock);
+                line.push('\n');
+                if out.write_all(line.as_bytes()).is_err() {
                     return;
                 }
                 next = rx.try_recv().ok();
@@ -184,5 +245,24 @@ mod tests {
         assert_eq!(v["duration_ms"], 7);
         assert_eq!(v["cache"], "MISS");
         assert_eq!(v["time"], "2001-09-09T01:46:40Z");
+    }
+
+    #[test]
+    fn timestamps_follow_the_records_across_seconds() {
+        let mut clock = TimeText::default();
+        let base = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+        let mut line = String::new();
+        for (offset_ms, want) in [
+            (0, "[09/Sep/2001:01:46:40 +0000]"),
+            (999, "[09/Sep/2001:01:46:40 +0000]"),
+            (1000, "[09/Sep/2001:01:46:41 +0000]"),
+            (0, "[09/Sep/2001:01:46:40 +0000]"),
+        ] {
+            let mut r = record();
+            r.time = base + std::time::Duration::from_millis(offset_ms);
+            line.clear();
+            r.write_line(&mut line, LogFormat::Common, &mut clock);
+            assert!(line.contains(want), "{line} lacks {want}");
+        }
     }
 }
