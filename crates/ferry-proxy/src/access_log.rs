@@ -98,22 +98,25 @@ struct TimeText {
 
 impl TimeText {
     fn clf(&mut self, t: SystemTime) -> &str {
-        let second = unix_second(t);
-        let stale = self.clf.as_ref().is_none_or(|(s, _)| *s != second);
-        if stale {
-            self.clf = Some((second, clf_time(t)));
-        }
-        self.clf.as_ref().map_or("", |(_, text)| text.as_str())
+        once_a_second(&mut self.clf, t, clf_time)
     }
 
     fn rfc3339(&mut self, t: SystemTime) -> &str {
-        let second = unix_second(t);
-        let stale = self.rfc3339.as_ref().is_none_or(|(s, _)| *s != second);
-        if stale {
-            self.rfc3339 = Some((second, rfc3339(t)));
-        }
-        self.rfc3339.as_ref().map_or("", |(_, text)| text.as_str())
+        once_a_second(&mut self.rfc3339, t, rfc3339)
     }
+}
+
+/// The text `render` gives for `t`, re-rendered only when the second changes.
+fn once_a_second(
+    slot: &mut Option<(u64, String)>,
+    t: SystemTime,
+    render: fn(SystemTime) -> String,
+) -> &str {
+    let second = unix_second(t);
+    if slot.as_ref().is_none_or(|(s, _)| *s != second) {
+        *slot = Some((second, render(t)));
+    }
+    slot.as_ref().map_or("", |(_, text)| text.as_str())
 }
 
 fn unix_second(t: SystemTime) -> u64 {
