@@ -28,6 +28,10 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "ADDR")]
     pub listen: Vec<SocketAddr>,
 
+    /// Worker threads serving connections; 0 = one per CPU core. [default: 0]
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+
     /// Most origin fetches at once; further requests wait in arrival order.
     /// [default: 5]
     #[arg(long, value_name = "N")]

@@ -89,6 +89,7 @@ pub struct ProxyConfig {
     pub max_concurrent: usize,
     pub max_queue: usize,
     pub queue_timeout: u64,
+    pub workers: usize,
     pub max_tunnels: usize,
     pub connect_ports: Vec<u16>,
     pub allow_clients: Vec<IpNet>,
@@ -118,6 +119,7 @@ impl Default for ProxyConfig {
             max_concurrent: 5,
             max_queue: 1024,
             queue_timeout: 60,
+            workers: 0,
             max_tunnels: 256,
             connect_ports: vec![443],
             allow_clients: vec![
@@ -187,6 +189,7 @@ impl ProxyConfig {
         set(&mut self.max_concurrent, &a.max_concurrent);
         set(&mut self.max_queue, &a.max_queue);
         set(&mut self.queue_timeout, &a.queue_timeout);
+        set(&mut self.workers, &a.workers);
         set(&mut self.max_tunnels, &a.max_tunnels);
         set_list(&mut self.connect_ports, &a.connect_port);
         set_list(&mut self.allow_clients, &a.allow_client);
@@ -262,6 +265,14 @@ impl ProxyConfig {
             }
         }
         Ok(())
+    }
+
+    /// Worker threads to run: as configured, or one per CPU core.
+    pub fn workers(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
     }
 
     pub fn queue_timeout(&self) -> Duration {

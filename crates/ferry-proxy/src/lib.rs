@@ -68,6 +68,7 @@ pub fn run(args: ProxyArgs) -> Result<ExitCode, StartupError> {
     init_tracing();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .worker_threads(config.workers())
         .thread_name("ferry-worker")
         .build()
         .map_err(StartupError::Runtime)?;
