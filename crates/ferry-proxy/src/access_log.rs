@@ -19,14 +19,17 @@ pub enum LogFormat {
 }
 
 /// What one request did; turned into one log line by the writer thread, so
-/// the request path only moves these fields (no formatting, no URL copy).
+/// the request path does no formatting.
 #[derive(Debug, Clone)]
 pub struct AccessRecord {
     pub time: SystemTime,
     pub client: SocketAddr,
     pub user: Option<String>,
     pub method: http::Method,
-    pub url: http::Uri,
+    /// The request target as text. A copy, not the `Uri`: that shares the
+    /// connection's read buffer, which hyper could then not reuse for the
+    /// next request while the record waits for the writer thread.
+    pub url: String,
     pub version: &'static str,
     pub status: u16,
     pub bytes: u64,
@@ -57,7 +60,7 @@ impl AccessRecord {
                 out.push_str("] \"");
                 out.push_str(self.method.as_str());
                 out.push(' ');
-                let _ = write!(out, "{}", self.url);
+                out.push_str(&self.url);
                 out.push(' ');
                 out.push_str(self.version);
                 out.push_str("\" ");
@@ -75,7 +78,7 @@ impl AccessRecord {
                     "client": self.client.ip().to_string(),
                     "user": self.user,
                     "method": self.method.as_str(),
-                    "url": self.url.to_string(),
+                    "url": self.url,
                     "version": self.version,
                     "status": self.status,
                     "bytes": self.bytes,
@@ -86,6 +89,28 @@ impl AccessRecord {
             }
         }
     }
+}
+
+/// The text of a request target as the client sent it, built without the
+/// formatting machinery (this runs for every request).
+pub fn target_text(uri: &http::Uri) -> String {
+    let path = uri.path_and_query().map_or("", |p| p.as_str());
+    let Some(authority) = uri.authority() else {
+        return if path.is_empty() {
+            "/".into()
+        } else {
+            path.into()
+        };
+    };
+    let scheme = uri.scheme_str().unwrap_or("");
+    let mut text = String::with_capacity(scheme.len() + 3 + authority.as_str().len() + path.len());
+    if !scheme.is_empty() {
+        text.push_str(scheme);
+        text.push_str("://");
+    }
+    text.push_str(authority.as_str());
+    text.push_str(path);
+    text
 }
 
 /// The log's timestamps, formatted once per second: every line in the same
@@ -221,7 +246,7 @@ mod tests {
             client: "127.0.0.1:5555".parse().unwrap(),
             user: None,
             method: http::Method::GET,
-            url: "http://example.test/a".parse().unwrap(),
+            url: "http://example.test/a".into(),
             version: "HTTP/1.1",
             status: 200,
             bytes: 1234,
@@ -266,6 +291,21 @@ mod tests {
             line.clear();
             r.write_line(&mut line, LogFormat::Common, &mut clock);
             assert!(line.contains(want), "{line} lacks {want}");
+        }
+    }
+
+    #[test]
+    fn target_text_matches_the_uri_display() {
+        for target in [
+            "http://example.test/a?b=c",
+            "https://Example.test:8443/",
+            "http://example.test",
+            "/healthz?x=1",
+            "/",
+            "example.test:443",
+        ] {
+            let uri: http::Uri = target.parse().unwrap();
+            assert_eq!(target_text(&uri), uri.to_string(), "{target}");
         }
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use ferry_cache::{Cache, Collapse, Hit, LeaderGuard, Lookup, NotStored, StoreWriter};
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
 use http::{Response, StatusCode, Uri, request};
 use http_body_util::BodyExt;
 
@@ -18,6 +18,9 @@ use crate::body::{FrameSink, ProxyBody};
 use crate::forward::{self, FetchError};
 use crate::pages::error_page;
 use crate::state::ProxyState;
+
+const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
 /// What the cache did for one response; rendered as `Cache-Status`,
 /// `X-Cache` and the access log's cache field.
@@ -97,10 +100,10 @@ impl CacheStatus {
     pub fn apply<B>(&self, mut resp: Response<B>) -> Response<B> {
         let h = resp.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&self.header_value()) {
-            h.insert("cache-status", v);
+            h.insert(CACHE_STATUS, v);
         }
         h.insert(
-            "x-cache",
+            X_CACHE,
             HeaderValue::from_static(if self.from_cache { "HIT" } else { "MISS" }),
         );
         resp

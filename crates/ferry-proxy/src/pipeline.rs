@@ -47,7 +47,7 @@ pub async fn handle(
         client: conn.peer,
         user: None,
         method: req.method().clone(),
-        url: req.uri().clone(),
+        url: crate::access_log::target_text(req.uri()),
         version: version_str(req.version()),
         status: 0,
         bytes: 0,
@@ -87,8 +87,8 @@ async fn route(
     ctx: &mut Ctx,
 ) -> Routed {
     if let Some(refusal) = &conn.refused {
-        let url = ctx.record.url.to_string();
-        let mut resp = error_page(StatusCode::FORBIDDEN, &url, &refusal.to_string());
+        let url = &ctx.record.url;
+        let mut resp = error_page(StatusCode::FORBIDDEN, url, &refusal.to_string());
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
         return Routed::Respond(resp);
@@ -99,7 +99,7 @@ async fn route(
     if via_has_pseudonym(req.headers(), &state.config.via_pseudonym) {
         return Routed::Respond(error_page(
             StatusCode::LOOP_DETECTED,
-            &ctx.record.url.to_string(),
+            &ctx.record.url,
             "request loop: this request has already passed through this proxy (Via)",
         ));
     }
@@ -115,11 +115,9 @@ async fn route(
 
     match addressed {
         Addressed::Own => Routed::Respond(dashboard::serve(state, req.uri().path(), req.headers())),
-        Addressed::Invalid(cause) => Routed::Respond(error_page(
-            StatusCode::BAD_REQUEST,
-            &ctx.record.url.to_string(),
-            cause,
-        )),
+        Addressed::Invalid(cause) => {
+            Routed::Respond(error_page(StatusCode::BAD_REQUEST, &ctx.record.url, cause))
+        }
         Addressed::Tunnel => {
             match Box::pin(tunnel::open(state, req, ctx.record.clone(), ctx.started)).await {
                 Ok(resp) => Routed::Tunnel(resp),
@@ -152,7 +150,7 @@ async fn authenticate(
         AuthOutcome::Missing | AuthOutcome::Invalid => {
             let mut resp = error_page(
                 StatusCode::PROXY_AUTHENTICATION_REQUIRED,
-                &ctx.record.url.to_string(),
+                &ctx.record.url,
                 "this proxy requires a user name and password (Proxy-Authorization)",
             );
             if let Ok(v) = HeaderValue::from_str(&auth.challenge()) {
@@ -209,11 +207,7 @@ async fn forward(
     ctx: &mut Ctx,
 ) -> Response<ProxyBody> {
     if let Err(refusal) = state.rules.load().check_destination(host) {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            &ctx.record.url.to_string(),
-            &refusal.to_string(),
-        );
+        return error_page(StatusCode::FORBIDDEN, &ctx.record.url, &refusal.to_string());
     }
     if let Some(cache) = &state.cache {
         if req.method() == Method::GET || req.method() == Method::HEAD {
@@ -259,7 +253,7 @@ async fn forward_uncached(
     .await
     {
         Ok(fetched) => fetched,
-        Err(e) => return e.page(&ctx.record.url.to_string()),
+        Err(e) => return e.page(&ctx.record.url),
     };
     if let (Some(cache), Some(target)) = (&state.cache, &target) {
         cache.invalidate(target, &fetched.head).await;

@@ -47,6 +47,10 @@ impl ProxyState {
     /// Whether `host:port` names this proxy, so the request is for its own pages
     /// rather than something to forward.
     pub fn is_own_address(&self, host: &str, port: u16) -> bool {
+        // Most requests are for other ports: skip parsing the host for them.
+        if !self.own_addrs.iter().any(|own| own.port() == port) {
+            return false;
+        }
         let host = crate::acl::normalize_host(host);
         let ip: Option<IpAddr> = host.parse().ok();
         self.own_addrs.iter().any(|own| {

@@ -23,7 +23,7 @@ pub async fn open(
     mut record: AccessRecord,
     started: Instant,
 ) -> Result<Response<ProxyBody>, Response<ProxyBody>> {
-    let target = record.url.to_string();
+    let target = record.url.clone();
     let Some(authority) = req.uri().authority().cloned() else {
         return Err(error_page(
             StatusCode::BAD_REQUEST,
