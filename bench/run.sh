@@ -286,25 +286,29 @@ record c ferry peak_rss_mib "$(python3 -c "print(round($(proc_kib "$(ferry_pid f
 
 # --- (d) idle keep-alive connections ------------------------------------------------
 log "(d) $IDLE_CONNS idle keep-alive client connections"
-stop_squid; stop_ferry ferry
-start_squid
-start_ferry ferry "$FERRY_PORT" --max-concurrent $FERRY_SLOTS
-for p in "squid:$SQUID_PORT" "ferry:$FERRY_PORT"; do
-  name=${p%%:*}
-  pid=$([ "$name" = squid ] && squid_pid || ferry_pid ferry)
-  x_cache "127.0.0.1:${p#*:}" "http://$ORIGIN/1k.bin" >/dev/null
-  rm -f "$WORK/idle.ready"
-  python3 "$ROOT/bench/tools/http_load.py" idle --proxy "127.0.0.1:${p#*:}" \
-    --url "http://$ORIGIN/1k.bin" --count "$IDLE_CONNS" --hold 60 --ready "$WORK/idle.ready" >&2 &
-  holder=$!
-  for _ in $(seq 1 600); do [ -f "$WORK/idle.ready" ] && break; sleep 0.1; done
-  sleep 2
-  rss=$(proc_kib "$pid" VmRSS)
-  echo "  $name: $(cat "$WORK/idle.ready" 2>/dev/null) connections open, RSS $rss KiB" >&2
-  record d "$name" rss_mib "$(python3 -c "print(round($rss / 1024, 1))")"
-  record d "$name" connections "$(cat "$WORK/idle.ready" 2>/dev/null || echo 0)"
-  kill "$holder" 2>/dev/null || true
-  wait "$holder" 2>/dev/null || true
+# Every round starts both proxies afresh, so each figure is the memory for
+# the connections alone, not what an earlier round left allocated.
+for run in $(seq 1 "$RUNS"); do
+  stop_squid; stop_ferry ferry
+  start_squid
+  start_ferry ferry "$FERRY_PORT" --max-concurrent $FERRY_SLOTS
+  for p in "squid:$SQUID_PORT" "ferry:$FERRY_PORT"; do
+    name=${p%%:*}
+    pid=$([ "$name" = squid ] && squid_pid || ferry_pid ferry)
+    x_cache "127.0.0.1:${p#*:}" "http://$ORIGIN/1k.bin" >/dev/null
+    rm -f "$WORK/idle.ready"
+    python3 "$ROOT/bench/tools/http_load.py" idle --proxy "127.0.0.1:${p#*:}" \
+      --url "http://$ORIGIN/1k.bin" --count "$IDLE_CONNS" --hold 60 --ready "$WORK/idle.ready" >&2 &
+    holder=$!
+    for _ in $(seq 1 600); do [ -f "$WORK/idle.ready" ] && break; sleep 0.1; done
+    sleep 2
+    rss=$(proc_kib "$pid" VmRSS)
+    echo "  $name run $run: $(cat "$WORK/idle.ready" 2>/dev/null) connections open, RSS $rss KiB" >&2
+    record d "$name" rss_mib "$(python3 -c "print(round($rss / 1024, 1))")"
+    record d "$name" connections "$(cat "$WORK/idle.ready" 2>/dev/null || echo 0)"
+    kill "$holder" 2>/dev/null || true
+    wait "$holder" 2>/dev/null || true
+  done
 done
 
 # --- (e) collapsed forwarding ----------------------------------------------------------
