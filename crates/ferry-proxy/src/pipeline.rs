@@ -87,8 +87,7 @@ async fn route(
     ctx: &mut Ctx,
 ) -> Routed {
     if let Some(refusal) = &conn.refused {
-        let url = &ctx.record.url;
-        let mut resp = error_page(StatusCode::FORBIDDEN, url, &refusal.to_string());
+        let mut resp = error_page(StatusCode::FORBIDDEN, &ctx.record.url, &refusal.to_string());
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
         return Routed::Respond(resp);

@@ -47,20 +47,20 @@ impl ProxyState {
     /// Whether `host:port` names this proxy, so the request is for its own pages
     /// rather than something to forward.
     pub fn is_own_address(&self, host: &str, port: u16) -> bool {
+        let mut same_port = self
+            .own_addrs
+            .iter()
+            .filter(|own| own.port() == port)
+            .peekable();
         // Most requests are for other ports: skip parsing the host for them.
-        if !self.own_addrs.iter().any(|own| own.port() == port) {
+        if same_port.peek().is_none() {
             return false;
         }
         let host = crate::acl::normalize_host(host);
         let ip: Option<IpAddr> = host.parse().ok();
-        self.own_addrs.iter().any(|own| {
-            if own.port() != port {
-                return false;
-            }
-            match ip {
-                Some(ip) => ip == own.ip() || (own.ip().is_unspecified() && ip.is_loopback()),
-                None => host == "localhost",
-            }
+        same_port.any(|own| match ip {
+            Some(ip) => ip == own.ip() || (own.ip().is_unspecified() && ip.is_loopback()),
+            None => host == "localhost",
         })
     }
 }
