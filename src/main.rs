@@ -1,9 +1,13 @@
-//! The `ferry` binary: parses the command line and hands each subcommand to the
-//! library crate that owns it. Nothing else lives here.
+//! The `ferry` binary: parses the command line (`cli`), sets up diagnostics,
+//! and hands each subcommand's plain settings to the library that owns it.
+
+mod cli;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
+
+use cli::{Cli, Command};
 
 // jemalloc: glibc's malloc serializes the worker threads on its arena locks
 // under load (measured: a tenth of the hit path's CPU in futex waits), while
@@ -11,37 +15,17 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// Ferry: a caching HTTP proxy and a client that saves web pages.
-#[derive(Debug, Parser)]
-#[command(name = "ferry", version, about, propagate_version = true)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Run the caching proxy.
-    Proxy(Box<ferry_proxy::ProxyArgs>),
-    /// Fetch URLs through the proxy and save each as a file.
-    Get(ferry_client::GetArgs),
-    /// Interactive prompt: `get URL...`, `jobs`, `help`, `quit`.
-    Client(ferry_client::GetArgs),
-    /// Inspect and manage the cache directory.
-    Cache(ferry_cache::cli::CacheArgs),
-    /// Read a password from standard input and print its argon2 hash for the
-    /// proxy's `[[auth.users]]` config.
-    HashPassword(ferry_proxy::HashPasswordArgs),
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
-        Command::Proxy(args) => ferry_proxy::run(*args).map_err(Into::into),
-        Command::Get(args) => ferry_client::run_get(args).map_err(Into::into),
-        Command::Client(args) => ferry_client::run_client(args).map_err(Into::into),
-        Command::Cache(args) => ferry_cache::cli::run(args).map_err(Into::into),
-        Command::HashPassword(args) => ferry_proxy::hash_password(args).map_err(Into::into),
+        Command::Proxy(args) => run_proxy(&args),
+        Command::Get(args) => ferry_client::run_get(args.into()).map_err(Into::into),
+        Command::Client(args) => ferry_client::run_client(args.into()).map_err(Into::into),
+        Command::Cache(args) => {
+            let (dir, command) = args.into_command();
+            ferry_cache::manage::run(&dir, command).map_err(Into::into)
+        }
+        Command::HashPassword(args) => cli::password::run(args),
     };
     match result {
         Ok(code) => code,
@@ -50,4 +34,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run_proxy(args: &cli::proxy::ProxyArgs) -> anyhow::Result<ExitCode> {
+    let config = args.config()?;
+    init_tracing();
+    ferry_proxy::run(config)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Diagnostics on standard error, filtered by `RUST_LOG` (default: warnings).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -2,15 +2,15 @@
 //! format (`meta`), storage on disk with a memory tier and eviction (`store`),
 //! the tee that stores a response while it streams (`writer`), bodies read
 //! back from the cache (`body`), collapsed forwarding (`lock`), and the
-//! `ferry cache` command (`cli`). No sockets live here.
+//! `ferry cache` commands (`manage`). No sockets live here.
 
 mod body;
 mod cache;
-pub mod cli;
 mod config;
 mod journal;
 pub mod key;
 mod lock;
+pub mod manage;
 pub mod meta;
 pub mod policy;
 mod store;

@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 
 use crate::job::{self, Destination, Outcome, Settings};
 use crate::report::{self, Progress};
-use crate::{ClientError, GetArgs};
+use crate::{ClientError, GetOptions};
 
 /// Exit code when some URL was not saved.
 pub const EXIT_FAILED: u8 = 1;
@@ -22,7 +22,7 @@ pub const EXIT_USAGE: u8 = 2;
 /// Exit code after Ctrl-C.
 pub const EXIT_INTERRUPTED: u8 = 130;
 
-pub fn run(args: GetArgs) -> Result<ExitCode, ClientError> {
+pub fn run(args: GetOptions) -> Result<ExitCode, ClientError> {
     if args.urls.is_empty() {
         return Ok(usage(
             "ferry get: give at least one URL (see ferry get --help)",
@@ -46,12 +46,12 @@ fn usage(message: &str) -> ExitCode {
     ExitCode::from(EXIT_USAGE)
 }
 
-async fn get_all(args: GetArgs, settings: Arc<Settings>) -> ExitCode {
+async fn get_all(args: GetOptions, settings: Arc<Settings>) -> ExitCode {
     let progress = Arc::new(Progress::choose(
         args.quiet,
         std::io::stderr().is_terminal(),
     ));
-    let slots = Arc::new(Semaphore::new(usize::from(args.jobs)));
+    let slots = Arc::new(Semaphore::new(usize::from(args.jobs.max(1))));
     let destination = match &args.output {
         Some(file) => Destination::File(file.clone()),
         None => Destination::Auto,

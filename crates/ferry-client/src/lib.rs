@@ -38,73 +38,64 @@ pub mod title;
 
 pub use error::ClientError;
 
-/// Options shared by `ferry get` and `ferry client`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct GetArgs {
-    /// URLs to fetch; `http://` is assumed when there is no scheme. (`ferry
-    /// client` starts these at once, then shows its prompt.)
-    #[arg(value_name = "URL")]
+/// Options shared by `ferry get` and `ferry client` (the binary's flags
+/// fill them in; [`Default`] gives the documented defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GetOptions {
+    /// URLs to fetch; `http://` is assumed when there is no scheme.
     pub urls: Vec<String>,
-
-    /// Proxy to fetch through, `http://[user:pass@]host[:port]` (port 3128 if
-    /// none). Default: `http_proxy` (http URLs), `https_proxy`/`HTTPS_PROXY`
-    /// (https URLs), `all_proxy`/`ALL_PROXY`, with `no_proxy`/`NO_PROXY`
-    /// exclusions, as curl reads them; else http://127.0.0.1:3128. Ferry never
-    /// connects to a site directly: hosts excluded by NO_PROXY use the default.
-    #[arg(short = 'x', long, value_name = "URL")]
+    /// The proxy to fetch through; `None`: the environment, else the default.
     pub proxy: Option<String>,
-
     /// Directory to save files in (created if missing).
-    #[arg(long, value_name = "DIR", default_value = ".")]
     pub output_dir: PathBuf,
-
-    /// Save the (single) URL under this name, relative to --output-dir. An
-    /// existing file is not overwritten: `FILE (2)` is used instead.
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    /// Save the (single) URL under this name, relative to `output_dir`.
     pub output: Option<PathBuf>,
-
-    /// How many URLs are fetched at the same time.
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 4,
-          value_parser = clap::value_parser!(u16).range(1..))]
+    /// How many URLs are fetched at the same time (at least 1).
     pub jobs: u16,
-
     /// Print nothing but errors.
-    #[arg(short = 'q', long)]
     pub quiet: bool,
-
-    /// Print one JSON object per URL on standard output (for scripts).
-    #[arg(long)]
+    /// One JSON object per URL on standard output.
     pub json: bool,
-
-    /// Also save responses with an error status (they still count as failures).
-    #[arg(long)]
+    /// Also save responses with an error status.
     pub save_errors: bool,
-
     /// Seconds to wait for the TCP connection to the proxy.
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub connect_timeout: u64,
-
-    /// Seconds to wait for the response, or for more of the body, before giving up.
-    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    /// Seconds to wait for the response, or for more of the body.
     pub timeout: u64,
-
-    /// How many redirects to follow (each one through the proxy); 0 follows none.
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    /// How many redirects to follow; 0 follows none.
     pub max_redirects: usize,
 }
 
+impl Default for GetOptions {
+    fn default() -> Self {
+        GetOptions {
+            urls: Vec::new(),
+            proxy: None,
+            output_dir: PathBuf::from("."),
+            output: None,
+            jobs: 4,
+            quiet: false,
+            json: false,
+            save_errors: false,
+            connect_timeout: 10,
+            timeout: 120,
+            max_redirects: 10,
+        }
+    }
+}
+
 /// `ferry get`.
-pub fn run_get(args: GetArgs) -> Result<ExitCode, ClientError> {
+pub fn run_get(args: GetOptions) -> Result<ExitCode, ClientError> {
     get::run(args)
 }
 
 /// `ferry client`.
-pub fn run_client(args: GetArgs) -> Result<ExitCode, ClientError> {
+pub fn run_client(args: GetOptions) -> Result<ExitCode, ClientError> {
     prompt::run(args)
 }
 
 /// The settings every job of a run shares; fails on a bad `--proxy`.
-fn settings_from(args: &GetArgs) -> Result<job::Settings, ClientError> {
+fn settings_from(args: &GetOptions) -> Result<job::Settings, ClientError> {
     let selector =
         proxy_env::ProxySelector::new(args.proxy.as_deref(), proxy_env::ProxyEnv::from_env())?;
     Ok(job::Settings {

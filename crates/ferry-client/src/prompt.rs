@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use crate::get::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE};
 use crate::job::{self, Destination, Observer, Settings};
 use crate::report;
-use crate::{ClientError, GetArgs};
+use crate::{ClientError, GetOptions};
 
 const PROMPT: &str = "ferry> ";
 
@@ -77,7 +77,7 @@ pub fn parse_command(line: &str) -> Command {
     }
 }
 
-pub fn run(args: GetArgs) -> Result<ExitCode, ClientError> {
+pub fn run(args: GetOptions) -> Result<ExitCode, ClientError> {
     if args.output.is_some() {
         eprintln!("ferry client: -o/--output is for `ferry get` with one URL; use --output-dir");
         return Ok(ExitCode::from(EXIT_USAGE));
@@ -169,13 +169,13 @@ impl Jobs {
     fn new(
         runtime: &Runtime,
         settings: Arc<Settings>,
-        args: &GetArgs,
+        args: &GetOptions,
         out: Arc<dyn Output>,
     ) -> Jobs {
         Jobs {
             runtime: runtime.handle().clone(),
             settings,
-            slots: Arc::new(Semaphore::new(usize::from(args.jobs))),
+            slots: Arc::new(Semaphore::new(usize::from(args.jobs.max(1)))),
             out,
             json: args.json,
             table: Mutex::new(Vec::new()),
@@ -355,7 +355,7 @@ fn exit_code(jobs: &Jobs, bad: usize, cancelled: bool) -> ExitCode {
 fn piped_session(
     runtime: &Runtime,
     settings: Arc<Settings>,
-    args: &GetArgs,
+    args: &GetOptions,
 ) -> Result<ExitCode, ClientError> {
     let out: Arc<dyn Output> = Arc::new(Stdout);
     let jobs = Jobs::new(runtime, settings, args, out.clone());
@@ -380,7 +380,7 @@ fn piped_session(
 fn interactive_session(
     runtime: &Runtime,
     settings: Arc<Settings>,
-    args: &GetArgs,
+    args: &GetOptions,
 ) -> Result<ExitCode, ClientError> {
     let config = Config::builder()
         .auto_add_history(false)

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Common log format plus duration (ms) and cache status.
@@ -16,6 +16,18 @@ pub enum LogFormat {
     Common,
     /// One JSON object per line.
     Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "common" => Ok(LogFormat::Common),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("{other:?} is not one of: common, json")),
+        }
+    }
 }
 
 /// What one request did; turned into one log line by the writer thread, so

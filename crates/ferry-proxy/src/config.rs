@@ -1,16 +1,18 @@
-//! The proxy's configuration: defaults, the TOML file, and flags layered on top
-//! (flags override the file, the file overrides the defaults).
+//! The proxy's configuration as plain data: its defaults, the TOML file, and
+//! the checks every setting must pass. The command line is the binary's
+//! business: it starts from [`ProxyConfig::from_file`] (or the defaults),
+//! writes its flags over the fields, then calls [`ProxyConfig::validate`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytesize::ByteSize;
+use ferry_cache::CacheConfig;
 use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::access_log::LogFormat;
-use crate::cli::ProxyArgs;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -28,13 +30,28 @@ pub enum ConfigError {
 
 /// Whether (and how) the origin is told the client's address. Off by default:
 /// hiding the client is one of the proxy's promises.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ForwardedHeader {
     #[default]
     None,
     XForwardedFor,
     Forwarded,
+}
+
+impl std::str::FromStr for ForwardedHeader {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(ForwardedHeader::None),
+            "x-forwarded-for" => Ok(ForwardedHeader::XForwardedFor),
+            "forwarded" => Ok(ForwardedHeader::Forwarded),
+            other => Err(format!(
+                "{other:?} is not one of: none, x-forwarded-for, forwarded"
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -57,15 +74,16 @@ pub struct CacheSection {
     pub heuristic_max: u64,
 }
 
+/// The defaults are the cache's own (`ferry_cache::CacheConfig`).
 impl Default for CacheSection {
     fn default() -> Self {
         CacheSection {
             enabled: true,
             dir: None,
-            size: ByteSize::gib(1),
-            max_object_size: ByteSize::mib(64),
-            memory_size: ByteSize::mib(64),
-            heuristic_max: 86400,
+            size: ByteSize::b(CacheConfig::DEFAULT_MAX_SIZE),
+            max_object_size: ByteSize::b(CacheConfig::DEFAULT_MAX_OBJECT_SIZE),
+            memory_size: ByteSize::b(CacheConfig::DEFAULT_MEMORY_SIZE),
+            heuristic_max: CacheConfig::DEFAULT_HEURISTIC_MAX.as_secs(),
         }
     }
 }
@@ -73,11 +91,17 @@ impl Default for CacheSection {
 impl CacheSection {
     /// The configured directory, else the platform cache dir (`~/.cache/ferry`).
     pub fn dir_or_default(&self) -> PathBuf {
-        self.dir.clone().unwrap_or_else(|| {
-            dirs::cache_dir()
-                .unwrap_or_else(|| PathBuf::from(".cache"))
-                .join("ferry")
-        })
+        self.dir.clone().unwrap_or_else(CacheConfig::default_dir)
+    }
+
+    /// The cache's settings for this section.
+    pub fn cache_config(&self) -> CacheConfig {
+        let mut cfg =
+            CacheConfig::new(self.dir_or_default()).with_memory_size(self.memory_size.as_u64());
+        cfg.max_size = self.size.as_u64();
+        cfg.max_object_size = self.max_object_size.as_u64();
+        cfg.heuristic_max = Duration::from_secs(self.heuristic_max);
+        cfg
     }
 }
 
@@ -148,17 +172,6 @@ impl Default for ProxyConfig {
 }
 
 impl ProxyConfig {
-    /// Defaults, then the `--config` file if given, then the flags.
-    pub fn load(args: &ProxyArgs) -> Result<ProxyConfig, ConfigError> {
-        let mut config = match &args.config {
-            Some(path) => Self::from_file(path)?,
-            None => ProxyConfig::default(),
-        };
-        config.apply_flags(args)?;
-        config.validate()?;
-        Ok(config)
-    }
-
     pub fn from_file(path: &Path) -> Result<ProxyConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
@@ -174,61 +187,8 @@ impl ProxyConfig {
         toml::from_str(text).map_err(|e| e.to_string())
     }
 
-    fn apply_flags(&mut self, a: &ProxyArgs) -> Result<(), ConfigError> {
-        fn set<T: Clone>(slot: &mut T, flag: &Option<T>) {
-            if let Some(v) = flag {
-                *slot = v.clone();
-            }
-        }
-        fn set_list<T: Clone>(slot: &mut Vec<T>, flag: &[T]) {
-            if !flag.is_empty() {
-                *slot = flag.to_vec();
-            }
-        }
-        set_list(&mut self.listen, &a.listen);
-        set(&mut self.max_concurrent, &a.max_concurrent);
-        set(&mut self.max_queue, &a.max_queue);
-        set(&mut self.queue_timeout, &a.queue_timeout);
-        set(&mut self.workers, &a.workers);
-        set(&mut self.max_tunnels, &a.max_tunnels);
-        set_list(&mut self.connect_ports, &a.connect_port);
-        set_list(&mut self.allow_clients, &a.allow_client);
-        set_list(&mut self.deny_domains, &a.deny_domain);
-        set_list(&mut self.allow_domains, &a.allow_domain);
-        set_list(&mut self.deny_lists, &a.deny_list);
-        set_list(&mut self.allow_lists, &a.allow_list);
-        if !a.auth_user.is_empty() {
-            self.users = a
-                .auth_user
-                .iter()
-                .map(|spec| parse_user(spec))
-                .collect::<Result<_, _>>()?;
-        }
-        set(&mut self.auth_realm, &a.auth_realm);
-        set_list(&mut self.upstream_ca, &a.upstream_ca);
-        set(&mut self.connect_timeout, &a.connect_timeout);
-        set(&mut self.response_timeout, &a.response_timeout);
-        set(&mut self.header_timeout, &a.header_timeout);
-        set(&mut self.shutdown_timeout, &a.shutdown_timeout);
-        set(&mut self.tunnel_idle_timeout, &a.tunnel_idle_timeout);
-        set(&mut self.access_log, &a.access_log);
-        set(&mut self.log_format, &a.log_format);
-        set(&mut self.via_pseudonym, &a.via_pseudonym);
-        set(&mut self.forwarded_header, &a.forwarded_header);
-        if a.cache_dir.is_some() {
-            self.cache.dir = a.cache_dir.clone();
-        }
-        if a.no_cache {
-            self.cache.enabled = false;
-        }
-        set(&mut self.cache.size, &a.cache_size);
-        set(&mut self.cache.max_object_size, &a.max_object_size);
-        set(&mut self.cache.memory_size, &a.memory_cache_size);
-        set(&mut self.cache.heuristic_max, &a.heuristic_max);
-        Ok(())
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Refuses settings the proxy cannot run with, saying which and why.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: &str| Err(ConfigError::Invalid(m.to_string()));
         if self.listen.is_empty() {
             return invalid("at least one listen address is needed");
@@ -295,76 +255,35 @@ impl ProxyConfig {
     }
 }
 
-fn parse_user(spec: &str) -> Result<UserEntry, ConfigError> {
-    match spec.split_once(':') {
-        Some((name, hash)) => Ok(UserEntry {
-            name: name.to_string(),
-            password_hash: hash.to_string(),
-        }),
-        None => Err(ConfigError::Invalid(format!(
-            "--auth-user wants NAME:HASH, got {spec:?}"
-        ))),
+impl std::str::FromStr for UserEntry {
+    type Err = ConfigError;
+
+    /// `NAME:HASH`, as `--auth-user` takes it.
+    fn from_str(spec: &str) -> Result<UserEntry, ConfigError> {
+        match spec.split_once(':') {
+            Some((name, hash)) => Ok(UserEntry {
+                name: name.to_string(),
+                password_hash: hash.to_string(),
+            }),
+            None => Err(ConfigError::Invalid(format!(
+                "--auth-user wants NAME:HASH, got {spec:?}"
+            ))),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
-    #[derive(Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        args: ProxyArgs,
-    }
-
-    fn args(list: &[&str]) -> ProxyArgs {
-        let mut argv = vec!["ferry"];
-        argv.extend_from_slice(list);
-        Wrapper::parse_from(argv).args
+    #[test]
+    fn the_example_config_parses() {
+        let text = include_str!("../../../ferry.example.toml");
+        ProxyConfig::from_toml(text).unwrap();
     }
 
     #[test]
-    fn defaults_match_the_documented_values() {
-        let c = ProxyConfig::load(&args(&[])).unwrap();
-        assert_eq!(c.listen, vec!["127.0.0.1:3128".parse().unwrap()]);
-        assert_eq!(c.max_concurrent, 5);
-        assert_eq!(c.max_queue, 1024);
-        assert_eq!(c.queue_timeout, 60);
-        assert_eq!(c.max_tunnels, 256);
-        assert_eq!(c.connect_ports, vec![443]);
-        assert_eq!(c.allow_clients.len(), 2);
-        assert_eq!(c.via_pseudonym, "ferry");
-        assert_eq!(c.forwarded_header, ForwardedHeader::None);
-        assert!(c.cache.enabled);
-        assert_eq!(c.cache.size, ByteSize::gib(1));
-    }
-
-    #[test]
-    fn flags_override_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ferry.toml");
-        std::fs::write(
-            &path,
-            "max_concurrent = 9\nmax_queue = 7\nlisten = [\"[::1]:8080\"]\n[cache]\nsize = \"512MiB\"\n",
-        )
-        .unwrap();
-        let path_s = path.to_str().unwrap();
-        let c = ProxyConfig::load(&args(&["--config", path_s, "--max-concurrent", "3"])).unwrap();
-        assert_eq!(c.max_concurrent, 3, "flag wins");
-        assert_eq!(c.max_queue, 7, "file wins over default");
-        assert_eq!(c.listen, vec!["[::1]:8080".parse().unwrap()]);
-        assert_eq!(c.cache.size, ByteSize::mib(512));
-    }
-
-    #[test]
-    fn bad_settings_are_refused_with_a_reason() {
-        let err = ProxyConfig::load(&args(&["--max-concurrent", "0"])).unwrap_err();
-        assert!(err.to_string().contains("max_concurrent"));
-        let err = ProxyConfig::load(&args(&["--auth-user", "alice"])).unwrap_err();
-        assert!(err.to_string().contains("NAME:HASH"));
-        let err = ProxyConfig::load(&args(&["--auth-user", "alice:plain"])).unwrap_err();
-        assert!(err.to_string().contains("argon2"));
+    fn unknown_keys_are_refused() {
         assert!(
             ProxyConfig::from_toml("max_concurent = 3")
                 .unwrap_err()
@@ -373,8 +292,13 @@ mod tests {
     }
 
     #[test]
-    fn the_example_config_parses() {
-        let text = include_str!("../../../ferry.example.toml");
-        ProxyConfig::from_toml(text).unwrap();
+    fn cache_defaults_are_the_caches_own() {
+        let section = CacheSection::default();
+        let cfg = section.cache_config();
+        assert_eq!(cfg.max_size, CacheConfig::DEFAULT_MAX_SIZE);
+        assert_eq!(cfg.max_object_size, CacheConfig::DEFAULT_MAX_OBJECT_SIZE);
+        assert_eq!(cfg.memory_size, CacheConfig::DEFAULT_MEMORY_SIZE);
+        assert_eq!(cfg.heuristic_max, CacheConfig::DEFAULT_HEURISTIC_MAX);
+        assert_eq!(cfg.dir, CacheConfig::default_dir());
     }
 }

@@ -4,9 +4,7 @@
 //! (`tunnel`), header rules (`headers`), error pages (`pages`), the proxy's
 //! own endpoints (`dashboard`), the access log and counters (`metrics`).
 
-use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
-use std::process::ExitCode;
 
 mod access_log;
 mod acl;
@@ -14,7 +12,6 @@ mod admission;
 mod auth;
 mod body;
 mod caching;
-mod cli;
 mod config;
 mod dashboard;
 mod forward;
@@ -29,8 +26,8 @@ mod tunnel;
 mod upstream;
 
 pub use access_log::LogFormat;
-pub use cli::{HashPasswordArgs, ProxyArgs};
-pub use config::{ConfigError, ProxyConfig};
+pub use auth::AuthError;
+pub use config::{CacheSection, ConfigError, ForwardedHeader, ProxyConfig, UserEntry};
 
 /// Why the proxy could not start (or `hash-password` could not run).
 #[derive(Debug, thiserror::Error)]
@@ -56,16 +53,12 @@ pub enum StartupError {
     Signals(std::io::Error),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
-    #[error("cannot read the password: {0}")]
-    Password(std::io::Error),
-    #[error("{0}")]
-    Auth(#[from] auth::AuthError),
 }
 
-/// `ferry proxy`: load the configuration, then serve until SIGINT/SIGTERM.
-pub fn run(args: ProxyArgs) -> Result<ExitCode, StartupError> {
-    let config = ProxyConfig::load(&args)?;
-    init_tracing();
+/// `ferry proxy`: serves with `config` until SIGINT/SIGTERM, then drains.
+/// The caller sets up diagnostics (`tracing`) first.
+pub fn run(config: ProxyConfig) -> Result<(), StartupError> {
+    config.validate()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(config.workers())
@@ -75,40 +68,11 @@ pub fn run(args: ProxyArgs) -> Result<ExitCode, StartupError> {
     runtime.block_on(server::serve(config))?;
     // Do not wait for blocking-pool threads (e.g. a stuck disk read) at exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
-/// `ferry hash-password`: read a password and print its argon2id hash.
-pub fn hash_password(_args: HashPasswordArgs) -> Result<ExitCode, StartupError> {
-    let password = if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password("Password: ").map_err(StartupError::Password)?;
-        let again = rpassword::prompt_password("Again: ").map_err(StartupError::Password)?;
-        if first != again {
-            eprintln!("ferry: the passwords differ");
-            return Ok(ExitCode::FAILURE);
-        }
-        first
-    } else {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(StartupError::Password)?;
-        line.trim_end_matches(['\r', '\n']).to_string()
-    };
-    if password.is_empty() {
-        eprintln!("ferry: empty password");
-        return Ok(ExitCode::FAILURE);
-    }
-    println!("{}", auth::hash(&password)?);
-    Ok(ExitCode::SUCCESS)
+/// The argon2id hash of `password`, for `--auth-user NAME:HASH` or
+/// `[[users]]` in the config.
+pub fn hash_password(password: &str) -> Result<String, auth::AuthError> {
+    auth::hash(password)
 }

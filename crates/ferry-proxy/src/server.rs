@@ -151,13 +151,8 @@ fn open_cache(config: &ProxyConfig) -> Option<ferry_cache::Cache> {
     if !config.cache.enabled {
         return None;
     }
-    let dir = config.cache.dir_or_default();
-    let mut cfg = ferry_cache::CacheConfig::new(dir.clone());
-    cfg.max_size = config.cache.size.as_u64();
-    cfg.max_object_size = config.cache.max_object_size.as_u64();
-    cfg.memory_size = config.cache.memory_size.as_u64();
-    cfg.memory_object_max = cfg.memory_object_max.min(cfg.memory_size / 4);
-    cfg.heuristic_max = Duration::from_secs(config.cache.heuristic_max);
+    let cfg = config.cache.cache_config();
+    let dir = cfg.dir.clone();
     match ferry_cache::Cache::open(cfg) {
         Ok(cache) => {
             eprintln!("ferry: caching in {}", dir.display());

@@ -5,51 +5,33 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::Serialize;
 
+use crate::CacheConfig;
 use crate::journal::{self, Change};
 use crate::key::{CacheKey, ObjectId};
 use crate::meta::Kind;
 use crate::policy;
 use crate::store::disk;
 
-#[derive(Debug, clap::Args)]
-pub struct CacheArgs {
-    /// Cache directory. [default: the platform cache dir, e.g. ~/.cache/ferry]
-    #[arg(long, value_name = "DIR", global = true)]
-    pub cache_dir: Option<PathBuf>,
-
-    #[command(subcommand)]
-    pub command: CacheCommand,
-}
-
-#[derive(Debug, clap::Subcommand)]
-pub enum CacheCommand {
+/// One `ferry cache` command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
     /// List stored responses: size, age, freshness left, URL.
-    Ls {
-        /// One JSON object per line instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    Ls { json: bool },
     /// Totals: objects, bytes, fresh and stale counts.
-    Stats {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Remove what is stored for URL (all its variants).
-    Purge {
-        /// The URL as requested through the proxy, e.g. http://example.com/page
-        url: String,
-    },
+    Stats { json: bool },
+    /// Remove what is stored for a URL (all its variants).
+    Purge { url: String },
     /// Remove everything stored.
     Clear,
 }
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum CacheCliError {
+pub enum ManageError {
     #[error("cache directory {path}: {source}")]
     Dir {
         path: PathBuf,
@@ -59,27 +41,21 @@ pub enum CacheCliError {
     BadUrl(String),
 }
 
-/// The directory `ferry proxy` uses by default.
-pub fn default_dir() -> PathBuf {
-    dirs::cache_dir()
-        .unwrap_or_else(|| PathBuf::from(".cache"))
-        .join("ferry")
-}
-
-pub fn run(args: CacheArgs) -> Result<ExitCode, CacheCliError> {
-    let dir = args.cache_dir.unwrap_or_else(default_dir);
-    let dir_err = |source| CacheCliError::Dir {
+/// Runs `command` on the cache in `dir`.
+pub fn run(dir: &Path, command: Command) -> Result<ExitCode, ManageError> {
+    let dir = dir.to_path_buf();
+    let dir_err = |source| ManageError::Dir {
         path: dir.clone(),
         source,
     };
     if !dir.join(disk::OBJECTS).is_dir() {
-        if let CacheCommand::Purge { .. } | CacheCommand::Clear = args.command {
+        if let Command::Purge { .. } | Command::Clear = command {
             eprintln!("ferry: no cache at {}", dir.display());
             return Ok(ExitCode::FAILURE);
         }
     }
-    match args.command {
-        CacheCommand::Ls { json } => {
+    match command {
+        Command::Ls { json } => {
             let mut rows = list(&dir);
             rows.sort_by(|a, b| a.url.cmp(&b.url));
             if json {
@@ -110,7 +86,7 @@ pub fn run(args: CacheArgs) -> Result<ExitCode, CacheCliError> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        CacheCommand::Stats { json } => {
+        Command::Stats { json } => {
             let rows = list(&dir);
             let stats = Stats {
                 dir: dir.display().to_string(),
@@ -140,11 +116,9 @@ pub fn run(args: CacheArgs) -> Result<ExitCode, CacheCliError> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        CacheCommand::Purge { url } => {
-            let uri = url
-                .parse()
-                .map_err(|_| CacheCliError::BadUrl(url.clone()))?;
-            let key = CacheKey::from_uri(&uri).ok_or_else(|| CacheCliError::BadUrl(url.clone()))?;
+        Command::Purge { url } => {
+            let uri = url.parse().map_err(|_| ManageError::BadUrl(url.clone()))?;
+            let key = CacheKey::from_uri(&uri).ok_or_else(|| ManageError::BadUrl(url.clone()))?;
             let removed = purge(&dir, &key).map_err(dir_err)?;
             if removed == 0 {
                 eprintln!("ferry: not in the cache: {key}");
@@ -157,7 +131,7 @@ pub fn run(args: CacheArgs) -> Result<ExitCode, CacheCliError> {
                 Ok(ExitCode::SUCCESS)
             }
         }
-        CacheCommand::Clear => {
+        Command::Clear => {
             let mut removed = 0;
             disk::scan(&dir, |id, _, _| {
                 if std::fs::remove_file(disk::object_path(&dir, id)).is_ok() {
@@ -211,7 +185,7 @@ fn list(dir: &Path) -> Vec<Row> {
                 &head.meta,
                 policy,
                 &headers,
-                Duration::from_secs(24 * 3600),
+                CacheConfig::DEFAULT_HEURISTIC_MAX,
             );
             let age = policy.age(now);
             Some(Row {

@@ -1,0 +1,32 @@
+//! The command line: one clap struct per subcommand, each turned into the
+//! plain settings its library takes. The libraries never see clap.
+
+pub mod cache;
+pub mod client;
+pub mod password;
+pub mod proxy;
+
+use clap::{Parser, Subcommand};
+
+/// Ferry: a caching HTTP proxy and a client that saves web pages.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the caching proxy.
+    Proxy(Box<proxy::ProxyArgs>),
+    /// Fetch URLs through the proxy and save each as a file.
+    Get(client::GetArgs),
+    /// Interactive prompt: `get URL...`, `jobs`, `help`, `quit`.
+    Client(client::GetArgs),
+    /// Inspect and manage the cache directory.
+    Cache(cache::CacheArgs),
+    /// Read a password from standard input and print its argon2 hash for the
+    /// proxy's `[[auth.users]]` config.
+    HashPassword(password::HashPasswordArgs),
+}
