@@ -7,7 +7,10 @@
 mod body;
 mod cache;
 pub mod cli;
+mod conditional;
 mod config;
+mod entry;
+mod inner;
 mod journal;
 pub mod key;
 mod lock;
