@@ -1,12 +1,20 @@
-//! The HTTP cache: RFC 9111 policy (`policy`), keys (`key`), the object file
-//! format (`meta`), storage on disk with a memory tier and eviction (`store`),
-//! the tee that stores a response while it streams (`writer`), bodies read
-//! back from the cache (`body`), collapsed forwarding (`lock`), and the
-//! `ferry cache` commands (`manage`). No sockets live here.
+//! The HTTP cache. No sockets live here. Modules, lowest layer first:
+//! - `key`, `meta`, `store` (object files on disk, the index), `lock`
+//!   (collapsed forwarding), `journal` (changes made by `ferry cache`);
+//! - `policy` (RFC 9111: storability, freshness, revalidation) and
+//!   `conditional` (RFC 9110: conditional and range answers from a stored object);
+//! - `entry` and `inner` (objects in memory, the memory tier, loading and removal);
+//! - `writer` (the tee that stores a response while it streams), `body` (bodies
+//!   read back from the cache);
+//! - `cache` (what the proxy calls: lookup, store and refresh, invalidation,
+//!   eviction), `config` (settings and their defaults), `manage` (`ferry cache`).
 
 mod body;
 mod cache;
+mod conditional;
 mod config;
+mod entry;
+mod inner;
 mod journal;
 pub mod key;
 mod lock;

@@ -15,7 +15,8 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::CacheError;
-use crate::cache::{Entry, Inner};
+use crate::entry::Entry;
+use crate::inner::Inner;
 use crate::key::ObjectId;
 use crate::meta::Meta;
 use crate::store::disk::{self, TempObject};

@@ -1,0 +1,124 @@
+//! Forgetting stored responses: invalidation after an unsafe request
+//! (RFC 9111 §4.4) and explicit purges. Separate because it only removes,
+//! never reads or writes objects.
+
+use http::header;
+use http::{Uri, request, response};
+
+use super::Cache;
+use crate::key::CacheKey;
+
+impl Cache {
+    /// After a non-error response to an unsafe method, forgets what is stored
+    /// for the target URI and for same-origin `Location` / `Content-Location`
+    /// (RFC 9111 §4.4).
+    pub async fn invalidate(&self, request: &request::Parts, response: &response::Parts) {
+        if request.method.is_safe() || !(200..400).contains(&response.status.as_u16()) {
+            return;
+        }
+        let Some(target) = CacheKey::from_uri(&request.uri) else {
+            return;
+        };
+        let mut ids = vec![target.id()];
+        for name in [header::LOCATION, header::CONTENT_LOCATION] {
+            let Some(value) = response.headers.get(&name).and_then(|v| v.to_str().ok()) else {
+                continue;
+            };
+            if let Some(uri) = resolve_same_origin(&request.uri, value) {
+                if let Some(k) = CacheKey::from_uri(&uri) {
+                    ids.push(k.id());
+                }
+            }
+        }
+        let inner = self.inner.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for id in ids {
+                inner.remove(id);
+            }
+        })
+        .await;
+    }
+
+    /// Removes what is stored for `uri`; `true` if there was something.
+    pub async fn purge(&self, uri: &Uri) -> bool {
+        let Some(key) = CacheKey::from_uri(uri) else {
+            return false;
+        };
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.remove(key.id()))
+            .await
+            .unwrap_or(false)
+    }
+}
+
+/// `Location`/`Content-Location` resolved against the request URI, if it
+/// names the same origin (scheme, host and port).
+fn resolve_same_origin(base: &Uri, value: &str) -> Option<Uri> {
+    if value.starts_with('/') && !value.starts_with("//") {
+        let mut parts = base.clone().into_parts();
+        parts.path_and_query = Some(value.parse().ok()?);
+        return Uri::from_parts(parts).ok();
+    }
+    let uri: Uri = value.parse().ok()?;
+    let same = uri.scheme() == base.scheme()
+        && uri.host().map(str::to_ascii_lowercase) == base.host().map(str::to_ascii_lowercase)
+        && uri.port_u16() == base.port_u16();
+    same.then_some(uri)
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use http::Method;
+
+    use super::*;
+    use crate::cache::test_support::{body_of, config, get, ok, store};
+    use crate::cache::{Lookup, Miss, MissKind};
+
+    #[tokio::test]
+    async fn variants_and_invalidation() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(config(dir.path())).unwrap();
+        let en = get("http://a.test/v", &[("accept-language", "en")]);
+        let fr = get("http://a.test/v", &[("accept-language", "fr")]);
+        let vary = ok(&[("cache-control", "max-age=60"), ("vary", "Accept-Language")]);
+        store(&cache, &en, &vary, b"hello").await;
+        assert!(matches!(
+            cache.lookup(&fr).await,
+            Lookup::Miss(Miss {
+                kind: MissKind::VaryMiss,
+                ..
+            })
+        ));
+        store(&cache, &fr, &vary, b"bonjour").await;
+        let Lookup::Fresh(hit) = cache.lookup(&en).await else {
+            panic!()
+        };
+        assert_eq!(body_of(hit, &en).await.1, Bytes::from_static(b"hello"));
+        let Lookup::Fresh(hit) = cache.lookup(&fr).await else {
+            panic!()
+        };
+        assert_eq!(body_of(hit, &fr).await.1, Bytes::from_static(b"bonjour"));
+
+        let mut post = get("http://a.test/v", &[]);
+        post.method = Method::POST;
+        cache.invalidate(&post, &ok(&[])).await;
+        assert!(matches!(cache.lookup(&en).await, Lookup::Miss(_)));
+        // A new marker generation: the old variants are unreachable.
+        store(&cache, &en, &vary, b"hello again").await;
+        assert!(matches!(cache.lookup(&fr).await, Lookup::Miss(_)));
+    }
+
+    #[test]
+    fn same_origin_resolution() {
+        let base: Uri = "http://a.test/x/y".parse().unwrap();
+        assert_eq!(
+            resolve_same_origin(&base, "/z").unwrap().to_string(),
+            "http://a.test/z"
+        );
+        assert!(resolve_same_origin(&base, "http://a.test/q").is_some());
+        assert!(resolve_same_origin(&base, "http://b.test/q").is_none());
+        assert!(resolve_same_origin(&base, "https://a.test/q").is_none());
+        assert!(resolve_same_origin(&base, "//b.test/q").is_none());
+    }
+}

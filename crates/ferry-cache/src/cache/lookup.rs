@@ -1,0 +1,288 @@
+//! Looking a request up: memory first, then the files (following a vary
+//! marker to the variant), then the RFC 9111 verdict. Owns what a lookup
+//! returns ([`Lookup`], [`Hit`], [`Stale`], [`Miss`]) and a hit's response.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, request};
+
+use super::Cache;
+use crate::body::CacheBody;
+use crate::conditional::{self, BodyPlan};
+use crate::entry::Entry;
+use crate::inner::Inner;
+use crate::key::CacheKey;
+use crate::meta::Kind;
+use crate::policy::{self, StaleRules, Verdict};
+use crate::store::disk;
+
+/// The outcome of a lookup.
+pub enum Lookup {
+    /// Fresh: answer from the cache.
+    Fresh(Hit),
+    /// Stored but stale: revalidate (or serve it as `rules` allow).
+    Stale(Stale),
+    /// Nothing usable stored.
+    Miss(Miss),
+    /// `Cache-Control: only-if-cached` and nothing usable (RFC 9111 §5.2.1.7): 504.
+    OnlyIfCachedMiss,
+    /// Not a request the cache answers (method, or an uncacheable target).
+    Bypass,
+}
+
+/// Why nothing was found (RFC 9211 `fwd` values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissKind {
+    /// Nothing stored for the URI.
+    UriMiss,
+    /// Stored responses, but none for this request's `Vary` header values.
+    VaryMiss,
+}
+
+impl MissKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MissKind::UriMiss => "uri-miss",
+            MissKind::VaryMiss => "vary-miss",
+        }
+    }
+}
+
+pub struct Miss {
+    pub key: CacheKey,
+    pub kind: MissKind,
+}
+
+/// A stored response that may answer the request.
+pub struct Hit {
+    pub(super) entry: Arc<Entry>,
+    pub(super) inner: Arc<Inner>,
+    pub(super) key: CacheKey,
+}
+
+pub struct Stale {
+    pub hit: Hit,
+    pub rules: StaleRules,
+}
+
+impl Stale {
+    /// Headers to add to the request sent upstream so the origin can answer 304.
+    pub fn validators(&self) -> Vec<(HeaderName, HeaderValue)> {
+        policy::validators(&self.hit.entry.headers)
+    }
+}
+
+impl Hit {
+    pub fn key(&self) -> &CacheKey {
+        &self.key
+    }
+
+    pub fn status(&self) -> http::StatusCode {
+        self.entry.meta.status()
+    }
+
+    /// Seconds the response has left before it is stale (negative: stale for that long).
+    pub fn ttl(&self, now: SystemTime) -> i64 {
+        let age = policy::current_age(self.entry.age_header, self.entry.response_time, now);
+        self.entry.lifetime.as_secs() as i64 - age.as_secs() as i64
+    }
+
+    /// The response this stored object gives to `request` (its own conditional
+    /// and range headers, and HEAD, are honoured).
+    pub fn into_response(self, request: &request::Parts) -> http::Response<CacheBody> {
+        let (parts, plan) = conditional::hit_response(
+            &self.entry.stored(SystemTime::now()),
+            request,
+            self.entry.body_len,
+        );
+        let len = self.entry.body_len;
+        let body = match (plan, &self.entry.body) {
+            (BodyPlan::None, _) => CacheBody::empty(),
+            (_, _) if len == 0 => CacheBody::empty(),
+            (BodyPlan::Full, Some(bytes)) => CacheBody::memory(bytes.clone()),
+            (BodyPlan::Range(start, end), Some(bytes)) => {
+                CacheBody::memory(bytes.slice(start as usize..=end as usize))
+            }
+            (BodyPlan::Full, None) => self.file_body(0, len - 1),
+            (BodyPlan::Range(start, end), None) => self.file_body(start, end),
+        };
+        http::Response::from_parts(parts, body)
+    }
+
+    fn file_body(&self, start: u64, end: u64) -> CacheBody {
+        let inner = self.inner.clone();
+        let id = self.entry.id;
+        CacheBody::file(
+            disk::object_path(&self.inner.cfg.dir, id),
+            self.entry.body_len,
+            start,
+            end,
+            move || {
+                inner.counters.corrupt.fetch_add(1, Ordering::Relaxed);
+                inner.forget(id);
+            },
+        )
+    }
+}
+
+impl Cache {
+    /// Looks up a stored response for `request`.
+    pub async fn lookup(&self, request: &request::Parts) -> Lookup {
+        if request.method != Method::GET && request.method != Method::HEAD {
+            return Lookup::Bypass;
+        }
+        let Some(key) = CacheKey::from_uri(&request.uri) else {
+            return Lookup::Bypass;
+        };
+        let has_directives = request.headers.contains_key(header::CACHE_CONTROL)
+            || request.headers.contains_key(header::PRAGMA);
+        let only_if_cached =
+            has_directives && policy::directives(&request.headers).contains_key("only-if-cached");
+        // Memory hits on objects that do not vary return at once; anything
+        // else (variants, files) is looked up off the async threads.
+        let found = match self.inner.memory.get(&key.id()) {
+            Some(e) if e.meta.kind == Kind::Object => {
+                e.touch();
+                (Some(e), false)
+            }
+            // Once the index knows every file, a URL it lacks is a miss
+            // without touching the disk.
+            None if self.inner.index.is_complete() && !self.inner.index.contains(key.id()) => {
+                (None, false)
+            }
+            _ => {
+                let inner = self.inner.clone();
+                let lookup_key = key.clone();
+                let headers = policy::canonical_request(request, &key).headers;
+                tokio::task::spawn_blocking(move || find(&inner, &lookup_key, &headers))
+                    .await
+                    .unwrap_or((None, false))
+            }
+        };
+        let (entry, varies) = found;
+        let miss = |kind| {
+            if only_if_cached {
+                Lookup::OnlyIfCachedMiss
+            } else {
+                Lookup::Miss(Miss {
+                    key: key.clone(),
+                    kind,
+                })
+            }
+        };
+        let Some(entry) = entry else {
+            return miss(if varies {
+                MissKind::VaryMiss
+            } else {
+                MissKind::UriMiss
+            });
+        };
+        let hit = Hit {
+            entry,
+            inner: self.inner.clone(),
+            key: key.clone(),
+        };
+        // The request as the policy sees it; the plain request does for the
+        // common case of no directives and no Vary.
+        let canonical;
+        let evaluated = if has_directives || !hit.entry.meta.vary.is_empty() {
+            canonical = policy::canonical_request(request, &key);
+            &canonical
+        } else {
+            request
+        };
+        let now = SystemTime::now();
+        let stored = hit.entry.stored(now);
+        let full_policy = || match &hit.entry.meta.policy {
+            Some(p) => Some(std::borrow::Cow::Borrowed(p)),
+            None => Some(std::borrow::Cow::Owned(policy::rebuild_policy(
+                &key,
+                &stored,
+                hit.entry.response_time,
+            ))),
+        };
+        let verdict = policy::evaluate(&stored, full_policy, evaluated, now);
+        match verdict {
+            Verdict::Fresh => Lookup::Fresh(hit),
+            Verdict::Stale(_) if only_if_cached => Lookup::OnlyIfCachedMiss,
+            Verdict::Stale(rules) => Lookup::Stale(Stale { hit, rules }),
+            Verdict::Mismatch => miss(MissKind::VaryMiss),
+        }
+    }
+}
+
+/// Follows a marker to the variant the request selects.
+/// Returns (entry, whether the URI has variants).
+fn find(inner: &Arc<Inner>, key: &CacheKey, request: &HeaderMap) -> (Option<Arc<Entry>>, bool) {
+    let Some(entry) = inner.load(key.id()) else {
+        return (None, false);
+    };
+    if entry.meta.kind == Kind::Object {
+        return (Some(entry), false);
+    }
+    let variant = key.variant_id(entry.meta.generation, &entry.meta.vary, request);
+    (
+        inner.load(variant).filter(|e| e.meta.kind == Kind::Object),
+        true,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::cache::test_support::{body_of, config, get, ok, store};
+
+    #[tokio::test]
+    async fn store_then_hit_from_memory_and_from_disk_after_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let req = get("http://a.test/x", &[]);
+        let big: Vec<u8> = (0..3_000_000u32).map(|i| i as u8).collect();
+        {
+            let cache = Cache::open(config(dir.path())).unwrap();
+            assert!(matches!(
+                cache.lookup(&req).await,
+                Lookup::Miss(Miss {
+                    kind: MissKind::UriMiss,
+                    ..
+                })
+            ));
+            store(
+                &cache,
+                &req,
+                &ok(&[("cache-control", "max-age=60")]),
+                b"hello",
+            )
+            .await;
+            let Lookup::Fresh(hit) = cache.lookup(&req).await else {
+                panic!("hit expected")
+            };
+            assert_eq!(
+                body_of(hit, &req).await,
+                (200, Bytes::from_static(b"hello"))
+            );
+            let big_req = get("http://a.test/big", &[]);
+            store(
+                &cache,
+                &big_req,
+                &ok(&[("cache-control", "max-age=60")]),
+                &big,
+            )
+            .await;
+        }
+        let cache = Cache::open(config(dir.path())).unwrap();
+        let Lookup::Fresh(hit) = cache.lookup(&req).await else {
+            panic!("kept across reopen")
+        };
+        assert_eq!(body_of(hit, &req).await.1, Bytes::from_static(b"hello"));
+        let big_req = get("http://a.test/big", &[]);
+        let Lookup::Fresh(hit) = cache.lookup(&big_req).await else {
+            panic!("big kept")
+        };
+        assert_eq!(body_of(hit, &big_req).await.1.as_ref(), &big[..]);
+    }
+}

@@ -1,0 +1,258 @@
+//! The cache as the proxy sees it: the [`Cache`] handle, opening a cache
+//! directory, its figures, and changes made by `ferry cache` meanwhile. Each
+//! operation lives in its own file below; the shared state is `crate::inner`.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, mpsc as std_mpsc};
+use std::time::Duration;
+
+use crate::entry::{MemoryTier, Weigher};
+use crate::inner::{Counters, Inner};
+use crate::key::CacheKey;
+use crate::lock::{Collapse, Collapser};
+use crate::store::disk;
+use crate::store::index::Index;
+use crate::{CacheConfig, CacheError};
+
+mod evict;
+mod invalidate;
+mod lookup;
+mod storing;
+#[cfg(test)]
+mod test_support;
+
+pub use lookup::{Hit, Lookup, Miss, MissKind, Stale};
+
+/// The shared HTTP cache. Cheap to clone.
+#[derive(Clone)]
+pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+/// Figures the cache keeps about itself.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct CacheStats {
+    pub entries: usize,
+    pub bytes: u64,
+    pub max_bytes: u64,
+    pub memory_entries: usize,
+    pub memory_bytes: u64,
+    pub stores: u64,
+    pub store_failures: u64,
+    pub evictions: u64,
+    pub corrupt_removed: u64,
+    pub fetches_collapsing: usize,
+    pub index_complete: bool,
+}
+
+impl Cache {
+    /// Opens (creating if needed) the cache directory. Returns at once: what is
+    /// already on disk is indexed by a background scan. Fails if the directory
+    /// cannot be created or written.
+    pub fn open(cfg: CacheConfig) -> Result<Cache, CacheError> {
+        let dir_err = |source| CacheError::Dir {
+            path: cfg.dir.clone(),
+            source,
+        };
+        std::fs::create_dir_all(cfg.dir.join(disk::OBJECTS)).map_err(dir_err)?;
+        disk::clear_tmp(&cfg.dir).map_err(dir_err)?;
+        let probe = cfg.dir.join(disk::TMP).join("probe");
+        std::fs::write(&probe, b"ferry").map_err(dir_err)?;
+        std::fs::remove_file(&probe).map_err(dir_err)?;
+        let journal = cfg.dir.join(disk::JOURNAL);
+        let journal_len = std::fs::metadata(&journal).map(|m| m.len()).unwrap_or(0);
+
+        let estimated = (cfg.memory_size / 8192).clamp(64, 1 << 20) as usize;
+        let (tx, rx) = std_mpsc::channel();
+        let inner = Arc::new(Inner {
+            memory: MemoryTier::with_weighter(estimated, cfg.memory_size.max(1), Weigher),
+            cfg,
+            index: Index::default(),
+            collapser: Arc::new(Collapser::default()),
+            evictor: Mutex::new(tx),
+            counters: Counters::default(),
+            journal_offset: Mutex::new(journal_len),
+        });
+        let scan = inner.clone();
+        std::thread::Builder::new()
+            .name("ferry-cache-scan".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                let result = disk::scan(&scan.cfg.dir, |id, size, modified| {
+                    let ms = modified
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis() as u64)
+                        .unwrap_or(0);
+                    scan.index.insert_scanned(id, size, ms);
+                });
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "cache scan incomplete");
+                }
+                scan.index.mark_scanned();
+                tracing::info!(
+                    entries = scan.index.len(),
+                    bytes = scan.index.total_bytes(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "cache index ready"
+                );
+                scan.wake_evictor();
+            })?;
+        evict::start_evictor(&inner, rx)?;
+        Ok(Cache { inner })
+    }
+
+    pub fn dir(&self) -> &PathBuf {
+        &self.inner.cfg.dir
+    }
+
+    /// Joins or starts the single fetch of `key` (collapsed forwarding).
+    pub fn collapse(&self, key: &CacheKey) -> Collapse {
+        self.inner.collapser.join(key.id())
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        let i = &self.inner;
+        CacheStats {
+            entries: i.index.len(),
+            bytes: i.index.total_bytes(),
+            max_bytes: i.cfg.max_size,
+            memory_entries: i.memory.len(),
+            memory_bytes: i.memory.weight(),
+            stores: i.counters.stores.load(Ordering::Relaxed),
+            store_failures: i.counters.store_failures.load(Ordering::Relaxed),
+            evictions: i.counters.evictions.load(Ordering::Relaxed),
+            corrupt_removed: i.counters.corrupt.load(Ordering::Relaxed),
+            fetches_collapsing: i.collapser.in_flight(),
+            index_complete: i.index.is_complete(),
+        }
+    }
+
+    /// Applies changes made by `ferry cache purge/clear` while this process
+    /// runs (they are appended to the journal file); call about once a second.
+    pub fn sync_external_changes(&self) {
+        let inner = &self.inner;
+        let Ok(mut offset) = inner.journal_offset.lock() else {
+            return;
+        };
+        let Ok(text) = crate::journal::read_from(&inner.cfg.dir, &mut offset) else {
+            return;
+        };
+        for change in crate::journal::parse(&text) {
+            match change {
+                crate::journal::Change::Purge(id) => inner.forget(id),
+                crate::journal::Change::Clear => {
+                    inner.memory.clear();
+                    inner.index.clear();
+                }
+            }
+        }
+    }
+}
+
+/// How long followers wait for a collapsed fetch before fetching themselves.
+pub const COLLAPSE_WAIT: Duration = Duration::from_secs(60);
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::config;
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unwritable_directory_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(Cache::open(config(&file.join("cache"))).is_err());
+    }
+}
+
+#[cfg(test)]
+mod scale_tests {
+    use std::time::SystemTime;
+
+    use bytes::Bytes;
+    use http::Method;
+    use http_body_util::BodyExt;
+
+    use super::*;
+    use crate::meta::{Kind, Meta, to_ms};
+    use crate::policy;
+
+    /// Opening a cache that holds 100,000 objects must not wait for them to be
+    /// indexed. Prints the times (a measurement, not an assertion on them).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn opening_a_cache_with_100k_objects_is_immediate() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(disk::TMP)).unwrap();
+        let policy_req = http::Request::builder()
+            .uri("http://bulk.test/0")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let resp = http::Response::builder()
+            .header("cache-control", "max-age=3600")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let started = std::time::Instant::now();
+        for i in 0..100_000u32 {
+            let key =
+                CacheKey::from_uri(&format!("http://bulk.test/{i}").parse().unwrap()).unwrap();
+            let mut req = policy_req.clone();
+            req.uri = key.as_str().parse().unwrap();
+            let canonical = policy::canonical_request(&req, &key);
+            let (p, vary) =
+                policy::check_storable(&canonical, &Method::GET, &resp, SystemTime::now(), 1 << 20)
+                    .unwrap();
+            let mut meta = Meta {
+                kind: Kind::Object,
+                key: key.as_str().into(),
+                vary,
+                generation: 0,
+                status: 200,
+                headers: Vec::new(),
+                policy: Some(p),
+                request_time_ms: to_ms(SystemTime::now()),
+                response_time_ms: to_ms(SystemTime::now()),
+            };
+            meta.set_headers(&resp.headers);
+            let mut t = disk::TempObject::create(dir.path(), key.id(), &meta).unwrap();
+            t.write(format!("object {i}").as_bytes()).unwrap();
+            t.commit(&disk::object_path(dir.path(), key.id())).unwrap();
+        }
+        eprintln!("wrote 100000 objects in {:?}", started.elapsed());
+
+        let opened = std::time::Instant::now();
+        let cache = Cache::open(CacheConfig::new(dir.path().to_path_buf())).unwrap();
+        let open_time = opened.elapsed();
+        let req = http::Request::builder()
+            .uri("http://bulk.test/99999")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let Lookup::Fresh(hit) = cache.lookup(&req).await else {
+            panic!("object not found right after opening")
+        };
+        let first_hit = opened.elapsed();
+        let body = hit
+            .into_response(&req)
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(body, Bytes::from_static(b"object 99999"));
+        while !cache.stats().index_complete {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let indexed = opened.elapsed();
+        assert_eq!(cache.stats().entries, 100_000);
+        eprintln!(
+            "100000 objects: open {open_time:?}, first hit after {first_hit:?}, index complete after {indexed:?}"
+        );
+    }
+}

@@ -1,0 +1,335 @@
+//! RFC 9110 §13/§14 answers from a complete stored response: the client's
+//! own conditional (304) and single byte range (206/416) requests, and HEAD.
+//! Whether the stored response may be used at all (RFC 9111) is `crate::policy`.
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, StatusCode, request, response};
+
+use crate::policy::Stored;
+
+/// Which part of the stored body a hit sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyPlan {
+    None,
+    Full,
+    /// Inclusive byte range.
+    Range(u64, u64),
+}
+
+/// Builds the response a stored object gives to `request`: `Age` set
+/// (RFC 9111 §5.1), a 304 for a matching client conditional, 206/416 for a
+/// single byte range of a 200, no body for HEAD.
+pub fn hit_response(
+    stored: &Stored<'_>,
+    request: &request::Parts,
+    body_len: u64,
+) -> (response::Parts, BodyPlan) {
+    // Sized for the few headers the proxy adds (Age, Via, Cache-Status,
+    // X-Cache): hyper keeps a response's header map allocated on each
+    // keep-alive connection, so a map that grew twice its size stays twice
+    // its size on every idle connection.
+    let mut headers = HeaderMap::with_capacity(stored.headers.len() + 4);
+    for (name, value) in stored.headers {
+        headers.append(name.clone(), value.clone());
+    }
+    headers.insert(header::AGE, HeaderValue::from(stored.age.as_secs()));
+    headers.remove(header::TRANSFER_ENCODING);
+    let head = request.method == Method::HEAD;
+    let mut status = stored.status;
+    let mut plan = if head { BodyPlan::None } else { BodyPlan::Full };
+
+    if client_not_modified(&request.headers, &headers) {
+        status = StatusCode::NOT_MODIFIED;
+        plan = BodyPlan::None;
+        headers.remove(header::CONTENT_LENGTH);
+        headers.remove(header::CONTENT_TYPE);
+    } else if status == StatusCode::OK && !head && range_applies(&request.headers, &headers) {
+        match request
+            .headers
+            .get(header::RANGE)
+            .and_then(|v| v.to_str().ok())
+            .map(|r| parse_range(r, body_len))
+        {
+            Some(RangeSpec::Satisfiable(start, end)) => {
+                status = StatusCode::PARTIAL_CONTENT;
+                plan = BodyPlan::Range(start, end);
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start + 1));
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{body_len}")) {
+                    headers.insert(header::CONTENT_RANGE, v);
+                }
+            }
+            Some(RangeSpec::Unsatisfiable) => {
+                status = StatusCode::RANGE_NOT_SATISFIABLE;
+                plan = BodyPlan::None;
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{body_len}")) {
+                    headers.insert(header::CONTENT_RANGE, v);
+                }
+            }
+            Some(RangeSpec::Ignore) | None => {
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
+            }
+        }
+    } else if status != StatusCode::NO_CONTENT && status != StatusCode::NOT_MODIFIED {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
+    }
+    let mut parts = http::Response::new(()).into_parts().0;
+    parts.status = status;
+    parts.headers = headers;
+    (parts, plan)
+}
+
+/// RFC 9110 §13.2.2: If-None-Match (weak comparison) takes precedence over
+/// If-Modified-Since.
+fn client_not_modified(request: &HeaderMap, stored: &HeaderMap) -> bool {
+    let inm: Vec<&str> = request
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    if !inm.is_empty() {
+        let Some(etag) = stored.get(header::ETAG).and_then(|v| v.to_str().ok()) else {
+            return false;
+        };
+        let weak = |t: &str| t.trim().trim_start_matches("W/").to_string();
+        return inm.iter().any(|t| *t == "*" || weak(t) == weak(etag));
+    }
+    let since = request
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok());
+    let modified = stored
+        .get(header::LAST_MODIFIED)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok());
+    matches!((since, modified), (Some(since), Some(modified)) if modified <= since)
+}
+
+/// RFC 9110 §13.1.5: a Range with If-Range applies only if the validator
+/// still matches (strong comparison for entity tags, exact date otherwise).
+fn range_applies(request: &HeaderMap, stored: &HeaderMap) -> bool {
+    if !request.contains_key(header::RANGE) {
+        return false;
+    }
+    let Some(if_range) = request.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let if_range = if_range.trim();
+    if if_range.starts_with('"') {
+        stored
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|etag| etag == if_range)
+    } else {
+        stored
+            .get(header::LAST_MODIFIED)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|lm| lm == if_range)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeSpec {
+    /// Not a single byte range we serve: send the whole response (allowed by
+    /// RFC 9110 §14.2).
+    Ignore,
+    Satisfiable(u64, u64),
+    Unsatisfiable,
+}
+
+pub fn parse_range(value: &str, len: u64) -> RangeSpec {
+    let Some(spec) = value
+        .trim()
+        .strip_prefix("bytes=")
+        .or_else(|| value.trim().strip_prefix("BYTES="))
+    else {
+        return RangeSpec::Ignore;
+    };
+    if spec.contains(',') {
+        return RangeSpec::Ignore;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return RangeSpec::Ignore;
+    };
+    let (first, last) = (first.trim(), last.trim());
+    if first.is_empty() {
+        let Ok(suffix) = last.parse::<u64>() else {
+            return RangeSpec::Ignore;
+        };
+        if suffix == 0 || len == 0 {
+            return RangeSpec::Unsatisfiable;
+        }
+        return RangeSpec::Satisfiable(len.saturating_sub(suffix), len - 1);
+    }
+    let Ok(start) = first.parse::<u64>() else {
+        return RangeSpec::Ignore;
+    };
+    let end = if last.is_empty() {
+        u64::MAX
+    } else {
+        match last.parse::<u64>() {
+            Ok(end) if end >= start => end,
+            _ => return RangeSpec::Ignore,
+        }
+    };
+    if start >= len {
+        return RangeSpec::Unsatisfiable;
+    }
+    RangeSpec::Satisfiable(start, end.min(len - 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::meta::Meta;
+    use crate::policy::test_support::{DAY, eval, key, req, stored};
+    use crate::policy::{Verdict, canonical_request};
+
+    fn hit(
+        meta: &Meta,
+        request: &request::Parts,
+        now: SystemTime,
+        len: u64,
+    ) -> (response::Parts, BodyPlan) {
+        let headers = meta.header_map();
+        let stored = Stored {
+            status: meta.status(),
+            headers: &headers,
+            vary: &meta.vary,
+            lifetime: Duration::ZERO,
+            age: meta.policy.as_ref().unwrap().age(now),
+        };
+        hit_response(&stored, request, len)
+    }
+
+    #[test]
+    fn head_is_answered_from_a_stored_get() {
+        let (meta, now) = stored(&[("cache-control", "max-age=60")], &req(&[]), 1);
+        let mut head = http::Request::builder()
+            .method("HEAD")
+            .uri("http://a.test/x")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        head = {
+            let mut c = canonical_request(&head, &key());
+            c.method = Method::GET;
+            c
+        };
+        assert_eq!(eval(&meta, &head, now, DAY), Verdict::Fresh);
+        let mut raw_head = req(&[]);
+        raw_head.method = Method::HEAD;
+        let (parts, plan) = hit(&meta, &raw_head, now, 42);
+        assert_eq!(parts.status, 200);
+        assert_eq!(plan, BodyPlan::None);
+        assert_eq!(parts.headers["content-length"], "42");
+    }
+
+    #[test]
+    fn hits_carry_age_and_keep_the_origin_date() {
+        let date = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(30));
+        let (meta, now) = stored(
+            &[("cache-control", "max-age=600"), ("date", &date)],
+            &req(&[]),
+            30,
+        );
+        let (parts, plan) = hit(&meta, &req(&[]), now, 10);
+        assert_eq!(plan, BodyPlan::Full);
+        assert_eq!(parts.headers["date"], date.as_str());
+        let age: u64 = parts.headers["age"].to_str().unwrap().parse().unwrap();
+        assert!((30..=31).contains(&age), "{age}");
+    }
+
+    #[test]
+    fn client_conditionals_get_304() {
+        let lm = httpdate::fmt_http_date(SystemTime::now() - DAY);
+        let later = httpdate::fmt_http_date(SystemTime::now());
+        let h = [
+            ("cache-control", "max-age=600"),
+            ("etag", "W/\"v1\""),
+            ("last-modified", lm.as_str()),
+        ];
+        let (meta, now) = stored(&h, &req(&[]), 1);
+        let status = |rh: &[(&str, &str)]| hit(&meta, &req(rh), now, 10).0.status.as_u16();
+        assert_eq!(
+            status(&[("if-none-match", "\"v1\"")]),
+            304,
+            "weak comparison"
+        );
+        assert_eq!(status(&[("if-none-match", "\"v0\", W/\"v1\"")]), 304);
+        assert_eq!(status(&[("if-none-match", "*")]), 304);
+        assert_eq!(status(&[("if-none-match", "\"v2\"")]), 200);
+        assert_eq!(status(&[("if-modified-since", later.as_str())]), 304);
+        assert_eq!(
+            status(&[("if-modified-since", "Sat, 01 Jan 2000 00:00:00 GMT")]),
+            200
+        );
+        // If-None-Match wins over If-Modified-Since.
+        assert_eq!(
+            status(&[
+                ("if-none-match", "\"v2\""),
+                ("if-modified-since", later.as_str())
+            ]),
+            200
+        );
+    }
+
+    #[test]
+    fn ranges() {
+        let cases = [
+            ("bytes=0-9", RangeSpec::Satisfiable(0, 9)),
+            ("bytes=10-", RangeSpec::Satisfiable(10, 99)),
+            ("bytes=-10", RangeSpec::Satisfiable(90, 99)),
+            ("bytes=-500", RangeSpec::Satisfiable(0, 99)),
+            ("bytes=90-500", RangeSpec::Satisfiable(90, 99)),
+            ("bytes=100-", RangeSpec::Unsatisfiable),
+            ("bytes=-0", RangeSpec::Unsatisfiable),
+            ("bytes=5-1", RangeSpec::Ignore),
+            ("bytes=0-1,5-6", RangeSpec::Ignore),
+            ("items=0-1", RangeSpec::Ignore),
+            ("bytes=x-1", RangeSpec::Ignore),
+        ];
+        for (value, want) in cases {
+            assert_eq!(parse_range(value, 100), want, "{value}");
+        }
+        let (meta, now) = stored(
+            &[("cache-control", "max-age=600"), ("etag", "\"e\"")],
+            &req(&[]),
+            1,
+        );
+        let (parts, plan) = hit(&meta, &req(&[("range", "bytes=10-19")]), now, 100);
+        assert_eq!(
+            (parts.status.as_u16(), plan),
+            (206, BodyPlan::Range(10, 19))
+        );
+        assert_eq!(parts.headers["content-range"], "bytes 10-19/100");
+        assert_eq!(parts.headers["content-length"], "10");
+        let (parts, _) = hit(&meta, &req(&[("range", "bytes=200-")]), now, 100);
+        assert_eq!(parts.status.as_u16(), 416);
+        assert_eq!(parts.headers["content-range"], "bytes */100");
+        let (parts, plan) = hit(
+            &meta,
+            &req(&[("range", "bytes=0-1"), ("if-range", "\"old\"")]),
+            now,
+            100,
+        );
+        assert_eq!(
+            (parts.status.as_u16(), plan),
+            (200, BodyPlan::Full),
+            "If-Range mismatch sends all"
+        );
+        let (parts, _) = hit(
+            &meta,
+            &req(&[("range", "bytes=0-1"), ("if-range", "\"e\"")]),
+            now,
+            100,
+        );
+        assert_eq!(parts.status.as_u16(), 206);
+    }
+}

@@ -1,0 +1,113 @@
+//! A stored object or vary marker as held in memory, and the memory tier that
+//! holds them. Separate so the cache and the writer can share it without
+//! depending on each other.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::HeaderMap;
+
+use crate::key::ObjectId;
+use crate::meta::Meta;
+use crate::policy;
+use crate::store::index::tick;
+
+/// A stored object or vary marker, as held in memory.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub id: ObjectId,
+    pub meta: Meta,
+    pub body_len: u64,
+    /// The body, for objects small enough for the memory tier.
+    pub body: Option<Bytes>,
+    /// Last-used clock shared with the index.
+    pub clock: Option<Arc<AtomicU64>>,
+    /// The stored response headers, parsed once.
+    pub headers: HeaderMap,
+    /// How long the response is fresh for (RFC 9111 §4.2.1), computed once.
+    pub lifetime: Duration,
+    /// The `Age` it arrived with and when it arrived, for its current age.
+    pub age_header: Duration,
+    pub response_time: SystemTime,
+}
+
+impl Entry {
+    pub fn new(
+        id: ObjectId,
+        meta: Meta,
+        body_len: u64,
+        body: Option<Bytes>,
+        clock: Option<Arc<AtomicU64>>,
+        heuristic_max: Duration,
+    ) -> Entry {
+        let mut meta = meta;
+        let headers = meta.header_map();
+        let lifetime = meta
+            .policy
+            .as_ref()
+            .map(|p| policy::freshness_lifetime(&meta, p, &headers, heuristic_max))
+            .unwrap_or_default();
+        // Kept once, as the parsed map; the meta copy is only for writing files.
+        meta.headers = Vec::new();
+        // The full policy is only needed for variants; for everything else it
+        // can be rebuilt from the headers on the rare requests that need it.
+        if meta.vary.is_empty() {
+            meta.policy = None;
+        }
+        Entry {
+            id,
+            age_header: policy::age_header(&headers),
+            response_time: meta.response_time(),
+            meta,
+            body_len,
+            body,
+            clock,
+            headers,
+            lifetime,
+        }
+    }
+
+    pub fn stored(&self, now: SystemTime) -> policy::Stored<'_> {
+        policy::Stored {
+            status: self.meta.status(),
+            headers: &self.headers,
+            vary: &self.meta.vary,
+            lifetime: self.lifetime,
+            age: policy::current_age(self.age_header, self.response_time, now),
+        }
+    }
+
+    /// Roughly the memory this entry holds (measured: about 4 KiB of
+    /// structures and headers per small object, more for variants, which keep
+    /// their full policy), so the memory tier's bound is a real bound.
+    pub fn weight(&self) -> u64 {
+        let header_bytes: usize = self
+            .headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 48)
+            .sum();
+        let policy = if self.meta.policy.is_some() { 2560 } else { 0 };
+        2048 + header_bytes as u64
+            + policy
+            + self.body.as_ref().map(|b| b.len() as u64).unwrap_or(0)
+    }
+
+    pub fn touch(&self) {
+        if let Some(clock) = &self.clock {
+            clock.store(tick(), Ordering::Relaxed);
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Weigher;
+
+impl quick_cache::Weighter<ObjectId, Arc<Entry>> for Weigher {
+    fn weight(&self, _key: &ObjectId, val: &Arc<Entry>) -> u64 {
+        val.weight()
+    }
+}
+
+pub(crate) type MemoryTier = quick_cache::sync::Cache<ObjectId, Arc<Entry>, Weigher>;

@@ -1,0 +1,176 @@
+//! The HTTP caching rules (RFC 9111), as plain functions over headers.
+//!
+//! RFC 9111 storability, freshness, request directives and `Vary` matching
+//! come from the `http-cache-semantics` crate (as a shared cache). This module
+//! adds what that crate leaves out or gets wrong for a proxy:
+//! - a cap on heuristic freshness (§4.2.2),
+//! - `stale-while-revalidate` and `stale-if-error` (RFC 5861), never with
+//!   `must-revalidate`/`proxy-revalidate`/`s-maxage`/`no-cache` (§4.2.4),
+//! - HEAD answered from a stored GET (§4: the crate only revalidates then),
+//! - not storing `Set-Cookie` responses unless `public`, partial content, or
+//!   responses that could never be reused.
+//!
+//! Here: the request as the rules see it; storability (§3), freshness (§4.2)
+//! and revalidation (§4.3) have a file each. The response a hit gives is
+//! built in `crate::conditional` (RFC 9110): `Age`, the origin's `Date` kept
+//! (the crate would replace it with an RFC 2822 date, which is not an HTTP
+//! date), and the client's own conditional and range requests.
+
+use std::collections::HashMap;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, request};
+use http_cache_semantics::CacheOptions;
+
+use crate::key::CacheKey;
+
+mod freshness;
+mod revalidation;
+mod storable;
+#[cfg(test)]
+pub(crate) mod test_support;
+
+pub use freshness::{
+    StaleRules, Stored, Verdict, age_header, current_age, evaluate, freshness_lifetime,
+    rebuild_policy,
+};
+pub use revalidation::{merge_not_modified, not_modified_matches, validators};
+pub use storable::{check_storable, response_forbids_storing};
+
+/// Why a response was not stored; feeds `Cache-Status` and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NotStored {
+    Method,
+    /// The request forbade it (`Cache-Control: no-store` in the request).
+    Request,
+    Status,
+    NoStore,
+    Private,
+    Authorization,
+    VaryStar,
+    SetCookie,
+    Partial,
+    TooBig,
+    NotReusable,
+    Disabled,
+    Io,
+}
+
+impl NotStored {
+    /// Whether the response itself forbids storing (so later responses for the
+    /// same URL likely will too), rather than this request or the cache's state.
+    pub fn is_about_the_response(self) -> bool {
+        matches!(
+            self,
+            NotStored::Status
+                | NotStored::NoStore
+                | NotStored::Private
+                | NotStored::VaryStar
+                | NotStored::SetCookie
+                | NotStored::NotReusable
+                | NotStored::TooBig
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotStored::Method => "method",
+            NotStored::Request => "request-no-store",
+            NotStored::Status => "status",
+            NotStored::NoStore => "no-store",
+            NotStored::Private => "private",
+            NotStored::Authorization => "authorization",
+            NotStored::VaryStar => "vary-star",
+            NotStored::SetCookie => "set-cookie",
+            NotStored::Partial => "partial",
+            NotStored::TooBig => "too-big",
+            NotStored::NotReusable => "not-reusable",
+            NotStored::Disabled => "disabled",
+            NotStored::Io => "io-error",
+        }
+    }
+}
+
+pub(crate) fn options() -> CacheOptions {
+    CacheOptions {
+        shared: true,
+        ..CacheOptions::default()
+    }
+}
+
+/// Cache-Control directives, names lower-cased, values unquoted.
+pub fn directives(headers: &HeaderMap) -> HashMap<String, Option<String>> {
+    let mut out = HashMap::new();
+    for value in headers.get_all(header::CACHE_CONTROL) {
+        let Ok(value) = value.to_str() else { continue };
+        for part in value.split(',') {
+            let part = part.trim();
+            if part.is_empty() {
+                continue;
+            }
+            let (name, arg) = match part.split_once('=') {
+                Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"').to_string())),
+                None => (part, None),
+            };
+            out.entry(name.to_ascii_lowercase()).or_insert(arg);
+        }
+    }
+    out
+}
+
+fn seconds(d: &HashMap<String, Option<String>>, name: &str) -> Option<u64> {
+    d.get(name)?.as_deref()?.parse().ok()
+}
+
+/// The request as the cache evaluates it: GET (a HEAD is answered from a
+/// stored GET), the normalized URI, and `Host` taken from it (RFC 9112 §3.2.2
+/// makes the URI authoritative for a proxy).
+pub fn canonical_request(req: &request::Parts, key: &CacheKey) -> request::Parts {
+    let mut parts = http::Request::new(()).into_parts().0;
+    parts.method = Method::GET;
+    parts.uri = key.as_str().parse().unwrap_or_default();
+    parts.headers = req.headers.clone();
+    if let Some(host) = parts.uri.authority().map(|a| a.as_str().to_string()) {
+        if let Ok(v) = HeaderValue::from_str(&host) {
+            parts.headers.insert(header::HOST, v);
+        }
+    }
+    parts
+}
+
+/// The request kept with a stored response: only what matching needs (the
+/// host and the headers named by `Vary`), so clients' cookies and credentials
+/// never reach the disk.
+pub fn stored_request(canonical: &request::Parts, vary: &[String]) -> request::Parts {
+    let mut parts = http::Request::new(()).into_parts().0;
+    parts.method = Method::GET;
+    parts.uri = canonical.uri.clone();
+    for name in std::iter::once("host").chain(vary.iter().map(String::as_str)) {
+        if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+            for v in canonical.headers.get_all(&name) {
+                parts.headers.append(name.clone(), v.clone());
+            }
+        }
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::req;
+    use super::*;
+
+    #[test]
+    fn the_stored_request_keeps_only_host_and_varying_headers() {
+        let r = req(&[
+            ("cookie", "secret"),
+            ("accept-language", "en"),
+            ("authorization", "x"),
+        ]);
+        let kept = stored_request(&r, &["accept-language".to_string()]);
+        assert_eq!(kept.headers.len(), 2, "{:?}", kept.headers);
+        assert_eq!(kept.headers["host"], "a.test");
+        assert_eq!(kept.headers["accept-language"], "en");
+    }
+}
