@@ -4,17 +4,40 @@
 //! memory by a 128-bit BLAKE3 digest of their key.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::OnceLock;
 
 use http::{HeaderMap, Uri};
 
 /// The normalized target URI: scheme and host lower-cased, default port
 /// dropped, empty path as `/`. Path and query are kept byte for byte.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// Built once per request and passed to every cache step (lookup, collapse,
+/// store, refresh, invalidation), so the text, its digest and its URI form
+/// are each computed at most once.
+#[derive(Debug, Clone)]
 pub struct CacheKey {
     text: String,
     /// Digest of `text`, computed once: every lookup, collapse and store
     /// names the object by it.
     id: ObjectId,
+    /// `text` as a URI, for the requests the policy evaluates; parsed on
+    /// first use (a plain fresh hit never needs it).
+    uri: OnceLock<Uri>,
+}
+
+impl PartialEq for CacheKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for CacheKey {}
+
+impl Hash for CacheKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
+    }
 }
 
 impl CacheKey {
@@ -45,11 +68,21 @@ impl CacheKey {
         }
         key.push_str(path);
         let id = ObjectId::digest(key.as_bytes());
-        Some(CacheKey { text: key, id })
+        Some(CacheKey {
+            text: key,
+            id,
+            uri: OnceLock::new(),
+        })
     }
 
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+
+    /// The normalized URI (the text parsed, once).
+    pub fn uri(&self) -> &Uri {
+        self.uri
+            .get_or_init(|| self.text.parse().unwrap_or_default())
     }
 
     /// The id of the object (or vary marker) stored under the primary key.

@@ -25,7 +25,7 @@ mod store;
 mod writer;
 
 pub use body::CacheBody;
-pub use cache::{COLLAPSE_WAIT, Cache, CacheStats, Hit, Lookup, Miss, MissKind, Stale};
+pub use cache::{COLLAPSE_WAIT, Cache, CacheStats, Hit, Lookup, MissKind, Stale};
 pub use config::CacheConfig;
 pub use key::{CacheKey, ObjectId};
 pub use lock::{Collapse, Follower, LeaderGuard};

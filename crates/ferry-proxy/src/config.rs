@@ -12,7 +12,7 @@ use ferry_cache::CacheConfig;
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use crate::access_log::LogFormat;
+use crate::ops::access_log::LogFormat;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

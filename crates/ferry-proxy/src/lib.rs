@@ -1,59 +1,34 @@
-//! The caching forward proxy: listener and connections (`server`), the
-//! request pipeline (`pipeline`), access control (`acl`, `auth`), the fetch
-//! queue (`admission`), the upstream client (`upstream`), CONNECT tunnels
-//! (`tunnel`), header rules (`headers`), error pages (`pages`), the proxy's
-//! own endpoints (`dashboard`), the access log and counters (`metrics`).
+//! The caching forward proxy. Modules, by concern:
+//! - `listener`: listening sockets, client connections, signals, shutdown;
+//! - `exchange`: one request's whole way, as phases over one context, and
+//!   what the cache did (`CacheOutcome`);
+//! - `access`: client addresses, proxy authentication, destination rules;
+//! - `cache_path`: the cache's phases (lookup, hit, revalidation, collapsed
+//!   misses, store while relaying);
+//! - `upstream`: the fetch slots and their queue, the upstream client, the
+//!   body relay;
+//! - `tunnel`: CONNECT;
+//! - `ops`: access log, metrics, the proxy's own pages;
+//! - `error`, `pages`, `headers`, `body`, `config`, `state`: the shared parts.
 
-use std::net::SocketAddr;
-
-mod access_log;
-mod acl;
-mod admission;
-mod auth;
+mod access;
 mod body;
-mod caching;
+mod cache_path;
 mod config;
-mod dashboard;
-mod forward;
+mod error;
+mod exchange;
 mod headers;
-mod metrics;
+mod listener;
+mod ops;
 mod pages;
-mod pipeline;
-mod server;
-mod stall;
 mod state;
 mod tunnel;
 mod upstream;
 
-pub use access_log::LogFormat;
-pub use auth::AuthError;
+pub use access::AuthError;
 pub use config::{CacheSection, ConfigError, ForwardedHeader, ProxyConfig, UserEntry};
-
-/// Why the proxy could not start (or `hash-password` could not run).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StartupError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Acl(#[from] acl::AclError),
-    #[error(transparent)]
-    Upstream(#[from] upstream::UpstreamError),
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("cannot open access log {path}: {source}")]
-    AccessLog {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("cannot install signal handlers: {0}")]
-    Signals(std::io::Error),
-    #[error("cannot start the runtime: {0}")]
-    Runtime(std::io::Error),
-}
+pub use error::StartupError;
+pub use ops::access_log::LogFormat;
 
 /// `ferry proxy`: serves with `config` until SIGINT/SIGTERM, then drains.
 /// The caller sets up diagnostics (`tracing`) first.
@@ -65,7 +40,7 @@ pub fn run(config: ProxyConfig) -> Result<(), StartupError> {
         .thread_name("ferry-worker")
         .build()
         .map_err(StartupError::Runtime)?;
-    runtime.block_on(server::serve(config))?;
+    runtime.block_on(listener::serve(config))?;
     // Do not wait for blocking-pool threads (e.g. a stuck disk read) at exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     Ok(())
@@ -73,6 +48,6 @@ pub fn run(config: ProxyConfig) -> Result<(), StartupError> {
 
 /// The argon2id hash of `password`, for `--auth-user NAME:HASH` or
 /// `[[users]]` in the config.
-pub fn hash_password(password: &str) -> Result<String, auth::AuthError> {
-    auth::hash(password)
+pub fn hash_password(password: &str) -> Result<String, AuthError> {
+    access::hash(password)
 }

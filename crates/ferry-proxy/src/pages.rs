@@ -1,6 +1,6 @@
 //! The pages the proxy writes itself: error and refusal pages (status, URL and
-//! cause in plain words), and the pages served when the proxy itself is
-//! addressed (`/` status, `/healthz`).
+//! cause in plain words), small text answers, and the HTML helpers the
+//! dashboard shares.
 
 use http::{HeaderValue, Response, StatusCode, header};
 
@@ -22,11 +22,11 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:46em;margin:2em auto;padding:0 1em;color:#222}\
+pub const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:46em;margin:2em auto;padding:0 1em;color:#222}\
 h1{font-size:1.4em}code{background:#f3f3f3;padding:.1em .3em;border-radius:3px}\
 table{border-collapse:collapse}td{padding:.2em 1em .2em 0}footer{margin-top:2em;color:#777;font-size:.9em}";
 
-fn html_response(status: StatusCode, html: String) -> Response<ProxyBody> {
+pub fn html_response(status: StatusCode, html: String) -> Response<ProxyBody> {
     let mut resp = Response::new(full(html));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
@@ -83,33 +83,6 @@ pub fn text(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
-}
-
-/// The dashboard at `/`: a table of (element id, label, value) rows that a
-/// small script refreshes from `/status.json` every second.
-pub fn dashboard(rows: &[(&str, &str, String)]) -> Response<ProxyBody> {
-    let mut table = String::new();
-    for (id, label, value) in rows {
-        table.push_str(&format!(
-            "<tr><td>{}</td><td><strong id=\"{}\">{}</strong></td></tr>\n",
-            escape(label),
-            escape(id),
-            escape(value)
-        ));
-    }
-    let html = format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Ferry proxy</title>\
-<style>{STYLE}</style></head><body>\n<h1>Ferry proxy</h1>\n<p>This is a caching HTTP proxy. \
-Point your browser (or <a href=\"/proxy.pac\">/proxy.pac</a>) or <code>curl -x</code> at it.</p>\n\
-<table>\n{table}</table>\n<footer>ferry {version} — <a href=\"/status.json\">status.json</a> · \
-<a href=\"/metrics\">metrics</a> · <a href=\"/healthz\">healthz</a></footer>\n\
-<script>\nasync function refresh() {{\n  try {{\n    const s = await (await fetch('/status.json')).json();\n\
-    for (const [k, v] of Object.entries(s)) {{\n      const el = document.getElementById(k);\n\
-      if (el) el.textContent = Array.isArray(v) ? v.join(', ') : v;\n    }}\n  }} catch (e) {{}}\n}}\n\
-setInterval(refresh, 1000);\n</script>\n</body></html>\n",
-        version = env!("CARGO_PKG_VERSION"),
-    );
-    html_response(StatusCode::OK, html)
 }
 
 #[cfg(test)]

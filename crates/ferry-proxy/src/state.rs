@@ -4,19 +4,16 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
-use crate::access_log::AccessLog;
-use crate::acl::Rules;
-use crate::admission::Admission;
-use crate::auth::Authenticator;
+use crate::access::{Authenticator, Rules, normalize_host};
 use crate::config::ProxyConfig;
-use crate::metrics::Metrics;
-use crate::upstream::Upstream;
+use crate::ops::access_log::AccessLog;
+use crate::ops::metrics::Metrics;
+use crate::upstream::{Admission, Upstream};
 
 pub struct ProxyState {
     pub config: ProxyConfig,
@@ -33,7 +30,6 @@ pub struct ProxyState {
     pub cache: Option<ferry_cache::Cache>,
     /// The addresses actually bound (port 0 resolved).
     pub own_addrs: Vec<SocketAddr>,
-    pub started: Instant,
     /// `1.1 <pseudonym>`, made once.
     pub via_11: http::HeaderValue,
 }
@@ -56,11 +52,49 @@ impl ProxyState {
         if same_port.peek().is_none() {
             return false;
         }
-        let host = crate::acl::normalize_host(host);
+        let host = normalize_host(host);
         let ip: Option<IpAddr> = host.parse().ok();
         same_port.any(|own| match ip {
             Some(ip) => ip == own.ip() || (own.ip().is_unspecified() && ip.is_loopback()),
             None => host == "localhost",
+        })
+    }
+}
+
+#[cfg(test)]
+impl ProxyState {
+    /// The state of a proxy with the default settings, no access log, and
+    /// `cache` if given: for tests of the request phases.
+    pub fn for_tests(cache: Option<ferry_cache::Cache>) -> Arc<ProxyState> {
+        use crate::ops::metrics::StateCollector;
+        use tokio_util::task::TaskTracker;
+
+        let config = ProxyConfig::default();
+        let admission = Admission::new(
+            config.max_concurrent,
+            config.max_queue,
+            config.queue_timeout(),
+        );
+        let metrics = Arc::new(Metrics::new(StateCollector {
+            started: std::time::Instant::now(),
+            admission: admission.stats().clone(),
+            max_concurrent: config.max_concurrent,
+            cache: cache.clone(),
+        }));
+        Arc::new(ProxyState {
+            rules: ArcSwap::from_pointee(Rules::build(&config).unwrap()),
+            auth: None,
+            upstream: Upstream::new(&[], config.connect_timeout(), config.response_timeout())
+                .unwrap(),
+            admission,
+            tunnels: Arc::new(Semaphore::new(config.max_tunnels)),
+            tunnel_tasks: TaskTracker::new(),
+            log: AccessLog::discard(),
+            metrics,
+            cache,
+            own_addrs: Vec::new(),
+            via_11: http::HeaderValue::from_static("1.1 ferry"),
+            config,
         })
     }
 }

@@ -42,7 +42,7 @@ pub(super) fn start_evictor(inner: &Arc<Inner>, rx: std_mpsc::Receiver<()>) -> s
 mod tests {
     use std::time::Duration;
 
-    use crate::cache::test_support::{config, get, ok, store};
+    use crate::cache::test_support::{config, get, key_of, ok, store};
     use crate::cache::{Cache, Lookup};
 
     #[tokio::test]
@@ -75,11 +75,21 @@ mod tests {
         assert!(stats.bytes <= 200_000, "{stats:?}");
         assert!(stats.evictions > 0);
         assert!(matches!(
-            cache.lookup(&get("http://a.test/29", &[])).await,
+            cache
+                .lookup(
+                    &get("http://a.test/29", &[]),
+                    &key_of(&get("http://a.test/29", &[]))
+                )
+                .await,
             Lookup::Fresh(_)
         ));
         assert!(matches!(
-            cache.lookup(&get("http://a.test/0", &[])).await,
+            cache
+                .lookup(
+                    &get("http://a.test/0", &[]),
+                    &key_of(&get("http://a.test/0", &[]))
+                )
+                .await,
             Lookup::Miss(_)
         ));
     }

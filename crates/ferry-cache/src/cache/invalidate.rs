@@ -10,15 +10,17 @@ use crate::key::CacheKey;
 
 impl Cache {
     /// After a non-error response to an unsafe method, forgets what is stored
-    /// for the target URI and for same-origin `Location` / `Content-Location`
-    /// (RFC 9111 §4.4).
-    pub async fn invalidate(&self, request: &request::Parts, response: &response::Parts) {
+    /// for the target URI (whose key is `target`) and for same-origin
+    /// `Location` / `Content-Location` (RFC 9111 §4.4).
+    pub async fn invalidate(
+        &self,
+        target: &CacheKey,
+        request: &request::Parts,
+        response: &response::Parts,
+    ) {
         if request.method.is_safe() || !(200..400).contains(&response.status.as_u16()) {
             return;
         }
-        let Some(target) = CacheKey::from_uri(&request.uri) else {
-            return;
-        };
         let mut ids = vec![target.id()];
         for name in [header::LOCATION, header::CONTENT_LOCATION] {
             let Some(value) = response.headers.get(&name).and_then(|v| v.to_str().ok()) else {
@@ -39,13 +41,11 @@ impl Cache {
         .await;
     }
 
-    /// Removes what is stored for `uri`; `true` if there was something.
-    pub async fn purge(&self, uri: &Uri) -> bool {
-        let Some(key) = CacheKey::from_uri(uri) else {
-            return false;
-        };
+    /// Removes what is stored under `key`; `true` if there was something.
+    pub async fn purge(&self, key: &CacheKey) -> bool {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || inner.remove(key.id()))
+        let id = key.id();
+        tokio::task::spawn_blocking(move || inner.remove(id))
             .await
             .unwrap_or(false)
     }
@@ -72,8 +72,8 @@ mod tests {
     use http::Method;
 
     use super::*;
-    use crate::cache::test_support::{body_of, config, get, ok, store};
-    use crate::cache::{Lookup, Miss, MissKind};
+    use crate::cache::test_support::{body_of, config, get, key_of, ok, store};
+    use crate::cache::{Lookup, MissKind};
 
     #[tokio::test]
     async fn variants_and_invalidation() {
@@ -84,29 +84,32 @@ mod tests {
         let vary = ok(&[("cache-control", "max-age=60"), ("vary", "Accept-Language")]);
         store(&cache, &en, &vary, b"hello").await;
         assert!(matches!(
-            cache.lookup(&fr).await,
-            Lookup::Miss(Miss {
-                kind: MissKind::VaryMiss,
-                ..
-            })
+            cache.lookup(&fr, &key_of(&fr)).await,
+            Lookup::Miss(MissKind::VaryMiss)
         ));
         store(&cache, &fr, &vary, b"bonjour").await;
-        let Lookup::Fresh(hit) = cache.lookup(&en).await else {
+        let Lookup::Fresh(hit) = cache.lookup(&en, &key_of(&en)).await else {
             panic!()
         };
         assert_eq!(body_of(hit, &en).await.1, Bytes::from_static(b"hello"));
-        let Lookup::Fresh(hit) = cache.lookup(&fr).await else {
+        let Lookup::Fresh(hit) = cache.lookup(&fr, &key_of(&fr)).await else {
             panic!()
         };
         assert_eq!(body_of(hit, &fr).await.1, Bytes::from_static(b"bonjour"));
 
         let mut post = get("http://a.test/v", &[]);
         post.method = Method::POST;
-        cache.invalidate(&post, &ok(&[])).await;
-        assert!(matches!(cache.lookup(&en).await, Lookup::Miss(_)));
+        cache.invalidate(&key_of(&post), &post, &ok(&[])).await;
+        assert!(matches!(
+            cache.lookup(&en, &key_of(&en)).await,
+            Lookup::Miss(_)
+        ));
         // A new marker generation: the old variants are unreachable.
         store(&cache, &en, &vary, b"hello again").await;
-        assert!(matches!(cache.lookup(&fr).await, Lookup::Miss(_)));
+        assert!(matches!(
+            cache.lookup(&fr, &key_of(&fr)).await,
+            Lookup::Miss(_)
+        ));
     }
 
     #[test]

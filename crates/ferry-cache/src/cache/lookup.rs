@@ -26,7 +26,7 @@ pub enum Lookup {
     /// Stored but stale: revalidate (or serve it as `rules` allow).
     Stale(Stale),
     /// Nothing usable stored.
-    Miss(Miss),
+    Miss(MissKind),
     /// `Cache-Control: only-if-cached` and nothing usable (RFC 9111 §5.2.1.7): 504.
     OnlyIfCachedMiss,
     /// Not a request the cache answers (method, or an uncacheable target).
@@ -51,16 +51,10 @@ impl MissKind {
     }
 }
 
-pub struct Miss {
-    pub key: CacheKey,
-    pub kind: MissKind,
-}
-
 /// A stored response that may answer the request.
 pub struct Hit {
     pub(super) entry: Arc<Entry>,
     pub(super) inner: Arc<Inner>,
-    pub(super) key: CacheKey,
 }
 
 pub struct Stale {
@@ -76,10 +70,6 @@ impl Stale {
 }
 
 impl Hit {
-    pub fn key(&self) -> &CacheKey {
-        &self.key
-    }
-
     pub fn status(&self) -> http::StatusCode {
         self.entry.meta.status()
     }
@@ -129,14 +119,11 @@ impl Hit {
 }
 
 impl Cache {
-    /// Looks up a stored response for `request`.
-    pub async fn lookup(&self, request: &request::Parts) -> Lookup {
+    /// Looks up a stored response for `request`, whose key is `key`.
+    pub async fn lookup(&self, request: &request::Parts, key: &CacheKey) -> Lookup {
         if request.method != Method::GET && request.method != Method::HEAD {
             return Lookup::Bypass;
         }
-        let Some(key) = CacheKey::from_uri(&request.uri) else {
-            return Lookup::Bypass;
-        };
         let has_directives = request.headers.contains_key(header::CACHE_CONTROL)
             || request.headers.contains_key(header::PRAGMA);
         let only_if_cached =
@@ -156,7 +143,7 @@ impl Cache {
             _ => {
                 let inner = self.inner.clone();
                 let lookup_key = key.clone();
-                let headers = policy::canonical_request(request, &key).headers;
+                let headers = policy::canonical_request(request, key).headers;
                 tokio::task::spawn_blocking(move || find(&inner, &lookup_key, &headers))
                     .await
                     .unwrap_or((None, false))
@@ -167,10 +154,7 @@ impl Cache {
             if only_if_cached {
                 Lookup::OnlyIfCachedMiss
             } else {
-                Lookup::Miss(Miss {
-                    key: key.clone(),
-                    kind,
-                })
+                Lookup::Miss(kind)
             }
         };
         let Some(entry) = entry else {
@@ -183,13 +167,12 @@ impl Cache {
         let hit = Hit {
             entry,
             inner: self.inner.clone(),
-            key: key.clone(),
         };
         // The request as the policy sees it; the plain request does for the
         // common case of no directives and no Vary.
         let canonical;
         let evaluated = if has_directives || !hit.entry.meta.vary.is_empty() {
-            canonical = policy::canonical_request(request, &key);
+            canonical = policy::canonical_request(request, key);
             &canonical
         } else {
             request
@@ -199,7 +182,7 @@ impl Cache {
         let full_policy = || match &hit.entry.meta.policy {
             Some(p) => Some(std::borrow::Cow::Borrowed(p)),
             None => Some(std::borrow::Cow::Owned(policy::rebuild_policy(
-                &key,
+                key,
                 &stored,
                 hit.entry.response_time,
             ))),
@@ -235,7 +218,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::cache::test_support::{body_of, config, get, ok, store};
+    use crate::cache::test_support::{body_of, config, get, key_of, ok, store};
 
     #[tokio::test]
     async fn store_then_hit_from_memory_and_from_disk_after_reopen() {
@@ -245,11 +228,8 @@ mod tests {
         {
             let cache = Cache::open(config(dir.path())).unwrap();
             assert!(matches!(
-                cache.lookup(&req).await,
-                Lookup::Miss(Miss {
-                    kind: MissKind::UriMiss,
-                    ..
-                })
+                cache.lookup(&req, &key_of(&req)).await,
+                Lookup::Miss(MissKind::UriMiss)
             ));
             store(
                 &cache,
@@ -258,7 +238,7 @@ mod tests {
                 b"hello",
             )
             .await;
-            let Lookup::Fresh(hit) = cache.lookup(&req).await else {
+            let Lookup::Fresh(hit) = cache.lookup(&req, &key_of(&req)).await else {
                 panic!("hit expected")
             };
             assert_eq!(
@@ -275,12 +255,12 @@ mod tests {
             .await;
         }
         let cache = Cache::open(config(dir.path())).unwrap();
-        let Lookup::Fresh(hit) = cache.lookup(&req).await else {
+        let Lookup::Fresh(hit) = cache.lookup(&req, &key_of(&req)).await else {
             panic!("kept across reopen")
         };
         assert_eq!(body_of(hit, &req).await.1, Bytes::from_static(b"hello"));
         let big_req = get("http://a.test/big", &[]);
-        let Lookup::Fresh(hit) = cache.lookup(&big_req).await else {
+        let Lookup::Fresh(hit) = cache.lookup(&big_req, &key_of(&big_req)).await else {
             panic!("big kept")
         };
         assert_eq!(body_of(hit, &big_req).await.1.as_ref(), &big[..]);

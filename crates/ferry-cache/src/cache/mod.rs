@@ -22,12 +22,20 @@ mod storing;
 #[cfg(test)]
 mod test_support;
 
-pub use lookup::{Hit, Lookup, Miss, MissKind, Stale};
+pub use lookup::{Hit, Lookup, MissKind, Stale};
 
 /// The shared HTTP cache. Cheap to clone.
 #[derive(Clone)]
 pub struct Cache {
     inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("dir", &self.inner.cfg.dir)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Figures the cache keeps about itself.
@@ -175,6 +183,7 @@ mod scale_tests {
     use http::Method;
     use http_body_util::BodyExt;
 
+    use super::test_support::key_of;
     use super::*;
     use crate::meta::{Kind, Meta, to_ms};
     use crate::policy;
@@ -234,7 +243,7 @@ mod scale_tests {
             .unwrap()
             .into_parts()
             .0;
-        let Lookup::Fresh(hit) = cache.lookup(&req).await else {
+        let Lookup::Fresh(hit) = cache.lookup(&req, &key_of(&req)).await else {
             panic!("object not found right after opening")
         };
         let first_hit = opened.elapsed();

@@ -22,21 +22,21 @@ use crate::store::index::tick;
 use crate::writer::{Plan, StoreWriter};
 
 impl Cache {
-    /// Starts storing `response` (to `request`) if the rules allow it; feed the
-    /// body to the returned writer as it streams.
+    /// Starts storing `response` (to `request`, whose key is `key`) if the
+    /// rules allow it; feed the body to the returned writer as it streams.
     pub async fn begin_store(
         &self,
+        key: &CacheKey,
         request: &request::Parts,
         response: &response::Parts,
         request_time: SystemTime,
         response_time: SystemTime,
     ) -> Result<StoreWriter, NotStored> {
-        let key = CacheKey::from_uri(&request.uri).ok_or(NotStored::Method)?;
         if let Some(reason) = policy::response_forbids_storing(&response.headers) {
             self.inner.collapser.mark_pass(key.id());
             return Err(reason);
         }
-        let canonical = policy::canonical_request(request, &key);
+        let canonical = policy::canonical_request(request, key);
         let checked = policy::check_storable(
             &canonical,
             &request.method,
@@ -115,6 +115,7 @@ impl Cache {
     pub async fn refresh(
         &self,
         stale: Hit,
+        key: &CacheKey,
         request: &request::Parts,
         not_modified: &response::Parts,
         response_time: SystemTime,
@@ -128,7 +129,7 @@ impl Cache {
         let mut parts = http::Response::new(()).into_parts().0;
         parts.status = old.meta.status();
         parts.headers = merged;
-        let canonical = policy::canonical_request(request, &stale.key);
+        let canonical = policy::canonical_request(request, key);
         let new_policy = CachePolicy::new_options(
             &policy::stored_request(&canonical, &old.meta.vary),
             &parts,
@@ -169,11 +170,7 @@ impl Cache {
             inner.cfg.heuristic_max,
         ));
         inner.keep_in_memory(&entry);
-        Ok(Hit {
-            entry,
-            inner,
-            key: stale.key,
-        })
+        Ok(Hit { entry, inner })
     }
 }
 
@@ -222,7 +219,7 @@ mod tests {
 
     use super::*;
     use crate::cache::Lookup;
-    use crate::cache::test_support::{body_of, config, get, ok, store};
+    use crate::cache::test_support::{body_of, config, get, key_of, ok, store};
 
     #[tokio::test]
     async fn an_unfinished_or_short_store_is_never_visible() {
@@ -231,15 +228,25 @@ mod tests {
         let req = get("http://a.test/x", &[]);
         let now = SystemTime::now();
         let mut w = cache
-            .begin_store(&req, &ok(&[("cache-control", "max-age=60")]), now, now)
+            .begin_store(
+                &key_of(&req),
+                &req,
+                &ok(&[("cache-control", "max-age=60")]),
+                now,
+                now,
+            )
             .await
             .unwrap();
         w.push(&Bytes::from_static(b"part"));
         drop(w);
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(matches!(cache.lookup(&req).await, Lookup::Miss(_)));
+        assert!(matches!(
+            cache.lookup(&req, &key_of(&req)).await,
+            Lookup::Miss(_)
+        ));
         let mut w = cache
             .begin_store(
+                &key_of(&req),
                 &req,
                 &ok(&[("cache-control", "max-age=60"), ("content-length", "10")]),
                 now,
@@ -249,7 +256,10 @@ mod tests {
             .unwrap();
         w.push(&Bytes::from_static(b"short"));
         assert!(w.finish().await.is_err());
-        assert!(matches!(cache.lookup(&req).await, Lookup::Miss(_)));
+        assert!(matches!(
+            cache.lookup(&req, &key_of(&req)).await,
+            Lookup::Miss(_)
+        ));
         let leftovers = std::fs::read_dir(dir.path().join(disk::TMP))
             .unwrap()
             .flatten()
@@ -274,7 +284,7 @@ mod tests {
             b"body",
         )
         .await;
-        let Lookup::Stale(stale) = cache.lookup(&req).await else {
+        let Lookup::Stale(stale) = cache.lookup(&req, &key_of(&req)).await else {
             panic!("stale")
         };
         assert_eq!(stale.validators()[0].1, "\"1\"");
@@ -285,12 +295,12 @@ mod tests {
         ]);
         nm.status = http::StatusCode::NOT_MODIFIED;
         let hit = cache
-            .refresh(stale.hit, &req, &nm, SystemTime::now())
+            .refresh(stale.hit, &key_of(&req), &req, &nm, SystemTime::now())
             .await
             .unwrap();
         let resp = hit.into_response(&req);
         assert_eq!(resp.headers()["x-v"], "new");
-        let Lookup::Fresh(hit) = cache.lookup(&req).await else {
+        let Lookup::Fresh(hit) = cache.lookup(&req, &key_of(&req)).await else {
             panic!("fresh after refresh")
         };
         assert_eq!(body_of(hit, &req).await.1, Bytes::from_static(b"body"));
@@ -307,7 +317,7 @@ mod tests {
         store(&cache, &req, &fresh, b"small").await;
         let large = vec![7u8; 50_000];
         store(&cache, &req, &fresh, &large).await;
-        let Lookup::Fresh(hit) = cache.lookup(&req).await else {
+        let Lookup::Fresh(hit) = cache.lookup(&req, &key_of(&req)).await else {
             panic!("stored")
         };
         assert_eq!(body_of(hit, &req).await.1.as_ref(), &large[..]);

@@ -9,9 +9,15 @@ use http_body_util::BodyExt;
 
 use super::{Cache, Hit};
 use crate::CacheConfig;
+use crate::key::CacheKey;
 
 pub(crate) fn config(dir: &std::path::Path) -> CacheConfig {
     CacheConfig::new(dir.to_path_buf())
+}
+
+/// The key of a test request (the proxy builds it once per request).
+pub(crate) fn key_of(req: &request::Parts) -> CacheKey {
+    CacheKey::from_uri(&req.uri).unwrap()
 }
 
 pub(crate) fn get(uri: &str, headers: &[(&str, &str)]) -> request::Parts {
@@ -37,7 +43,10 @@ pub(crate) async fn store(
     body: &[u8],
 ) {
     let now = SystemTime::now();
-    let mut w = cache.begin_store(req, resp, now, now).await.unwrap();
+    let mut w = cache
+        .begin_store(&key_of(req), req, resp, now, now)
+        .await
+        .unwrap();
     for chunk in body.chunks(1000) {
         w.push(&Bytes::copy_from_slice(chunk));
     }

@@ -128,7 +128,7 @@ pub fn rebuild_policy(
     response_time: SystemTime,
 ) -> CachePolicy {
     let mut request = http::Request::new(()).into_parts().0;
-    request.uri = key.as_str().parse().unwrap_or_default();
+    request.uri = key.uri().clone();
     let canonical = canonical_request(&request, key);
     let mut response = http::Response::new(()).into_parts().0;
     response.status = stored.status;

@@ -129,7 +129,7 @@ fn seconds(d: &HashMap<String, Option<String>>, name: &str) -> Option<u64> {
 pub fn canonical_request(req: &request::Parts, key: &CacheKey) -> request::Parts {
     let mut parts = http::Request::new(()).into_parts().0;
     parts.method = Method::GET;
-    parts.uri = key.as_str().parse().unwrap_or_default();
+    parts.uri = key.uri().clone();
     parts.headers = req.headers.clone();
     if let Some(host) = parts.uri.authority().map(|a| a.as_str().to_string()) {
         if let Ok(v) = HeaderValue::from_str(&host) {

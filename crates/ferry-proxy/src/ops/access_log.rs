@@ -8,6 +8,9 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
+use crate::error::ErrorSource;
+use crate::exchange::CacheOutcome;
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -46,7 +49,11 @@ pub struct AccessRecord {
     pub status: u16,
     pub bytes: u64,
     pub duration_ms: u64,
-    pub cache: &'static str,
+    /// What the cache did; the line shows `HIT`, `MISS` or `-` (and, in
+    /// JSON, the outcome's class).
+    pub cache: CacheOutcome,
+    /// Where the failure came from, if the request failed.
+    pub error: Option<ErrorSource>,
 }
 
 impl AccessRecord {
@@ -82,7 +89,7 @@ impl AccessRecord {
                 out.push(' ');
                 out.push_str(itoa::Buffer::new().format(self.duration_ms));
                 out.push(' ');
-                out.push_str(self.cache);
+                out.push_str(self.cache.log_token());
             }
             LogFormat::Json => {
                 let value = serde_json::json!({
@@ -95,7 +102,9 @@ impl AccessRecord {
                     "status": self.status,
                     "bytes": self.bytes,
                     "duration_ms": self.duration_ms,
-                    "cache": self.cache,
+                    "cache": self.cache.log_token(),
+                    "outcome": self.cache.class().as_str(),
+                    "error": self.error.map(ErrorSource::as_str),
                 });
                 let _ = write!(out, "{value}");
             }
@@ -204,6 +213,13 @@ impl AccessLog {
         Ok(AccessLog { tx })
     }
 
+    /// A log that keeps nothing (for tests).
+    #[cfg(test)]
+    pub fn discard() -> AccessLog {
+        let (tx, _rx) = mpsc::channel();
+        AccessLog { tx }
+    }
+
     pub fn record(&self, record: AccessRecord) {
         // The writer only goes away at exit; a lost line then is acceptable.
         let _ = self.tx.send(record);
@@ -263,7 +279,11 @@ mod tests {
             status: 200,
             bytes: 1234,
             duration_ms: 7,
-            cache: "MISS",
+            cache: CacheOutcome::Stored {
+                fwd: crate::exchange::Fwd::UriMiss,
+                fwd_status: 200,
+            },
+            error: None,
         }
     }
 
@@ -284,6 +304,8 @@ mod tests {
         assert_eq!(v["bytes"], 1234);
         assert_eq!(v["duration_ms"], 7);
         assert_eq!(v["cache"], "MISS");
+        assert_eq!(v["outcome"], "miss");
+        assert_eq!(v["error"], serde_json::Value::Null);
         assert_eq!(v["time"], "2001-09-09T01:46:40Z");
     }
 

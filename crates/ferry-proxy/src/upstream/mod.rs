@@ -1,45 +1,33 @@
-//! One exchange with an origin: the request rewritten as the origin should see
-//! it, a fetch slot from the queue, the upstream call, and the response relayed
-//! back (optionally teed into the cache).
+//! Talking to origins. The request phases here are [`fetch`] (the request
+//! rewritten as the origin should see it, a fetch slot from the FIFO queue,
+//! the upstream call) and [`relay`] (the response head marked as passing
+//! through us, its body relayed while the slot is held and optionally teed
+//! into a [`FrameSink`]).
+//!
+//! - `client`: the pooled HTTP/1.1 + HTTP/2 client, TLS and failure causes;
+//! - `admission`: the bounded fetch slots and their queue;
+//! - `relay`: the body relay.
+
+mod admission;
+mod client;
+mod relay;
 
 use std::net::IpAddr;
 use std::time::SystemTime;
 
-use http::header::{self, HeaderValue};
-use http::{Request, Response, StatusCode, Uri, request, response};
+use http::header;
+use http::{Request, Response, Uri, request, response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use crate::admission::{AdmissionError, Slot};
-use crate::body::{FrameSink, ProxyBody, Relay};
+pub use admission::{Admission, AdmissionError, AdmissionStats, Slot};
+pub use client::{TlsSetupError, Upstream, UpstreamBody, UpstreamError};
+pub use relay::{FrameSink, Relay};
+
+use crate::body::ProxyBody;
+use crate::error::ProxyError;
 use crate::headers::{add_forwarded, strip_hop_by_hop};
-use crate::pages::error_page;
 use crate::state::ProxyState;
-use crate::upstream::{UpstreamBody, UpstreamError};
-
-/// Why no upstream response arrived.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FetchError {
-    #[error(transparent)]
-    Admission(#[from] AdmissionError),
-    #[error(transparent)]
-    Upstream(#[from] UpstreamError),
-}
-
-impl FetchError {
-    /// The error page for the client.
-    pub fn page(&self, url: &str) -> Response<ProxyBody> {
-        match self {
-            FetchError::Admission(e) => {
-                let mut resp = error_page(StatusCode::SERVICE_UNAVAILABLE, url, &e.to_string());
-                resp.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-                resp
-            }
-            FetchError::Upstream(e) => error_page(e.status(), url, &e.to_string()),
-        }
-    }
-}
 
 /// An upstream response head, with the slot that must be held until its body
 /// has been relayed.
@@ -52,13 +40,14 @@ pub struct Fetched {
     pub response_time: SystemTime,
 }
 
-/// Waits for a fetch slot, then sends the request upstream.
+/// Waits for a fetch slot, then sends the request upstream and waits for
+/// the response head.
 pub async fn fetch(
     state: &ProxyState,
     client: IpAddr,
     parts: request::Parts,
     body: UpstreamBody,
-) -> Result<Fetched, FetchError> {
+) -> Result<Fetched, ProxyError> {
     let req = upstream_request(state, client, parts, body);
     let slot = state.admission.acquire().await?;
     let request_time = SystemTime::now();

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode, Uri};
+use http::{Request, Response, Uri};
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
 use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
@@ -20,7 +20,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::body::BoxError;
+
 /// What the proxy sends upstream: the client's streamed body, or an empty one.
 pub type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
 
@@ -44,20 +45,16 @@ pub enum UpstreamError {
     BodyTimeout { host: String, secs: u64 },
     #[error("{host} closed the connection or sent an invalid response: {detail}")]
     Protocol { host: String, detail: String },
-    #[error("cannot load upstream CA file {path}: {detail}")]
-    CaFile { path: PathBuf, detail: String },
 }
 
-impl UpstreamError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            UpstreamError::ConnectTimeout { .. }
-            | UpstreamError::ResponseTimeout { .. }
-            | UpstreamError::BodyTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            UpstreamError::CaFile { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::BAD_GATEWAY,
-        }
-    }
+/// Why the upstream TLS settings could not be built (at startup).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsSetupError {
+    #[error("cannot load upstream CA file {path}: {detail}")]
+    CaFile { path: PathBuf, detail: String },
+    #[error("cannot set up TLS: {0}")]
+    Protocols(String),
 }
 
 type Connector = TimeoutConnector<HttpsConnector<HttpConnector>>;
@@ -74,7 +71,7 @@ impl Upstream {
         extra_ca: &[PathBuf],
         connect_timeout: Duration,
         response_timeout: Duration,
-    ) -> Result<Upstream, UpstreamError> {
+    ) -> Result<Upstream, TlsSetupError> {
         let tls = tls_config(extra_ca)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -171,11 +168,11 @@ fn host_of(uri: &Uri) -> String {
     uri.authority().map(|a| a.to_string()).unwrap_or_default()
 }
 
-fn tls_config(extra_ca: &[PathBuf]) -> Result<rustls::ClientConfig, UpstreamError> {
+fn tls_config(extra_ca: &[PathBuf]) -> Result<rustls::ClientConfig, TlsSetupError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for path in extra_ca {
-        let ca_err = |detail: String| UpstreamError::CaFile {
+        let ca_err = |detail: String| TlsSetupError::CaFile {
             path: path.clone(),
             detail,
         };
@@ -193,10 +190,7 @@ fn tls_config(extra_ca: &[PathBuf]) -> Result<rustls::ClientConfig, UpstreamErro
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| UpstreamError::Tls {
-            host: String::new(),
-            detail: e.to_string(),
-        })?
+        .map_err(|e| TlsSetupError::Protocols(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(config)
@@ -335,27 +329,6 @@ impl tower_service::Service<Uri> for TimeoutConnector<HttpsConnector<HttpConnect
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn statuses_follow_the_cause() {
-        let h = String::from("h");
-        assert_eq!(
-            UpstreamError::Dns {
-                host: h.clone(),
-                detail: String::new()
-            }
-            .status(),
-            StatusCode::BAD_GATEWAY
-        );
-        assert_eq!(
-            UpstreamError::Refused { host: h.clone() }.status(),
-            StatusCode::BAD_GATEWAY
-        );
-        assert_eq!(
-            UpstreamError::ResponseTimeout { host: h, secs: 1 }.status(),
-            StatusCode::GATEWAY_TIMEOUT
-        );
-    }
 
     #[test]
     fn missing_ca_file_is_a_clear_error() {

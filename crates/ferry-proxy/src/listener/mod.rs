@@ -1,11 +1,13 @@
 //! Listeners and client connections: binds every listen address, accepts,
 //! applies the client-address rule, serves HTTP/1.x with keep-alive, upgrades
 //! and a header-read timeout, reloads list files on SIGHUP, and shuts down
-//! gracefully on SIGINT/SIGTERM (stop accepting, drain, exit).
+//! gracefully on SIGINT/SIGTERM (stop accepting, drain, exit). Each request
+//! on a connection is handed to [`crate::exchange::handle`].
+
+pub mod stall;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -16,17 +18,15 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Semaphore, watch};
 use tokio_util::task::TaskTracker;
 
-use crate::StartupError;
-use crate::access_log::AccessLog;
-use crate::acl::Rules;
-use crate::admission::Admission;
-use crate::auth::Authenticator;
+use self::stall::WriteStall;
+use crate::access::{Authenticator, Rules};
 use crate::config::ProxyConfig;
-use crate::metrics::Metrics;
-use crate::pipeline::{self, ConnInfo};
-use crate::stall::WriteStall;
+use crate::error::StartupError;
+use crate::exchange::{self, ConnInfo};
+use crate::ops::access_log::AccessLog;
+use crate::ops::metrics::{Metrics, StateCollector};
 use crate::state::ProxyState;
-use crate::upstream::Upstream;
+use crate::upstream::{Admission, Upstream};
 
 /// Largest request head accepted; beyond it the client gets 431.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -61,22 +61,29 @@ pub async fn serve(config: ProxyConfig) -> Result<(), StartupError> {
         .collect();
 
     let cache = open_cache(&config);
+    let admission = Admission::new(
+        config.max_concurrent,
+        config.max_queue,
+        config.queue_timeout(),
+    );
+    let started = Instant::now();
+    let metrics = Arc::new(Metrics::new(StateCollector {
+        started,
+        admission: admission.stats().clone(),
+        max_concurrent: config.max_concurrent,
+        cache: cache.clone(),
+    }));
     let state = Arc::new(ProxyState {
         cache,
         rules: ArcSwap::from_pointee(rules),
         auth: Authenticator::new(&config.users, &config.auth_realm),
         upstream,
-        admission: Admission::new(
-            config.max_concurrent,
-            config.max_queue,
-            config.queue_timeout(),
-        ),
+        admission,
         tunnels: Arc::new(Semaphore::new(config.max_tunnels)),
         tunnel_tasks: TaskTracker::new(),
         log,
-        metrics: Arc::new(Metrics::default()),
+        metrics,
         own_addrs: own_addrs.clone(),
-        started: Instant::now(),
         via_11: http::HeaderValue::from_str(&format!("1.1 {}", config.via_pseudonym))
             .unwrap_or_else(|_| http::HeaderValue::from_static("1.1 ferry")),
         config,
@@ -228,17 +235,14 @@ async fn serve_connection(
     let _ = stream.set_nodelay(true);
     let refused = state.rules.load().check_client(peer.ip()).err();
     if refused.is_some() {
-        state
-            .metrics
-            .clients_refused
-            .fetch_add(1, Ordering::Relaxed);
+        state.metrics.clients_refused.inc();
         tracing::info!(%peer, "client address not allowed");
     }
     let keep_alive = refused.is_none();
     let conn_info = Arc::new(ConnInfo { peer, refused });
     let service_state = state.clone();
     let service = hyper::service::service_fn(move |req| {
-        pipeline::handle(service_state.clone(), conn_info.clone(), req)
+        exchange::handle(service_state.clone(), conn_info.clone(), req)
     });
     let stream = WriteStall::new(stream, state.config.response_timeout());
     // Built in a block so the builder is not kept alive inside this
@@ -273,14 +277,14 @@ struct ConnectionGauge(Arc<Metrics>);
 
 impl ConnectionGauge {
     fn new(metrics: Arc<Metrics>) -> Self {
-        metrics.connections_open.fetch_add(1, Ordering::Relaxed);
-        metrics.connections_total.fetch_add(1, Ordering::Relaxed);
+        metrics.connections_open.inc();
+        metrics.connections_total.inc();
         ConnectionGauge(metrics)
     }
 }
 
 impl Drop for ConnectionGauge {
     fn drop(&mut self) {
-        self.0.connections_open.fetch_sub(1, Ordering::Relaxed);
+        self.0.connections_open.dec();
     }
 }

@@ -1,0 +1,74 @@
+//! Access control: who may use the proxy and what they may reach. The rules
+//! are plain data checked by pure functions (`acl`); credentials are checked
+//! by `auth`. The functions here are the request's policy phases, each
+//! refusing with a [`PolicyError`] that names the rule.
+
+mod acl;
+mod auth;
+
+use http::HeaderMap;
+use http::header;
+
+pub use acl::{AclError, Refusal, Rules, normalize_host};
+pub use auth::{AuthError, Authenticator, hash};
+
+use crate::error::PolicyError;
+use crate::headers::via_has_pseudonym;
+use crate::state::ProxyState;
+
+/// The first phase: a connection from an address outside `allow_clients`
+/// gets every request refused, and a request that already passed through
+/// this proxy (its pseudonym in `Via`) is a loop. Checked before anything
+/// else: a looped request arrives in whatever form the previous hop used,
+/// own pages included.
+pub fn admit(
+    state: &ProxyState,
+    client_refused: Option<&Refusal>,
+    headers: &HeaderMap,
+) -> Result<(), PolicyError> {
+    if let Some(refusal) = client_refused {
+        return Err(PolicyError::Refused(refusal.clone()));
+    }
+    if via_has_pseudonym(headers, &state.config.via_pseudonym) {
+        return Err(PolicyError::Loop);
+    }
+    Ok(())
+}
+
+/// Checks `Proxy-Authorization` when users are configured: the user's name,
+/// `None` when the proxy is open to every allowed client.
+pub async fn authenticate(
+    state: &ProxyState,
+    headers: &HeaderMap,
+) -> Result<Option<String>, PolicyError> {
+    let Some(auth) = &state.auth else {
+        return Ok(None);
+    };
+    let credentials = headers
+        .get(header::PROXY_AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    match auth.check(credentials).await {
+        auth::AuthOutcome::Granted { user } => Ok(Some(user)),
+        auth::AuthOutcome::Missing | auth::AuthOutcome::Invalid => Err(PolicyError::AuthRequired {
+            challenge: auth.challenge(),
+        }),
+    }
+}
+
+/// The destination rules (deny wins over allow) for an origin's host.
+pub fn check_destination(state: &ProxyState, host: &str) -> Result<(), PolicyError> {
+    state
+        .rules
+        .load()
+        .check_destination(host)
+        .map_err(PolicyError::Refused)
+}
+
+/// A tunnel must go to an allowed port of an allowed destination.
+pub fn check_tunnel(state: &ProxyState, host: &str, port: u16) -> Result<(), PolicyError> {
+    let rules = state.rules.load();
+    rules
+        .check_connect_port(port)
+        .and_then(|()| rules.check_destination(host))
+        .map_err(PolicyError::Refused)
+}

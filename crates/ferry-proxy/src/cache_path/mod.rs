@@ -1,0 +1,288 @@
+//! The cache's phases of a GET or HEAD: look it up; answer a fresh hit
+//! without a fetch slot; revalidate a stale copy (in the background when
+//! `stale-while-revalidate` allows, falling back to it when `stale-if-error`
+//! allows); collapse concurrent misses into one origin fetch; and store what
+//! the origin sends while it streams to the client. Every phase reports what
+//! it did as a [`CacheOutcome`].
+//!
+//! Misses and revalidations that bring a new response share one path,
+//! [`store_and_relay`]; the tee into the cache is `sink`.
+
+mod sink;
+#[cfg(test)]
+mod tests;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use ferry_cache::{Cache, CacheKey, Collapse, Hit, LeaderGuard, Lookup, Stale};
+use http::header;
+use http::{Response, StatusCode, request};
+use http_body_util::BodyExt;
+
+use crate::body::ProxyBody;
+use crate::error::{ProxyError, RequestError};
+use crate::exchange::{CacheOutcome, Fwd, StaleServed};
+use crate::state::ProxyState;
+use crate::upstream::{self, Fetched};
+
+use self::sink::StoreSink;
+
+/// What every cache phase of one request needs.
+#[derive(Clone, Copy)]
+pub struct CacheRequest<'a> {
+    pub state: &'a Arc<ProxyState>,
+    pub cache: &'a Cache,
+    /// The request's cache key, built once by the exchange.
+    pub key: &'a CacheKey,
+    pub client: IpAddr,
+    pub host: &'a str,
+}
+
+/// The result of a phase: the response (or why there is none) and what the
+/// cache did.
+pub type Served = (Result<Response<ProxyBody>, ProxyError>, CacheOutcome);
+
+/// Answers a GET or HEAD through the cache.
+///
+/// The paths that go upstream are boxed: hyper keeps one request future per
+/// connection for the connection's life, and the hit path should not carry
+/// the size of the miss path in every idle connection (nor allocate it per hit).
+pub async fn serve(cx: CacheRequest<'_>, parts: request::Parts) -> Served {
+    match cx.cache.lookup(&parts, cx.key).await {
+        Lookup::Fresh(hit) => {
+            let ttl = hit.ttl(SystemTime::now());
+            (
+                Ok(respond_from(cx.state, hit, &parts)),
+                CacheOutcome::Hit { ttl },
+            )
+        }
+        Lookup::OnlyIfCachedMiss => (
+            Err(RequestError::OnlyIfCached.into()),
+            CacheOutcome::OnlyIfCachedMiss,
+        ),
+        Lookup::Bypass => Box::pin(fetch_and_store(cx, parts, None, Fwd::Bypass)).await,
+        Lookup::Stale(stale) if stale.rules.while_revalidate => {
+            let ttl = stale.hit.ttl(SystemTime::now());
+            spawn_revalidation(cx, parts.clone());
+            let outcome = CacheOutcome::Stale {
+                ttl,
+                served: StaleServed::WhileRevalidate,
+            };
+            (Ok(respond_from(cx.state, stale.hit, &parts)), outcome)
+        }
+        Lookup::Stale(stale) => Box::pin(revalidate(cx, parts, stale)).await,
+        Lookup::Miss(kind) => Box::pin(miss(cx, parts, kind.into())).await,
+    }
+}
+
+/// Nothing usable is stored: one request fetches (the leader), the others
+/// for the same object wait for its result (collapsed forwarding). Only a
+/// plain GET can lead: its response is the complete object every follower
+/// needs.
+async fn miss(cx: CacheRequest<'_>, parts: request::Parts, fwd: Fwd) -> Served {
+    let plain_get = parts.method == http::Method::GET && !parts.headers.contains_key(header::RANGE);
+    if !plain_get {
+        return fetch_and_store(cx, parts, None, fwd).await;
+    }
+    match cx.cache.collapse(cx.key) {
+        Collapse::Pass => fetch_and_store(cx, parts, None, fwd).await,
+        Collapse::Leader(guard) => fetch_and_store(cx, parts, Some(guard), fwd).await,
+        Collapse::Follower(follower) => {
+            follower.wait(ferry_cache::COLLAPSE_WAIT).await;
+            match cx.cache.lookup(&parts, cx.key).await {
+                Lookup::Fresh(hit) => {
+                    let ttl = hit.ttl(SystemTime::now());
+                    let resp = respond_from(cx.state, hit, &parts);
+                    (Ok(resp), CacheOutcome::Collapsed { ttl })
+                }
+                // The leader's response could not be stored (or is already
+                // stale): fetch for this client.
+                _ => fetch_and_store(cx, parts, None, fwd).await,
+            }
+        }
+    }
+}
+
+/// Fetches from the origin, then stores the response while relaying it.
+/// `guard` is the collapsed-forwarding lead, released when the store
+/// completes (or right away if nothing is stored).
+async fn fetch_and_store(
+    cx: CacheRequest<'_>,
+    parts: request::Parts,
+    guard: Option<LeaderGuard>,
+    fwd: Fwd,
+) -> Served {
+    let mut upstream = parts.clone();
+    if guard.is_some() {
+        // The stored object must be the whole representation, whatever this
+        // client's own conditionals (its 200 still satisfies them).
+        upstream.headers.remove(header::IF_NONE_MATCH);
+        upstream.headers.remove(header::IF_MODIFIED_SINCE);
+    }
+    match upstream::fetch(cx.state, cx.client, upstream, upstream::no_body()).await {
+        Ok(fetched) => store_and_relay(cx, &parts, fetched, guard, fwd).await,
+        Err(e) => (Err(e), CacheOutcome::FetchFailed { fwd }),
+    }
+}
+
+/// The one relay-and-store path, for misses and for revalidations that
+/// brought a new representation: the response streams to the client and,
+/// if the rules allow, into the cache, replacing what was stored.
+async fn store_and_relay(
+    cx: CacheRequest<'_>,
+    parts: &request::Parts,
+    fetched: Fetched,
+    guard: Option<LeaderGuard>,
+    fwd: Fwd,
+) -> Served {
+    let fwd_status = fetched.head.status.as_u16();
+    let stored = cx
+        .cache
+        .begin_store(
+            cx.key,
+            parts,
+            &fetched.head,
+            fetched.request_time,
+            fetched.response_time,
+        )
+        .await;
+    let (sink, outcome) = match stored {
+        Ok(writer) => (
+            Some(StoreSink::boxed(writer, guard)),
+            CacheOutcome::Stored { fwd, fwd_status },
+        ),
+        Err(reason) => (
+            None,
+            CacheOutcome::NotStored {
+                fwd,
+                fwd_status,
+                reason,
+            },
+        ),
+    };
+    (
+        Ok(upstream::relay(cx.state, cx.host, fetched, sink)),
+        outcome,
+    )
+}
+
+/// Revalidates a stale stored response before answering (RFC 9111 §4.3).
+async fn revalidate(cx: CacheRequest<'_>, parts: request::Parts, stale: Stale) -> Served {
+    let mut conditional = parts.clone();
+    conditional.method = http::Method::GET;
+    for name in [
+        header::IF_NONE_MATCH,
+        header::IF_MODIFIED_SINCE,
+        header::IF_RANGE,
+        header::RANGE,
+    ] {
+        conditional.headers.remove(name);
+    }
+    for (name, value) in stale.validators() {
+        conditional.headers.insert(name, value);
+    }
+    let serve_stale = |hit: Hit, fwd_status: Option<u16>| {
+        let outcome = CacheOutcome::Stale {
+            ttl: hit.ttl(SystemTime::now()),
+            served: StaleServed::IfError { fwd_status },
+        };
+        (Ok(respond_from(cx.state, hit, &parts)), outcome)
+    };
+    let fetched = match upstream::fetch(cx.state, cx.client, conditional, upstream::no_body()).await
+    {
+        Ok(fetched) => fetched,
+        Err(ProxyError::Upstream(_)) if stale.rules.if_error => {
+            return serve_stale(stale.hit, None);
+        }
+        Err(e) => return (Err(e), CacheOutcome::FetchFailed { fwd: Fwd::Stale }),
+    };
+    let code = fetched.head.status;
+    if code == StatusCode::NOT_MODIFIED {
+        let head = fetched.head;
+        // Nothing more to read; the slot frees now.
+        drop(fetched.slot);
+        let refreshed = cx
+            .cache
+            .refresh(stale.hit, cx.key, &parts, &head, SystemTime::now())
+            .await;
+        return match refreshed {
+            Ok(hit) => (
+                Ok(respond_from(cx.state, hit, &parts)),
+                CacheOutcome::Revalidated,
+            ),
+            // The 304 does not describe what is stored: fetch it whole.
+            Err(_) => fetch_and_store(cx, parts, None, Fwd::Stale).await,
+        };
+    }
+    if code.is_server_error() && stale.rules.if_error {
+        return serve_stale(stale.hit, Some(code.as_u16()));
+    }
+    store_and_relay(cx, &parts, fetched, None, Fwd::Stale).await
+}
+
+/// `stale-while-revalidate`: refreshes the stored response off the request
+/// path, one background revalidation per URL at a time.
+fn spawn_revalidation(cx: CacheRequest<'_>, mut parts: request::Parts) {
+    parts.method = http::Method::GET;
+    parts.headers.remove(header::RANGE);
+    let state = cx.state.clone();
+    let cache = cx.cache.clone();
+    let key = cx.key.clone();
+    let host = cx.host.to_string();
+    let client = cx.client;
+    tokio::spawn(async move {
+        let cx = CacheRequest {
+            state: &state,
+            cache: &cache,
+            key: &key,
+            client,
+            host: &host,
+        };
+        let Lookup::Stale(stale) = cache.lookup(&parts, &key).await else {
+            return;
+        };
+        let Collapse::Leader(_guard) = cache.collapse(&key) else {
+            return;
+        };
+        let (result, outcome) = revalidate(cx, parts, stale).await;
+        if let Ok(resp) = result {
+            // Drain the body so a new representation is stored completely.
+            let _ = resp.into_body().collect().await;
+        }
+        tracing::debug!(
+            host,
+            cache_status = outcome.cache_status().unwrap_or_default(),
+            "background revalidation done"
+        );
+    });
+}
+
+/// `PURGE <url>` removes what is stored under the request's key.
+pub async fn purge(cache: &Cache, key: &CacheKey) -> Result<Response<ProxyBody>, ProxyError> {
+    if cache.purge(key).await {
+        Ok(crate::pages::text(StatusCode::OK, "purged\n"))
+    } else {
+        Err(RequestError::NotCached.into())
+    }
+}
+
+/// After a successful unsafe request, forgets what the cache holds for its
+/// target (RFC 9111 §4.4).
+pub async fn invalidate(
+    cache: &Cache,
+    key: &CacheKey,
+    request: &request::Parts,
+    response: &http::response::Parts,
+) {
+    cache.invalidate(key, request, response).await;
+}
+
+/// The stored response as this request gets it, marked as passing through us.
+fn respond_from(state: &ProxyState, hit: Hit, parts: &request::Parts) -> Response<ProxyBody> {
+    let resp = hit.into_response(parts);
+    let (mut head, body) = resp.into_parts();
+    state.add_via(&mut head.headers, http::Version::HTTP_11);
+    Response::from_parts(head, body.map_err(Into::into).boxed_unsync())
+}

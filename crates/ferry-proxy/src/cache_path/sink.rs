@@ -1,0 +1,44 @@
+//! The tee from a relayed upstream body into the cache: every data frame is
+//! handed to the store writer; the object becomes visible (and collapsed
+//! followers are released) once the store has completed.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use ferry_cache::{LeaderGuard, StoreWriter};
+
+use crate::upstream::FrameSink;
+
+pub struct StoreSink {
+    writer: StoreWriter,
+    /// Released when the store is done, so followers find the object.
+    guard: Option<LeaderGuard>,
+}
+
+impl StoreSink {
+    pub fn boxed(writer: StoreWriter, guard: Option<LeaderGuard>) -> Box<dyn FrameSink> {
+        Box::new(StoreSink { writer, guard })
+    }
+}
+
+impl FrameSink for StoreSink {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.writer.poll_ready(cx)
+    }
+
+    fn data(&mut self, chunk: &Bytes) {
+        self.writer.push(chunk);
+    }
+
+    fn finish(self: Box<Self>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        let StoreSink { writer, guard } = *self;
+        Box::pin(async move {
+            if let Err(e) = writer.finish().await {
+                tracing::debug!(error = %e, "response not stored");
+            }
+            drop(guard);
+        })
+    }
+}

@@ -1,0 +1,279 @@
+//! What can go wrong, as types. [`ProxyError`] is a request's failure, sorted
+//! by where the fault lies (the client's request, the proxy's rules, the
+//! origin, or the proxy itself); [`ProxyError::response`] is the one place
+//! that turns it into a status, an error page and `X-Ferry-Error`.
+//! [`StartupError`] is why the proxy could not start at all, and never
+//! reaches a client.
+
+use std::net::SocketAddr;
+
+use http::header::{self, HeaderValue};
+use http::{Response, StatusCode};
+
+use crate::access::AclError;
+use crate::access::Refusal;
+use crate::body::ProxyBody;
+use crate::config::ConfigError;
+use crate::pages::error_page;
+use crate::upstream::{AdmissionError, TlsSetupError, UpstreamError};
+
+/// Why one request could not be served.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProxyError {
+    /// The client's request cannot be served as sent.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// The proxy's rules refuse it.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The origin could not be reached, or did not answer properly.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// The proxy itself cannot take it now.
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+/// Faults in the client's request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    #[error("only http:// and https:// URLs can be fetched")]
+    UnsupportedScheme,
+    #[error("CONNECT needs a host:port target")]
+    ConnectWithoutTarget,
+    #[error("CONNECT needs a port (host:port)")]
+    ConnectWithoutPort,
+    #[error(
+        "this is Ferry, an HTTP proxy: ask it for absolute URLs (curl -x http://this-proxy URL)"
+    )]
+    UnknownPage,
+    #[error("not in the cache")]
+    NotCached,
+    #[error("not in the cache, and the request allows only cached responses (only-if-cached)")]
+    OnlyIfCached,
+}
+
+/// Refusals by the proxy's rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// An access rule: client address, destination, CONNECT port.
+    #[error("{0}")]
+    Refused(Refusal),
+    /// Users are configured and the request has no valid credentials;
+    /// `challenge` is the `Proxy-Authenticate` value.
+    #[error("this proxy requires a user name and password (Proxy-Authorization)")]
+    AuthRequired { challenge: String },
+    #[error("request loop: this request has already passed through this proxy (Via)")]
+    Loop,
+}
+
+/// The proxy's own limits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InternalError {
+    #[error(transparent)]
+    Admission(#[from] AdmissionError),
+    #[error("too many tunnels are open (max-tunnels); try again shortly")]
+    TooManyTunnels,
+}
+
+/// Where a failure came from, for logs and metric labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorSource {
+    Request,
+    Policy,
+    Upstream,
+    Internal,
+}
+
+impl ErrorSource {
+    pub const ALL: [ErrorSource; 4] = [
+        ErrorSource::Request,
+        ErrorSource::Policy,
+        ErrorSource::Upstream,
+        ErrorSource::Internal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorSource::Request => "request",
+            ErrorSource::Policy => "policy",
+            ErrorSource::Upstream => "upstream",
+            ErrorSource::Internal => "internal",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl From<Refusal> for ProxyError {
+    fn from(refusal: Refusal) -> Self {
+        ProxyError::Policy(PolicyError::Refused(refusal))
+    }
+}
+
+impl From<AdmissionError> for ProxyError {
+    fn from(e: AdmissionError) -> Self {
+        ProxyError::Internal(InternalError::Admission(e))
+    }
+}
+
+impl ProxyError {
+    pub fn source(&self) -> ErrorSource {
+        match self {
+            ProxyError::Request(_) => ErrorSource::Request,
+            ProxyError::Policy(_) => ErrorSource::Policy,
+            ProxyError::Upstream(_) => ErrorSource::Upstream,
+            ProxyError::Internal(_) => ErrorSource::Internal,
+        }
+    }
+
+    /// The HTTP status the client gets.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::Request(RequestError::UnknownPage | RequestError::NotCached) => {
+                StatusCode::NOT_FOUND
+            }
+            // RFC 9111 §5.2.1.7.
+            ProxyError::Request(RequestError::OnlyIfCached) => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::Request(_) => StatusCode::BAD_REQUEST,
+            ProxyError::Policy(PolicyError::Refused(_)) => StatusCode::FORBIDDEN,
+            ProxyError::Policy(PolicyError::AuthRequired { .. }) => {
+                StatusCode::PROXY_AUTHENTICATION_REQUIRED
+            }
+            ProxyError::Policy(PolicyError::Loop) => StatusCode::LOOP_DETECTED,
+            ProxyError::Upstream(
+                UpstreamError::ConnectTimeout { .. }
+                | UpstreamError::ResponseTimeout { .. }
+                | UpstreamError::BodyTimeout { .. },
+            ) => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::Internal(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The page the client gets for `url`: the status, the cause in plain
+    /// words (also in `X-Ferry-Error`), and the headers the status calls for.
+    pub fn response(&self, url: &str) -> Response<ProxyBody> {
+        let mut resp = error_page(self.status(), url, &self.to_string());
+        let headers = resp.headers_mut();
+        match self {
+            ProxyError::Internal(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            ProxyError::Policy(PolicyError::AuthRequired { challenge }) => {
+                if let Ok(v) = HeaderValue::from_str(challenge) {
+                    headers.insert(header::PROXY_AUTHENTICATE, v);
+                }
+            }
+            // The connection is refused as a whole: do not keep it open.
+            ProxyError::Policy(PolicyError::Refused(Refusal::ClientNotAllowed { .. })) => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Acl(#[from] AclError),
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot open access log {path}: {source}")]
+    AccessLog {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(e: impl Into<ProxyError>) -> u16 {
+        e.into().status().as_u16()
+    }
+
+    #[test]
+    fn statuses_follow_where_the_fault_lies() {
+        let host = || String::from("h");
+        assert_eq!(status(RequestError::UnsupportedScheme), 400);
+        assert_eq!(status(RequestError::UnknownPage), 404);
+        assert_eq!(status(RequestError::OnlyIfCached), 504);
+        assert_eq!(
+            status(Refusal::PortNotAllowed { port: 25 }),
+            403,
+            "access rules"
+        );
+        assert_eq!(status(PolicyError::Loop), 508);
+        assert_eq!(
+            status(PolicyError::AuthRequired {
+                challenge: "Basic realm=\"x\"".into()
+            }),
+            407
+        );
+        assert_eq!(
+            status(UpstreamError::Dns {
+                host: host(),
+                detail: String::new()
+            }),
+            502
+        );
+        assert_eq!(status(UpstreamError::Refused { host: host() }), 502);
+        assert_eq!(
+            status(UpstreamError::ResponseTimeout {
+                host: host(),
+                secs: 1
+            }),
+            504
+        );
+        assert_eq!(status(AdmissionError::QueueFull), 503);
+        assert_eq!(status(InternalError::TooManyTunnels), 503);
+    }
+
+    #[test]
+    fn responses_carry_the_cause_and_the_headers_their_status_needs() {
+        let resp = ProxyError::from(AdmissionError::TimedOut).response("http://a.test/");
+        assert_eq!(resp.status(), 503);
+        assert_eq!(resp.headers()["retry-after"], "5");
+        assert_eq!(
+            resp.headers()["x-ferry-error"],
+            AdmissionError::TimedOut.to_string()
+        );
+        let resp = ProxyError::from(PolicyError::AuthRequired {
+            challenge: "Basic realm=\"ferry\"".into(),
+        })
+        .response("http://a.test/");
+        assert_eq!(
+            resp.headers()["proxy-authenticate"],
+            "Basic realm=\"ferry\""
+        );
+        let refused = Refusal::ClientNotAllowed {
+            client: "192.0.2.1".parse().unwrap(),
+        };
+        let resp = ProxyError::from(refused).response("http://a.test/");
+        assert_eq!(resp.status(), 403);
+        assert_eq!(resp.headers()["connection"], "close");
+    }
+}

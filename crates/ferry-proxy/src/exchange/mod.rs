@@ -1,0 +1,275 @@
+//! One request's whole way through the proxy, read top to bottom in
+//! [`handle`] and [`Exchange::proceed`]:
+//!
+//! admit → route (own page | tunnel | origin) → policy checks → cache lookup
+//! → hit / revalidate / miss → fetch slot → upstream → store while relaying →
+//! respond → log.
+//!
+//! Each phase is a function in the module that owns it (`access`, `route`,
+//! `cache_path`, `upstream`, `tunnel`, `ops::dashboard`); this module holds
+//! the [`Exchange`], the one context created per request, which carries what
+//! the phases decided. What the cache did is a [`CacheOutcome`], what failed
+//! is a [`ProxyError`](crate::error::ProxyError); the response headers, the
+//! access-log line and the metrics are all derived from those values.
+
+mod logged;
+mod outcome;
+mod route;
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use ferry_cache::{Cache, CacheKey};
+use http::{Method, Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+pub use outcome::{CacheOutcome, Fwd, OutcomeClass, StaleServed};
+pub use route::{Route, RouteKind};
+
+use self::logged::Logged;
+pub use self::logged::finish as finish_record;
+use crate::access::{self, Refusal};
+use crate::body::ProxyBody;
+use crate::cache_path::{self, CacheRequest};
+use crate::error::{ErrorSource, ProxyError};
+use crate::ops::access_log::{self, AccessRecord};
+use crate::ops::dashboard;
+use crate::state::ProxyState;
+use crate::tunnel::{self, OpenTunnel};
+use crate::upstream;
+
+/// Facts about the client connection a request arrived on.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    /// Set when the client's address is not allowed: every request on the
+    /// connection gets a refusal page.
+    pub refused: Option<Refusal>,
+}
+
+/// One request and what has been decided about it so far.
+#[derive(Debug)]
+pub struct Exchange {
+    pub client: SocketAddr,
+    /// Set once authentication passed (when users are configured).
+    pub user: Option<String>,
+    pub method: Method,
+    /// The request target as text: the log and error pages show it. A copy,
+    /// not the `Uri`: that shares the connection's read buffer, which hyper
+    /// could then not reuse for the next request while the log line waits.
+    pub target: String,
+    pub version: http::Version,
+    /// The routing decision, once made.
+    pub route: Option<RouteKind>,
+    /// The cache key, built once when the request reaches the cache.
+    pub key: Option<CacheKey>,
+    pub outcome: CacheOutcome,
+    /// Where the failure came from, if the request failed.
+    pub error: Option<ErrorSource>,
+    /// Arrival, on the wall clock (for the log) and the monotonic one (for
+    /// the duration).
+    pub time: SystemTime,
+    pub started: Instant,
+}
+
+/// What the phases produced: a response, or a tunnel to start once the
+/// client has been told `200`.
+enum Reply {
+    Response(Response<ProxyBody>),
+    Tunnel(OpenTunnel, Request<Incoming>),
+}
+
+/// The hyper service: answers every request (failures become pages, never a
+/// dropped connection) and logs it.
+pub async fn handle(
+    state: Arc<ProxyState>,
+    conn: Arc<ConnInfo>,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let mut exchange = Exchange::begin(conn.peer, &req);
+    // Boxed: hyper keeps each connection's request future allocated for the
+    // connection's whole life, so an inline (multi-KiB) future would be held
+    // by every idle keep-alive connection.
+    let reply = Box::pin(exchange.proceed(&state, &conn, req)).await;
+    Ok(exchange.respond(&state, reply))
+}
+
+impl Exchange {
+    fn begin(client: SocketAddr, req: &Request<Incoming>) -> Exchange {
+        Exchange {
+            client,
+            user: None,
+            method: req.method().clone(),
+            target: access_log::target_text(req.uri()),
+            version: req.version(),
+            route: None,
+            key: None,
+            outcome: CacheOutcome::NotConsulted,
+            error: None,
+            time: SystemTime::now(),
+            started: Instant::now(),
+        }
+    }
+
+    /// The phases up to the response.
+    async fn proceed(
+        &mut self,
+        state: &Arc<ProxyState>,
+        conn: &ConnInfo,
+        req: Request<Incoming>,
+    ) -> Result<Reply, ProxyError> {
+        access::admit(state, conn.refused.as_ref(), req.headers())?;
+        let route = Route::of(state, &req);
+        // The proxy's own pages are open to allowed clients; everything else
+        // needs credentials when users are configured.
+        if route != Ok(Route::Own) {
+            self.user = access::authenticate(state, req.headers()).await?;
+        }
+        let route = route?;
+        self.route = Some(route.kind());
+        match route {
+            Route::Own => {
+                let page = dashboard::serve(state, req.uri().path(), req.headers())?;
+                Ok(Reply::Response(page))
+            }
+            Route::Tunnel { host, port } => {
+                access::check_tunnel(state, &host, port)?;
+                let open = Box::pin(tunnel::open(state, &host, port)).await?;
+                Ok(Reply::Tunnel(open, req))
+            }
+            Route::Origin { host } => {
+                access::check_destination(state, &host)?;
+                self.forward(state, req, &host).await.map(Reply::Response)
+            }
+        }
+    }
+
+    /// An origin's URL: the cache answers what it can (GET, HEAD, PURGE);
+    /// everything else goes straight upstream.
+    async fn forward(
+        &mut self,
+        state: &Arc<ProxyState>,
+        req: Request<Incoming>,
+        host: &str,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
+        let client = self.client.ip();
+        let cached = state.cache.as_ref().zip(CacheKey::from_uri(req.uri()));
+        let Some((cache, key)) = cached else {
+            // The uncached path is boxed like the cache's miss path (see
+            // `cache_path::serve`).
+            return Box::pin(forward_uncached(state, client, req, host, None)).await;
+        };
+        let key = &*self.key.insert(key);
+        if req.method() == Method::GET || req.method() == Method::HEAD {
+            let (parts, _ignored_body) = req.into_parts();
+            let cx = CacheRequest {
+                state,
+                cache,
+                key,
+                client,
+                host,
+            };
+            let (result, outcome) = cache_path::serve(cx, parts).await;
+            self.outcome = outcome;
+            return result;
+        }
+        if req.method().as_str() == "PURGE" {
+            return cache_path::purge(cache, key).await;
+        }
+        self.outcome = CacheOutcome::Bypass;
+        Box::pin(forward_uncached(
+            state,
+            client,
+            req,
+            host,
+            Some((cache, key)),
+        ))
+        .await
+    }
+
+    /// The last phases: the response carries what the cache did, and the
+    /// log line and metrics are written when its body ends (a tunnel's when
+    /// the tunnel closes).
+    fn respond(
+        mut self,
+        state: &Arc<ProxyState>,
+        reply: Result<Reply, ProxyError>,
+    ) -> Response<ProxyBody> {
+        let mut resp = match reply {
+            Ok(Reply::Response(resp)) => resp,
+            Ok(Reply::Tunnel(open, req)) => {
+                let started = self.started;
+                let record = self.into_record(200);
+                return tunnel::start(state, open, req, record, started);
+            }
+            Err(error) => {
+                self.error = Some(error.source());
+                if matches!(error, ProxyError::Policy(_)) {
+                    self.outcome = CacheOutcome::Refused;
+                }
+                error.response(&self.target)
+            }
+        };
+        self.outcome.apply(resp.headers_mut());
+        let started = self.started;
+        let record = self.into_record(resp.status().as_u16());
+        let (log, metrics) = (state.log.clone(), state.metrics.clone());
+        resp.map(|body| Logged::new(body, record, started, log, metrics).boxed_unsync())
+    }
+
+    /// What the access log and the metrics keep of this exchange.
+    fn into_record(self, status: u16) -> AccessRecord {
+        AccessRecord {
+            time: self.time,
+            client: self.client,
+            user: self.user,
+            method: self.method,
+            url: self.target,
+            version: version_str(self.version),
+            status,
+            bytes: 0,
+            duration_ms: 0,
+            cache: self.outcome,
+            error: self.error,
+        }
+    }
+}
+
+/// Methods the cache does not answer (and everything, without a cache):
+/// straight to the origin with the client's body. A successful unsafe
+/// request invalidates what the cache holds for its target.
+async fn forward_uncached(
+    state: &Arc<ProxyState>,
+    client: IpAddr,
+    req: Request<Incoming>,
+    host: &str,
+    cache: Option<(&Cache, &CacheKey)>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let (parts, body) = req.into_parts();
+    // Kept for invalidation: a successful unsafe request makes stored copies stale.
+    let target = cache.filter(|_| !parts.method.is_safe()).map(|_| {
+        let mut target = Request::new(()).into_parts().0;
+        target.method = parts.method.clone();
+        target.uri = parts.uri.clone();
+        target
+    });
+    let body = body.map_err(Into::into).boxed_unsync();
+    let fetched = upstream::fetch(state, client, parts, body).await?;
+    if let (Some((cache, key)), Some(target)) = (cache, &target) {
+        cache_path::invalidate(cache, key, target, &fetched.head).await;
+    }
+    Ok(upstream::relay(state, host, fetched, None))
+}
+
+fn version_str(v: http::Version) -> &'static str {
+    match v {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2",
+        http::Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    }
+}

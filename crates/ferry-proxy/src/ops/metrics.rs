@@ -1,0 +1,395 @@
+//! The proxy's one metric registry (`prometheus-client`). Every metric is
+//! declared here, once: the counters the request path updates in
+//! [`Metrics::new`], and the readings of live state (fetch slots, the cache)
+//! in [`StateCollector`]. `/metrics` is the registry's encoding, and the
+//! status page and `/status.json` are read back from that same encoding
+//! ([`Metrics::samples`]), so a new metric shows up everywhere with no other
+//! change.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::registry::Registry;
+
+use crate::error::ErrorSource;
+use crate::exchange::OutcomeClass;
+use crate::ops::access_log::AccessRecord;
+use crate::upstream::AdmissionStats;
+
+/// The content type of [`Metrics::encode`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+type Labels = [(&'static str, &'static str); 1];
+
+/// The metrics the request path updates, and the registry that exposes them
+/// with the collected ones.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Indexed by status class: 1xx and 2xx, 3xx, 4xx, 5xx.
+    responses: Vec<Counter>,
+    sent_bytes: Counter,
+    /// Indexed by [`OutcomeClass::index`].
+    outcomes: Vec<Counter>,
+    /// Indexed by [`ErrorSource::index`].
+    errors: Vec<Counter>,
+    pub connections_open: Gauge,
+    pub connections_total: Counter,
+    pub clients_refused: Counter,
+    pub tunnels_open: Gauge,
+    pub tunnels_total: Counter,
+}
+
+/// Live state read at each scrape.
+#[derive(Debug)]
+pub struct StateCollector {
+    pub started: Instant,
+    pub admission: Arc<AdmissionStats>,
+    pub max_concurrent: usize,
+    pub cache: Option<ferry_cache::Cache>,
+}
+
+impl Metrics {
+    pub fn new(state: StateCollector) -> Metrics {
+        let mut registry = Registry::default();
+        let responses = labelled(
+            &mut registry,
+            "ferry_requests",
+            "Requests answered, by status class.",
+            "class",
+            &["2xx", "3xx", "4xx", "5xx"],
+        );
+        let sent_bytes = counter(
+            &mut registry,
+            "ferry_sent_bytes",
+            "Body bytes sent to clients.",
+        );
+        let outcome_names: Vec<&'static str> =
+            OutcomeClass::ALL.iter().map(|c| c.as_str()).collect();
+        let outcomes = labelled(
+            &mut registry,
+            "ferry_cache_requests",
+            "Requests by what the cache did.",
+            "outcome",
+            &outcome_names,
+        );
+        let source_names: Vec<&'static str> = ErrorSource::ALL.iter().map(|s| s.as_str()).collect();
+        let errors = labelled(
+            &mut registry,
+            "ferry_errors",
+            "Requests that failed, by where the fault lay.",
+            "source",
+            &source_names,
+        );
+        let connections_open = gauge(
+            &mut registry,
+            "ferry_connections_open",
+            "Client connections open.",
+        );
+        let connections_total = counter(
+            &mut registry,
+            "ferry_connections",
+            "Client connections accepted.",
+        );
+        let clients_refused = counter(
+            &mut registry,
+            "ferry_clients_refused",
+            "Connections from client addresses outside allow_clients.",
+        );
+        let tunnels_open = gauge(&mut registry, "ferry_tunnels_open", "CONNECT tunnels open.");
+        let tunnels_total = counter(&mut registry, "ferry_tunnels", "CONNECT tunnels opened.");
+        registry.register_collector(Box::new(state));
+        Metrics {
+            registry,
+            responses,
+            sent_bytes,
+            outcomes,
+            errors,
+            connections_open,
+            connections_total,
+            clients_refused,
+            tunnels_open,
+            tunnels_total,
+        }
+    }
+
+    /// Counts one finished request.
+    pub fn record_response(&self, r: &AccessRecord) {
+        let class = match r.status {
+            0..=299 => 0,
+            300..=399 => 1,
+            400..=499 => 2,
+            _ => 3,
+        };
+        if let Some(c) = self.responses.get(class) {
+            c.inc();
+        }
+        self.sent_bytes.inc_by(r.bytes);
+        if let Some(c) = self.outcomes.get(r.cache.class().index()) {
+            c.inc();
+        }
+        if let Some(c) = r.error.and_then(|e| self.errors.get(e.index())) {
+            c.inc();
+        }
+    }
+
+    /// Every metric in the OpenMetrics text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::warn!(error = %e, "metrics could not be encoded");
+        }
+        out
+    }
+
+    /// Every sample, read back from [`encode`](Self::encode)'s text, with its
+    /// metric's help text.
+    pub fn samples(&self) -> Vec<Sample> {
+        parse_samples(&self.encode())
+    }
+}
+
+/// One sample of the exposition.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Sample {
+    /// The sample's name with its labels, as in the exposition
+    /// (`ferry_requests_total{class="2xx"}`).
+    pub name: String,
+    pub help: String,
+    pub value: f64,
+}
+
+/// Reads the samples of an OpenMetrics text (as this module writes it:
+/// `# HELP` before each family, one sample a line).
+fn parse_samples(text: &str) -> Vec<Sample> {
+    let mut help = String::new();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            help = rest
+                .split_once(' ')
+                .map_or("", |(_, h)| h)
+                .trim_end_matches('.')
+                .to_string();
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        if let Some((name, value)) = line.rsplit_once(' ') {
+            if let Ok(value) = value.parse() {
+                out.push(Sample {
+                    name: name.to_string(),
+                    help: help.clone(),
+                    value,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn counter(registry: &mut Registry, name: &str, help: &str) -> Counter {
+    let c = Counter::default();
+    registry.register(name, help, c.clone());
+    c
+}
+
+fn gauge(registry: &mut Registry, name: &str, help: &str) -> Gauge {
+    let g = Gauge::default();
+    registry.register(name, help, g.clone());
+    g
+}
+
+/// A counter family with one label, every value created up front so each
+/// shows from the start and an update is one atomic add (no label lookup).
+fn labelled(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    label: &'static str,
+    values: &[&'static str],
+) -> Vec<Counter> {
+    let family = Family::<Labels, Counter>::default();
+    let counters = values
+        .iter()
+        .map(|v| family.get_or_create_owned(&[(label, *v)]))
+        .collect();
+    registry.register(name, help, family);
+    counters
+}
+
+impl Collector for StateCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let adm = &self.admission;
+        let gauges: Vec<(&str, &str, i64)> = vec![
+            (
+                "ferry_uptime_seconds",
+                "Seconds since the proxy started.",
+                self.started.elapsed().as_secs() as i64,
+            ),
+            (
+                "ferry_fetches_in_flight",
+                "Origin fetches holding a slot.",
+                adm.in_flight.load(Ordering::SeqCst) as i64,
+            ),
+            (
+                "ferry_fetches_queued",
+                "Requests waiting for a fetch slot.",
+                adm.queued.load(Ordering::SeqCst) as i64,
+            ),
+            (
+                "ferry_fetch_slots",
+                "Fetch slots (max_concurrent).",
+                self.max_concurrent as i64,
+            ),
+        ];
+        let mut counters: Vec<(&str, &str, u64)> = vec![(
+            "ferry_fetches_rejected",
+            "Requests refused because the queue was full or the wait too long.",
+            adm.rejected.load(Ordering::Relaxed),
+        )];
+        let mut gauges = gauges;
+        if let Some(cache) = &self.cache {
+            let c = cache.stats();
+            gauges.extend([
+                (
+                    "ferry_cache_objects",
+                    "Objects stored on disk.",
+                    c.entries as i64,
+                ),
+                ("ferry_cache_bytes", "Bytes stored on disk.", c.bytes as i64),
+                (
+                    "ferry_cache_max_bytes",
+                    "The cache size bound.",
+                    c.max_bytes as i64,
+                ),
+                (
+                    "ferry_cache_memory_bytes",
+                    "Bytes in the memory tier.",
+                    c.memory_bytes as i64,
+                ),
+            ]);
+            counters.extend([
+                ("ferry_cache_stores", "Responses stored.", c.stores),
+                (
+                    "ferry_cache_store_failures",
+                    "Stores abandoned by a disk error.",
+                    c.store_failures,
+                ),
+                ("ferry_cache_evictions", "Objects evicted.", c.evictions),
+                (
+                    "ferry_cache_corrupt",
+                    "Damaged objects found and removed.",
+                    c.corrupt_removed,
+                ),
+            ]);
+        }
+        for (name, help, value) in gauges {
+            let g = ConstGauge::new(value);
+            g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
+        }
+        for (name, help, value) in counters {
+            let c = ConstCounter::new(value);
+            c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::exchange::{CacheOutcome, Fwd};
+
+    fn metrics() -> Metrics {
+        Metrics::new(StateCollector {
+            started: Instant::now(),
+            admission: Arc::new(AdmissionStats::default()),
+            max_concurrent: 5,
+            cache: None,
+        })
+    }
+
+    fn record(status: u16, cache: CacheOutcome, error: Option<ErrorSource>) -> AccessRecord {
+        AccessRecord {
+            time: SystemTime::now(),
+            client: SocketAddr::from(([127, 0, 0, 1], 1)),
+            user: None,
+            method: http::Method::GET,
+            url: "http://a.test/".into(),
+            version: "HTTP/1.1",
+            status,
+            bytes: 10,
+            duration_ms: 1,
+            cache,
+            error,
+        }
+    }
+
+    fn value(m: &Metrics, name: &str) -> Option<f64> {
+        m.samples()
+            .into_iter()
+            .find(|s| s.name == name)
+            .map(|s| s.value)
+    }
+
+    #[test]
+    fn every_metric_is_exposed_from_the_start_with_its_help() {
+        let m = metrics();
+        let samples = m.samples();
+        for name in [
+            "ferry_requests_total{class=\"2xx\"}",
+            "ferry_cache_requests_total{outcome=\"hit\"}",
+            "ferry_cache_requests_total{outcome=\"uncacheable\"}",
+            "ferry_errors_total{source=\"upstream\"}",
+            "ferry_sent_bytes_total",
+            "ferry_connections_open",
+            "ferry_fetches_in_flight",
+            "ferry_fetches_queued",
+            "ferry_fetch_slots",
+            "ferry_fetches_rejected_total",
+            "ferry_uptime_seconds",
+        ] {
+            let s = samples.iter().find(|s| s.name == name);
+            assert!(s.is_some(), "{name} missing from {samples:#?}");
+            assert!(!s.unwrap().help.is_empty(), "{name} has no help");
+        }
+        assert_eq!(value(&m, "ferry_fetch_slots"), Some(5.0));
+    }
+
+    #[test]
+    fn a_record_updates_status_bytes_outcome_and_error_counters() {
+        let m = metrics();
+        m.record_response(&record(200, CacheOutcome::Hit { ttl: 1 }, None));
+        m.record_response(&record(
+            502,
+            CacheOutcome::FetchFailed { fwd: Fwd::UriMiss },
+            Some(ErrorSource::Upstream),
+        ));
+        assert_eq!(value(&m, "ferry_requests_total{class=\"2xx\"}"), Some(1.0));
+        assert_eq!(value(&m, "ferry_requests_total{class=\"5xx\"}"), Some(1.0));
+        assert_eq!(value(&m, "ferry_sent_bytes_total"), Some(20.0));
+        assert_eq!(
+            value(&m, "ferry_cache_requests_total{outcome=\"hit\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&m, "ferry_cache_requests_total{outcome=\"error\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&m, "ferry_errors_total{source=\"upstream\"}"),
+            Some(1.0)
+        );
+    }
+}

@@ -1,0 +1,6 @@
+//! What operators see: the access log (one line a request), the metric
+//! registry, and the pages the proxy serves about itself.
+
+pub mod access_log;
+pub mod dashboard;
+pub mod metrics;
