@@ -3,6 +3,9 @@
 # one run on this machine. See bench/README.md for what each scenario means.
 #
 #   bench/run.sh            # RUNS=3 DURATION=10 by default
+#   BASE=<rev> bench/run.sh ab   # A/B: scenarios (a) and (b) only, Ferry at
+#                                # <rev> (default HEAD~1) against the working
+#                                # tree, interleaved, with Squid beside them
 #
 # Installs wrk, nginx and squid from Debian's packages if missing, builds Ferry
 # in release mode, runs everything on 127.0.0.1, prints the table and writes
@@ -16,6 +19,7 @@ DURATION=${DURATION:-10}
 CONNS=64
 IDLE_CONNS=${IDLE_CONNS:-10000}
 FERRY_SLOTS=256
+MODE=${1:-full}
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
@@ -36,6 +40,21 @@ fi
 log "building ferry (release)"
 cargo build --release --locked --bin ferry >&2
 FERRY=$ROOT/target/release/ferry
+
+# A/B: the base revision is built from its own checkout into its own target
+# directory (FERRY_BASE_BIN names a ready binary instead).
+FERRY_BASE=${FERRY_BASE_BIN:-}
+if [ "$MODE" = ab ] && [ -z "$FERRY_BASE" ]; then
+  BASE=${BASE:-HEAD~1}
+  BASE_SRC=$ROOT/target/bench-base-src
+  log "building ferry at $BASE (release) for the A/B comparison"
+  git worktree remove --force "$BASE_SRC" >/dev/null 2>&1 || rm -rf "$BASE_SRC"
+  git worktree prune
+  git worktree add --detach "$BASE_SRC" "$BASE" >&2
+  cargo build --release --locked --bin ferry --manifest-path "$BASE_SRC/Cargo.toml" \
+    --target-dir "$ROOT/target/bench-base" >&2
+  FERRY_BASE=$ROOT/target/bench-base/release/ferry
+fi
 
 ulimit -n "$(ulimit -Hn)"
 
@@ -118,8 +137,10 @@ wait_port "$ORIGIN_PORT"
 start_ferry() { # name port [extra args...]
   local name=$1 port=$2
   shift 2
+  local bin=$FERRY
+  [ "$name" = ferry-base ] && bin=$FERRY_BASE
   rm -rf "$WORK/$name-cache"
-  "$FERRY" proxy --listen "127.0.0.1:$port" --cache-dir "$WORK/$name-cache" \
+  "$bin" proxy --listen "127.0.0.1:$port" --cache-dir "$WORK/$name-cache" \
     --memory-cache-size 512MiB --max-object-size 256MiB \
     --access-log "$WORK/logs/$name-access.log" "$@" 2>>"$WORK/logs/$name.err" &
   echo $! >"$WORK/$name.pid"
@@ -238,6 +259,36 @@ wrk_rounds() { # scenario url target:host:port...
 x_cache() { # proxy url
   curl -s -o /dev/null -D - -x "http://$1" "$2" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-cache" { print $2 }'
 }
+
+if [ "$MODE" = ab ]; then
+  # Same flags for both Ferrys; the port of "Ferry (max-concurrent 5)" serves the base.
+  start_squid
+  start_ferry ferry-base "$FERRY5_PORT" --max-concurrent $FERRY_SLOTS
+  start_ferry ferry "$FERRY_PORT" --max-concurrent $FERRY_SLOTS
+  TARGETS=("direct:$ORIGIN")
+  for p in "squid:$SQUID_PORT" "ferry-base:$FERRY5_PORT" "ferry:$FERRY_PORT"; do
+    x_cache "127.0.0.1:${p#*:}" "http://$ORIGIN/1k.bin" >/dev/null
+    echo "  ${p%%:*} second request: X-Cache $(x_cache "127.0.0.1:${p#*:}" "http://$ORIGIN/1k.bin")" >&2
+    TARGETS+=("${p%%:*}:127.0.0.1:${p#*:}")
+  done
+  log "A/B (a) cache hit, 1 KiB, $CONNS connections"
+  wrk_rounds a "http://$ORIGIN/1k.bin" "${TARGETS[@]}"
+  log "A/B (b) miss path (no-store), 1 KiB, $CONNS connections"
+  wrk_rounds b "http://$ORIGIN/nostore/1k.bin" "${TARGETS[@]}"
+  HEADER=$WORK/header.md
+  {
+    echo "# Ferry A/B benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo
+    echo "Command: \`BASE=${BASE:-$FERRY_BASE} RUNS=$RUNS DURATION=$DURATION bench/run.sh ab\`."
+    echo "Base: $( [ -n "${BASE:-}" ] && git rev-parse --short "$BASE" || echo "$FERRY_BASE"); new: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' plus uncommitted changes')."
+    echo
+    echo "Both Ferrys run with the same flags (\`--max-concurrent $FERRY_SLOTS\`, 512 MiB memory tier, access log to a"
+    echo "file); Squid as in the full run. Every round measures each target once (wrk, 1 thread, $CONNS connections,"
+    echo "${DURATION} s). new/base per round is the ratio of the two runs of the same round."
+  } >"$HEADER"
+  python3 "$ROOT/bench/tools/report.py" --ab "$RESULTS" "$HEADER" | tee "$ROOT/bench/results/ab-latest.md"
+  exit 0
+fi
 
 start_squid
 start_squid squid-nolog "$SQUID_NOLOG_PORT"

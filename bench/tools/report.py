@@ -3,6 +3,7 @@
 with the ratios Ferry/Squid and Ferry/direct and the targets they are held to.
 
 Usage: report.py RESULTS.jsonl HEADER.md > latest.md
+       report.py --ab RESULTS.jsonl HEADER.md > ab-latest.md   (base against new)
 """
 import json
 import statistics
@@ -71,7 +72,65 @@ ROWS = [
 ]
 
 
+AB_ROWS = [
+    ("(a) hit 1 KiB — req/s", "a", "rps"),
+    ("(a) hit — p99 ms", "a", "p99_ms"),
+    ("(a) hit — CPU µs per request", "a", "cpu_us_per_req"),
+    ("(b) miss 1 KiB — req/s", "b", "rps"),
+    ("(b) miss — p99 ms", "b", "p99_ms"),
+    ("(b) miss — CPU µs per request", "b", "cpu_us_per_req"),
+]
+
+
+def load_ordered(path):
+    """Samples in the order they were taken (one per round and target)."""
+    samples = defaultdict(list)
+    for line in open(path):
+        line = line.strip()
+        if line:
+            s = json.loads(line)
+            samples[(s["scenario"], s["target"], s["metric"])].append(s["value"])
+    return samples
+
+
+def ab(results, header_path):
+    samples = load_ordered(results)
+    header = open(header_path).read() if header_path else ""
+    out = [header.rstrip(), ""]
+    out.append("| measurement | direct | Squid | Ferry base | Ferry new | new/base (medians) "
+               "| new/base per round | new/Squid |")
+    out.append("|---|---:|---:|---:|---:|---:|---|---:|")
+    for label, scen, metric in AB_ROWS:
+        d = median(samples, scen, "direct", metric)
+        s = median(samples, scen, "squid", metric)
+        b = median(samples, scen, "ferry-base", metric)
+        n = median(samples, scen, "ferry", metric)
+        base_runs = samples.get((scen, "ferry-base", metric), [])
+        new_runs = samples.get((scen, "ferry", metric), [])
+        per_round = [x / y for x, y in zip(new_runs, base_runs) if y]
+        rounds = ", ".join(f"{r:.2f}" for r in per_round)
+        if per_round:
+            rounds += f" (median {statistics.median(per_round):.2f})"
+
+        def times(r):
+            return "—" if r is None else f"{r:.2f}×"
+
+        out.append(f"| {label} | {fmt(d)} | {fmt(s)} | {fmt(b)} | {fmt(n)} | {times(ratio(n, b))} "
+                   f"| {rounds} | {times(ratio(n, s))} |")
+    out.append("")
+    out.append("<details><summary>raw samples</summary>\n")
+    out.append("| scenario | target | metric | samples |")
+    out.append("|---|---|---|---|")
+    for (scen, target, metric), values in sorted(samples.items()):
+        out.append(f"| {scen} | {target} | {metric} | {', '.join(fmt(v, 2) for v in values)} |")
+    out.append("\n</details>")
+    print("\n".join(out))
+
+
 def main():
+    if sys.argv[1] == "--ab":
+        ab(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)
+        return
     samples = load(sys.argv[1])
     header = open(sys.argv[2]).read() if len(sys.argv) > 2 else ""
     out = [header.rstrip(), ""]

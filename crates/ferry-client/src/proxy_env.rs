@@ -15,6 +15,19 @@
 //! Credentials in the proxy URL (`http://user:pass@host:port`) become a
 //! `Proxy-Authorization: Basic` header. A proxy URL without a port uses 3128,
 //! Ferry's default (curl would use 1080).
+//!
+//! Written by hand rather than with hyper-util's `client::proxy::matcher`
+//! (hyper-util 0.1.21, checked against its source), which does not reproduce
+//! these rules:
+//! - its `NO_PROXY` accepts `*` only alone: `*.example.com` is kept as a
+//!   literal domain and never matches, and an entry with a port
+//!   (`example.com:8080`) never matches either;
+//! - a proxy URL without a port comes back without one (Ferry's is 3128);
+//! - a value it cannot parse, or a `socks5://` proxy, is silently treated as
+//!   unset or accepted, where Ferry reports the bad value and its variable;
+//! - `Matcher::from_env` reads `HTTP_PROXY` as well as `http_proxy` (its
+//!   builder could be fed the lower-case value alone, but the three points
+//!   above would remain).
 
 use std::net::IpAddr;
 
