@@ -4,28 +4,12 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
 
-fn cache_cmd(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(ferry())
-        .arg("cache")
-        .args(args)
-        .arg("--cache-dir")
-        .arg(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 async fn is_hit(client: &ProxyClient, url: &str) -> bool {
-    client.get(url).await.header("x-cache") == Some("HIT")
+    cached(&client.get(url).await)
 }
 
 #[tokio::test(flavor = "multi_thread")]

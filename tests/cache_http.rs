@@ -11,10 +11,6 @@ use std::time::Duration;
 use common::*;
 use http::Method;
 
-fn cached(resp: &TestResponse) -> bool {
-    resp.header("x-cache") == Some("HIT")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fresh_response_is_served_from_the_cache() {
     let origin =
@@ -113,11 +109,7 @@ async fn no_store_and_private_responses_are_not_stored() {
         assert_eq!(origin.count(path), 2, "{path}");
     }
     let dir = proxy.cache_dir().unwrap().to_path_buf();
-    let out = std::process::Command::new(ferry())
-        .args(["cache", "ls", "--cache-dir", dir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let listing = String::from_utf8_lossy(&out.stdout);
+    let (_, listing, _) = cache_cmd(&dir, &["ls"]);
     assert!(
         !listing.contains("/no-store") && !listing.contains("/private"),
         "{listing}"

@@ -11,10 +11,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn cached(resp: &TestResponse) -> bool {
-    resp.header("x-cache") == Some("HIT")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hundred_concurrent_misses_make_one_origin_fetch() {
     let gate = Gate::new();
@@ -103,6 +99,7 @@ async fn a_200_mib_object_streams_through_in_bounded_memory() {
             .args(["--silent", "--show-error", "-x", &proxy.url(), "-o"])
             .arg(&out_path)
             .args(["-D", "-", &url])
+            .clear_proxy_env()
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();

@@ -9,7 +9,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
@@ -17,77 +16,9 @@ use common::*;
 /// Generous bound for waits that should end quickly; never a timing assertion.
 const LIMIT: Duration = Duration::from_secs(60);
 
-const PROXY_VARS: &[&str] = &[
-    "http_proxy",
-    "HTTP_PROXY",
-    "https_proxy",
-    "HTTPS_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-    "no_proxy",
-    "NO_PROXY",
-];
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn both(&self) -> String {
-        format!("--- stdout:\n{}--- stderr:\n{}", self.stdout, self.stderr)
-    }
-}
-
-fn get_command(args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(ferry());
-    cmd.arg("get").args(args);
-    for var in PROXY_VARS {
-        cmd.env_remove(var);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    cmd
-}
-
-async fn ferry_get_env(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let out = tokio::time::timeout(LIMIT, get_command(args, env).output())
-        .await
-        .expect("ferry get did not finish")
-        .unwrap();
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// `ferry get --proxy PROXY --output-dir DIR ARGS...`
-async fn ferry_get(proxy: &Proxy, dir: &Path, args: &[&str]) -> Run {
-    let mut all = vec![
-        "--proxy".to_string(),
-        proxy.url(),
-        "--output-dir".to_string(),
-        dir.display().to_string(),
-    ];
-    all.extend(args.iter().map(|a| a.to_string()));
-    let all: Vec<&str> = all.iter().map(String::as_str).collect();
-    ferry_get_env(&all, &[]).await
-}
-
 /// The names in `dir`, sorted; fails if a temporary `.part` file was left.
 fn files(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let names = dir_names(dir);
     assert!(
         !names.iter().any(|n| n.ends_with(".part")),
         "temporary file left behind: {names:?}"
@@ -97,12 +28,6 @@ fn files(dir: &Path) -> Vec<String> {
 
 fn read(dir: &Path, name: &str) -> Vec<u8> {
     std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}; have {:?}", files(dir)))
-}
-
-fn page(title: &str) -> String {
-    format!(
-        "<!DOCTYPE html><html><head><title>{title}</title></head><body><p>{title}</p></body></html>"
-    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -146,9 +71,7 @@ async fn pages_are_named_after_their_titles_in_their_charsets() {
         "/docs/intro",
         "/blank",
     ];
-    let urls: Vec<String> = paths.iter().map(|p| origin.url(p)).collect();
-    let args: Vec<&str> = urls.iter().map(String::as_str).collect();
-    let run = ferry_get(&proxy, dir.path(), &args).await;
+    let run = ferry_get_paths(&proxy, dir.path(), &origin, &paths).await;
     assert_eq!(run.code, Some(0), "{}", run.both());
 
     let port = origin.addr().port();
@@ -210,9 +133,7 @@ async fn hostile_titles_stay_inside_the_output_directory() {
         "/hidden",
         "/control",
     ];
-    let urls: Vec<String> = paths.iter().map(|p| origin.url(p)).collect();
-    let args: Vec<&str> = urls.iter().map(String::as_str).collect();
-    let run = ferry_get(&proxy, &dir, &args).await;
+    let run = ferry_get_paths(&proxy, &dir, &origin, &paths).await;
     assert_eq!(run.code, Some(0), "{}", run.both());
 
     // Nothing escaped: the parent holds only the output directory.
@@ -282,19 +203,9 @@ async fn collisions_never_overwrite() {
 
     // Two jobs saving one title at the same moment.
     let (a, b) = (origin.url("/twin-a"), origin.url("/twin-b"));
-    let mut child = get_command(
-        &[
-            "--proxy",
-            &proxy.url(),
-            "--output-dir",
-            &dir.path().display().to_string(),
-            &a,
-            &b,
-        ],
-        &[],
-    )
-    .spawn()
-    .unwrap();
+    let mut child = get_command_via(&proxy.url(), dir.path(), &[&a, &b])
+        .spawn()
+        .unwrap();
     assert!(
         wait_until(LIMIT, || gate.waiting() == 2).await,
         "both requests should reach the origin"
@@ -353,9 +264,7 @@ async fn other_content_keeps_its_name_with_a_matching_extension() {
         "/download",
         "/evil",
     ];
-    let urls: Vec<String> = paths.iter().map(|p| origin.url(p)).collect();
-    let args: Vec<&str> = urls.iter().map(String::as_str).collect();
-    let run = ferry_get(&proxy, dir.path(), &args).await;
+    let run = ferry_get_paths(&proxy, dir.path(), &origin, &paths).await;
     assert_eq!(run.code, Some(0), "{}", run.both());
     assert_eq!(
         files(dir.path()),
@@ -449,15 +358,10 @@ async fn failures_have_clear_messages_and_exit_codes_and_the_rest_complete() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    let run = ferry_get_env(
-        &[
-            "--proxy",
-            &format!("http://127.0.0.1:{port}"),
-            "--output-dir",
-            &dir.path().display().to_string(),
-            &origin.url("/ok"),
-        ],
-        &[],
+    let run = ferry_get_via(
+        &format!("http://127.0.0.1:{port}"),
+        dir.path(),
+        &[&origin.url("/ok")],
     )
     .await;
     assert_eq!(run.code, Some(1), "{}", run.both());
@@ -488,17 +392,11 @@ async fn several_urls_are_in_flight_at_once() {
         .iter()
         .map(|p| origin.url(p))
         .collect();
-    let mut args = vec![
-        "--proxy".to_string(),
-        proxy.url(),
-        "--output-dir".to_string(),
-        dir.path().display().to_string(),
-        "--jobs".to_string(),
-        "2".to_string(),
-    ];
-    args.extend(urls.iter().cloned());
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut child = get_command(&args, &[]).spawn().unwrap();
+    let mut args = vec!["--jobs", "2"];
+    args.extend(urls.iter().map(String::as_str));
+    let mut child = get_command_via(&proxy.url(), dir.path(), &args)
+        .spawn()
+        .unwrap();
 
     // Two requests held at the origin at the same time; the third waits for a job slot.
     assert!(
@@ -637,15 +535,10 @@ async fn proxy_no_cache_status() -> String {
         sock.write_all(body.as_bytes()).await.unwrap();
     });
     let dir = tempfile::tempdir().unwrap();
-    let run = ferry_get_env(
-        &[
-            "--proxy",
-            &format!("http://{addr}"),
-            "--output-dir",
-            &dir.path().display().to_string(),
-            "http://plain.test/",
-        ],
-        &[],
+    let run = ferry_get_via(
+        &format!("http://{addr}"),
+        dir.path(),
+        &["http://plain.test/"],
     )
     .await;
     assert_eq!(run.code, Some(0), "{}", run.both());
@@ -700,35 +593,16 @@ async fn the_proxy_comes_from_the_environment_as_curl_reads_it() {
     assert_eq!(origin.count("/env"), 3);
 }
 
-fn hash_password(password: &str) -> String {
-    use std::io::Write;
-    let mut child = std::process::Command::new(ferry())
-        .arg("hash-password")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn credentials_in_the_proxy_url_authenticate() {
     let origin = Origin::start(|_| Reply::html(page("Members"))).await;
     let user = format!("alice:{}", hash_password("s3cret pass"));
     let proxy = proxy(&["--no-cache", "--auth-user", &user]);
     let dir = tempfile::tempdir().unwrap();
-    let dir_arg = dir.path().display().to_string();
     let url = origin.url("/members");
     let addr = proxy.addr();
 
-    let run = ferry_get_env(
-        &["--proxy", &proxy.url(), "--output-dir", &dir_arg, &url],
-        &[],
-    )
-    .await;
+    let run = ferry_get(&proxy, dir.path(), &[&url]).await;
     assert_eq!(run.code, Some(1), "{}", run.both());
     assert!(
         run.stderr.contains("requires a user name and password"),
@@ -737,11 +611,7 @@ async fn credentials_in_the_proxy_url_authenticate() {
     );
 
     let with_creds = format!("http://alice:s3cret%20pass@{addr}");
-    let run = ferry_get_env(
-        &["--proxy", &with_creds, "--output-dir", &dir_arg, &url],
-        &[],
-    )
-    .await;
+    let run = ferry_get_via(&with_creds, dir.path(), &[&url]).await;
     assert_eq!(run.code, Some(0), "{}", run.both());
     assert_eq!(files(dir.path()), ["Members.html"]);
     assert!(origin.requests()[0].header("proxy-authorization").is_none());
@@ -804,13 +674,7 @@ async fn json_output_and_a_chosen_file_name() {
 
 /// Every name in `dir`, temporary files included.
 fn all_entries(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
+    dir_names(dir)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -847,18 +711,9 @@ async fn ctrl_c_stops_downloads_and_removes_their_temporary_files() {
     .await;
     let proxy = proxy(&["--no-cache"]);
     let dir = tempfile::tempdir().unwrap();
-    let child = get_command(
-        &[
-            "--proxy",
-            &proxy.url(),
-            "--output-dir",
-            &dir.path().display().to_string(),
-            &origin.url("/slow.bin"),
-        ],
-        &[],
-    )
-    .spawn()
-    .unwrap();
+    let child = get_command_via(&proxy.url(), dir.path(), &[&origin.url("/slow.bin")])
+        .spawn()
+        .unwrap();
     let pid = child.id().unwrap();
     // The body has started once its temporary file exists.
     assert!(

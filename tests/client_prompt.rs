@@ -23,45 +23,31 @@ use common::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-const PROXY_VARS: &[&str] = &[
-    "http_proxy",
-    "HTTP_PROXY",
-    "https_proxy",
-    "HTTPS_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-    "no_proxy",
-    "NO_PROXY",
-];
-
-fn page(title: &str) -> String {
-    format!("<!DOCTYPE html><html><head><title>{title}</title></head><body>{title}</body></html>")
-}
-
 fn client_command(proxy: &Proxy, dir: &Path, home: &Path) -> Command {
     let mut cmd = Command::new(ferry());
     cmd.arg("client")
         .arg("--proxy")
         .arg(proxy.url())
         .arg("--output-dir")
-        .arg(dir);
-    for var in PROXY_VARS {
-        cmd.env_remove(var);
-    }
+        .arg(dir)
+        .clear_proxy_env();
     // History goes to a throwaway place.
     cmd.env("HOME", home).env("XDG_DATA_HOME", home);
     cmd
 }
 
+/// `ferry client` with its standard input, output and error piped.
+fn piped_client(proxy: &Proxy, dir: &Path, home: &Path) -> Child {
+    client_command(proxy, dir, home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn files(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = match std::fs::read_dir(dir) {
-        Ok(entries) => entries
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    names.sort();
-    names
+    dir_names(dir)
 }
 
 fn wait_exit(child: &mut Child) -> ExitStatus {
@@ -89,12 +75,7 @@ async fn piped_commands_fetch_in_the_background_and_quit_waits_for_them() {
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
 
-    let mut child = client_command(&proxy, dir.path(), home.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = piped_client(&proxy, dir.path(), home.path());
     let mut stdin = child.stdin.take().unwrap();
     writeln!(
         stdin,
@@ -140,12 +121,7 @@ async fn piped_failures_and_unknown_commands_give_a_failing_exit_code() {
     let proxy = proxy(&["--no-cache"]);
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
-    let mut child = client_command(&proxy, dir.path(), home.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = piped_client(&proxy, dir.path(), home.path());
     // No `quit`: the end of input ends the session too.
     writeln!(
         child.stdin.take().unwrap(),

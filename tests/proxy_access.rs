@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -145,19 +143,6 @@ async fn list_files_are_reloaded_on_sighup_without_dropping_connections() {
         .await
     );
     assert_eq!(client.get(blocked_url).await.status, 403);
-}
-
-fn hash_password(password: &str) -> String {
-    let mut child = Command::new(ferry())
-        .arg("hash-password")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]

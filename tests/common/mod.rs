@@ -2,7 +2,17 @@
 //! small conveniences over the test kit.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+mod env;
+mod get;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+pub use env::*;
 pub use ferry_testkit::*;
+// Not every test binary runs `ferry get`.
+#[allow(unused_imports)]
+pub use get::*;
 
 /// The `ferry` binary built for these tests.
 pub fn ferry() -> &'static str {
@@ -16,16 +26,66 @@ pub fn proxy(args: &[&str]) -> Proxy {
 
 /// Runs the real `curl` with a clean proxy environment.
 pub fn curl(args: &[&str]) -> std::process::Output {
-    std::process::Command::new("curl")
+    Command::new("curl")
         .args(["--silent", "--show-error", "--max-time", "30"])
         .args(args)
-        .env_remove("http_proxy")
-        .env_remove("https_proxy")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("ALL_PROXY")
-        .env_remove("all_proxy")
-        .env_remove("NO_PROXY")
-        .env_remove("no_proxy")
+        .clear_proxy_env()
         .output()
         .expect("curl must be installed (see .ci/run)")
+}
+
+/// The hash `ferry hash-password` makes of `password`, for `--auth-user NAME:HASH`.
+pub fn hash_password(password: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(ferry())
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Runs `ferry cache ARGS... --cache-dir DIR`: (success, stdout, stderr).
+pub fn cache_cmd(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(ferry())
+        .arg("cache")
+        .args(args)
+        .arg("--cache-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Whether the proxy answered from its cache.
+pub fn cached(resp: &TestResponse) -> bool {
+    resp.header("x-cache") == Some("HIT")
+}
+
+/// The names in `dir`, sorted, temporary files included; none if `dir` does
+/// not exist.
+pub fn dir_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
+}
+
+/// A small HTML page with `title` as its title (and text).
+pub fn page(title: &str) -> String {
+    format!(
+        "<!DOCTYPE html><html><head><title>{title}</title></head><body><p>{title}</p></body></html>"
+    )
 }
