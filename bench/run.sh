@@ -245,12 +245,15 @@ print(round($wrk_cpu * 1e6 / json.loads(sys.argv[1])['requests'], 2))" "$out")"
 }
 
 # The runs of one scenario, interleaved: every round measures each target once,
-# so a slow spell of this shared machine hits all of them alike.
+# so a slow spell of this shared machine hits all of them alike. Every other
+# round runs the targets in reverse order, so none always runs first or last.
 wrk_rounds() { # scenario url target:host:port...
-  local scen=$1 url=$2 run spec
+  local scen=$1 url=$2 run spec i
   shift 2
+  local specs=("$@")
   for run in $(seq 1 "$RUNS"); do
-    for spec in "$@"; do
+    for i in "${!specs[@]}"; do
+      [ $((run % 2)) -eq 0 ] && spec=${specs[$((${#specs[@]} - 1 - i))]} || spec=${specs[$i]}
       wrk_once "$scen" "${spec%%:*}" "${spec#*:}" "$url" "$run"
     done
   done

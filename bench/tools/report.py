@@ -72,6 +72,17 @@ ROWS = [
 ]
 
 
+def raw_table(samples):
+    """Every sample, in a collapsed table under the medians."""
+    out = ["<details><summary>raw samples</summary>\n",
+           "| scenario | target | metric | samples |",
+           "|---|---|---|---|"]
+    for (scen, target, metric), values in sorted(samples.items()):
+        out.append(f"| {scen} | {target} | {metric} | {', '.join(fmt(v, 2) for v in values)} |")
+    out.append("\n</details>")
+    return out
+
+
 AB_ROWS = [
     ("(a) hit 1 KiB — req/s", "a", "rps"),
     ("(a) hit — p99 ms", "a", "p99_ms"),
@@ -118,12 +129,7 @@ def ab(results, header_path):
         out.append(f"| {label} | {fmt(d)} | {fmt(s)} | {fmt(b)} | {fmt(n)} | {times(ratio(n, b))} "
                    f"| {rounds} | {times(ratio(n, s))} |")
     out.append("")
-    out.append("<details><summary>raw samples</summary>\n")
-    out.append("| scenario | target | metric | samples |")
-    out.append("|---|---|---|---|")
-    for (scen, target, metric), values in sorted(samples.items()):
-        out.append(f"| {scen} | {target} | {metric} | {', '.join(fmt(v, 2) for v in values)} |")
-    out.append("\n</details>")
+    out.extend(raw_table(samples))
     print("\n".join(out))
 
 
@@ -164,12 +170,7 @@ def main():
     out.append("")
     out.append("Each figure is the median of the runs listed below (raw samples).")
     out.append("")
-    out.append("<details><summary>raw samples</summary>\n")
-    out.append("| scenario | target | metric | samples |")
-    out.append("|---|---|---|---|")
-    for (scen, target, metric), values in sorted(samples.items()):
-        out.append(f"| {scen} | {target} | {metric} | {', '.join(fmt(v, 2) for v in values)} |")
-    out.append("\n</details>")
+    out.extend(raw_table(samples))
     print("\n".join(out))
 
 

@@ -76,10 +76,11 @@ pub struct Exchange {
 }
 
 /// What the phases produced: a response, or a tunnel to start once the
-/// client has been told `200`.
+/// client has been told `200` (boxed: it is rare, and this value is moved
+/// through every request's future).
 enum Reply {
     Response(Response<ProxyBody>),
-    Tunnel(OpenTunnel, Request<Incoming>),
+    Tunnel(Box<(OpenTunnel, Request<Incoming>)>),
 }
 
 /// The hyper service: answers every request (failures become pages, never a
@@ -138,7 +139,7 @@ impl Exchange {
             Route::Tunnel { host, port } => {
                 access::check_tunnel(state, &host, port)?;
                 let open = Box::pin(tunnel::open(state, &host, port)).await?;
-                Ok(Reply::Tunnel(open, req))
+                Ok(Reply::Tunnel(Box::new((open, req))))
             }
             Route::Origin { host } => {
                 access::check_destination(state, &host)?;
@@ -200,7 +201,8 @@ impl Exchange {
     ) -> Response<ProxyBody> {
         let mut resp = match reply {
             Ok(Reply::Response(resp)) => resp,
-            Ok(Reply::Tunnel(open, req)) => {
+            Ok(Reply::Tunnel(tunnel)) => {
+                let (open, req) = *tunnel;
                 let started = self.started;
                 let record = self.into_record(200);
                 return tunnel::start(state, open, req, record, started);
