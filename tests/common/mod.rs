@@ -14,9 +14,36 @@ pub use ferry_testkit::*;
 #[allow(unused_imports)]
 pub use get::*;
 
-/// The `ferry` binary built for these tests.
+/// The `ferry` binary built for these tests, or the one `FERRY_TEST_BIN`
+/// names: that runs a test against another build, e.g. to show that a
+/// hostile-input test fails on an older version.
 pub fn ferry() -> &'static str {
-    env!("CARGO_BIN_EXE_ferry")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("FERRY_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ferry").into())
+    })
+}
+
+/// This machine's first non-loopback IPv4 address: tests that need a client
+/// the proxy does not see as loopback connect from it. Fails loudly when the
+/// machine has none (the test cannot mean anything then).
+pub fn non_loopback_ipv4() -> std::net::Ipv4Addr {
+    let text = std::fs::read_to_string("/proc/net/fib_trie").unwrap_or_default();
+    // Local addresses are the entries followed by "/32 host LOCAL".
+    let mut last: Option<std::net::Ipv4Addr> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("|-- ") {
+            last = rest.parse().ok();
+        } else if line.contains("/32 host LOCAL") {
+            if let Some(ip) = last.filter(|ip| !ip.is_loopback()) {
+                return ip;
+            }
+        }
+    }
+    panic!(
+        "this test needs a non-loopback IPv4 address on this machine (none in /proc/net/fib_trie)"
+    )
 }
 
 /// Starts `ferry proxy` with `args`.

@@ -23,10 +23,11 @@ use std::time::{Instant, SystemTime};
 
 use ferry_cache::{Cache, CacheKey};
 use http::{Method, Request, Response};
+use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-pub use outcome::{CacheOutcome, Fwd, OutcomeClass, StaleServed};
+pub use outcome::{BypassReason, CacheOutcome, Fwd, OutcomeClass, StaleServed};
 pub use route::{Route, RouteKind};
 
 use self::logged::Logged;
@@ -164,7 +165,13 @@ impl Exchange {
             return Box::pin(forward_uncached(state, client, req, host, None)).await;
         };
         let key = &*self.key.insert(key);
-        if req.method() == Method::GET || req.method() == Method::HEAD {
+        // A GET or HEAD with a body is not answered from the cache, nor
+        // stored: it goes to the origin with its body (the body may change
+        // the answer, and dropping it would leave the client's framing
+        // describing nothing).
+        let lookup = req.method() == Method::GET || req.method() == Method::HEAD;
+        let bodyless = req.body().is_end_stream();
+        if lookup && bodyless {
             let (parts, _ignored_body) = req.into_parts();
             let cx = CacheRequest {
                 state,
@@ -180,7 +187,11 @@ impl Exchange {
         if req.method().as_str() == "PURGE" {
             return cache_path::purge(cache, key).await;
         }
-        self.outcome = CacheOutcome::Bypass;
+        self.outcome = CacheOutcome::Bypass(if lookup {
+            BypassReason::RequestBody
+        } else {
+            BypassReason::Method
+        });
         Box::pin(forward_uncached(
             state,
             client,

@@ -38,8 +38,8 @@ pub enum CacheOutcome {
     },
     /// The origin gave no usable response; the client got an error page.
     FetchFailed { fwd: Fwd },
-    /// A method the cache does not answer: forwarded as it came.
-    Bypass,
+    /// Not a request the cache answers: forwarded as it came.
+    Bypass(BypassReason),
     /// `only-if-cached` and nothing usable stored (RFC 9111 §5.2.1.7).
     OnlyIfCachedMiss,
 }
@@ -52,6 +52,15 @@ pub enum StaleServed {
     /// `stale-if-error`: revalidation failed, with the origin's status if
     /// it answered at all (RFC 5861 §4).
     IfError { fwd_status: Option<u16> },
+}
+
+/// Why the cache stood aside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BypassReason {
+    /// A method the cache does not answer (POST, PUT, ...).
+    Method,
+    /// A GET or HEAD that carries a body.
+    RequestBody,
 }
 
 /// Why the request went forward to the origin (RFC 9211 `fwd`).
@@ -151,7 +160,7 @@ impl CacheOutcome {
             CacheOutcome::FetchFailed { .. } | CacheOutcome::OnlyIfCachedMiss => {
                 OutcomeClass::Error
             }
-            CacheOutcome::Bypass => OutcomeClass::Bypass,
+            CacheOutcome::Bypass(_) => OutcomeClass::Bypass,
         }
     }
 
@@ -216,7 +225,10 @@ impl CacheOutcome {
                 reason,
             } => s.fwd(fwd).fwd_status(fwd_status).detail(reason.as_str()),
             CacheOutcome::FetchFailed { fwd } => s.fwd(fwd),
-            CacheOutcome::Bypass => s.fwd_text("method"),
+            CacheOutcome::Bypass(BypassReason::Method) => s.fwd_text("method"),
+            CacheOutcome::Bypass(BypassReason::RequestBody) => {
+                s.fwd(Fwd::Bypass).detail("request-body")
+            }
             CacheOutcome::OnlyIfCachedMiss => s.detail("only-if-cached"),
         };
         Some(s.0)
@@ -363,7 +375,18 @@ mod tests {
                 "MISS",
                 "error",
             ),
-            (O::Bypass, Some("ferry; fwd=method"), "MISS", "bypass"),
+            (
+                O::Bypass(BypassReason::Method),
+                Some("ferry; fwd=method"),
+                "MISS",
+                "bypass",
+            ),
+            (
+                O::Bypass(BypassReason::RequestBody),
+                Some("ferry; fwd=bypass; detail=request-body"),
+                "MISS",
+                "bypass",
+            ),
             (
                 O::OnlyIfCachedMiss,
                 Some("ferry; detail=only-if-cached"),

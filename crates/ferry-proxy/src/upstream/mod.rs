@@ -92,6 +92,12 @@ pub fn relay(
 /// The request as the origin will see it: hop-by-hop and proxy headers gone,
 /// `Host` taken from the target URI (RFC 9112 §3.2.2), `Via` added, and the
 /// client's address only if the config asks for it.
+///
+/// The framing is always Ferry's own: the client's `Content-Length` and
+/// `Transfer-Encoding` never travel, and hyper frames the body actually sent
+/// (its exact length, chunked when unknown, nothing for an empty GET). A
+/// client's framing that does not match what is sent would let the origin
+/// read the next pooled request as a body (request desync).
 fn upstream_request(
     state: &ProxyState,
     client: IpAddr,
@@ -99,6 +105,8 @@ fn upstream_request(
     body: UpstreamBody,
 ) -> Request<UpstreamBody> {
     strip_hop_by_hop(&mut parts.headers);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::TRANSFER_ENCODING);
     parts.headers.remove(header::HOST);
     // 100-continue was already answered to the client by the server side.
     parts.headers.remove(header::EXPECT);
