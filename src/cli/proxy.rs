@@ -58,6 +58,11 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "CIDR")]
     pub allow_client: Vec<IpNet>,
 
+    /// Client network allowed to ask about or change what is stored (PURGE);
+    /// repeat for several. [default: 127.0.0.0/8 and ::1/128]
+    #[arg(long, value_name = "CIDR")]
+    pub admin_client: Vec<IpNet>,
+
     /// Refuse this destination domain (`example.com`: it and its subdomains;
     /// `*.example.com`: only subdomains); repeatable.
     #[arg(long, value_name = "PATTERN")]
@@ -191,6 +196,7 @@ impl ProxyArgs {
         set(&mut c.max_tunnels, &self.max_tunnels);
         set_list(&mut c.connect_ports, &self.connect_port);
         set_list(&mut c.allow_clients, &self.allow_client);
+        set_list(&mut c.admin_clients, &self.admin_client);
         set_list(&mut c.deny_domains, &self.deny_domain);
         set_list(&mut c.allow_domains, &self.allow_domain);
         set_list(&mut c.deny_lists, &self.deny_list);
@@ -254,6 +260,7 @@ mod tests {
         assert_eq!(c.max_tunnels, 256);
         assert_eq!(c.connect_ports, vec![443]);
         assert_eq!(c.allow_clients.len(), 2);
+        assert_eq!(c.admin_clients, c.allow_clients);
         assert_eq!(c.via_pseudonym, "ferry");
         assert_eq!(c.forwarded_header, ForwardedHeader::None);
         assert!(c.cache.enabled);

@@ -48,4 +48,6 @@ pub enum CacheError {
     Corrupt(String),
     #[error("the 304 does not describe the stored response")]
     Mismatch,
+    #[error("the updated response may not be stored ({})", .0.as_str())]
+    NotStorable(NotStored),
 }

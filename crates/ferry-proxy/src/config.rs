@@ -117,6 +117,8 @@ pub struct ProxyConfig {
     pub max_tunnels: usize,
     pub connect_ports: Vec<u16>,
     pub allow_clients: Vec<IpNet>,
+    /// Clients that may ask about or change what is stored (`PURGE`).
+    pub admin_clients: Vec<IpNet>,
     pub deny_domains: Vec<String>,
     pub allow_domains: Vec<String>,
     pub deny_lists: Vec<PathBuf>,
@@ -146,10 +148,8 @@ impl Default for ProxyConfig {
             workers: 0,
             max_tunnels: 256,
             connect_ports: vec![443],
-            allow_clients: vec![
-                "127.0.0.0/8".parse().unwrap_or_else(|_| IpNet::default()),
-                "::1/128".parse().unwrap_or_else(|_| IpNet::default()),
-            ],
+            admin_clients: loopback_networks(),
+            allow_clients: loopback_networks(),
             deny_domains: Vec::new(),
             allow_domains: Vec::new(),
             deny_lists: Vec::new(),
@@ -253,6 +253,14 @@ impl ProxyConfig {
     pub fn tunnel_idle_timeout(&self) -> Duration {
         Duration::from_secs(self.tunnel_idle_timeout)
     }
+}
+
+/// `127.0.0.0/8` and `::1/128`.
+fn loopback_networks() -> Vec<IpNet> {
+    ["127.0.0.0/8", "::1/128"]
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect()
 }
 
 impl std::str::FromStr for UserEntry {

@@ -5,7 +5,7 @@
 use http::header;
 use http::{Uri, request, response};
 
-use super::Cache;
+use super::{Cache, Hit};
 use crate::key::CacheKey;
 
 impl Cache {
@@ -39,6 +39,14 @@ impl Cache {
             }
         })
         .await;
+    }
+
+    /// Removes the stored response `hit` came from (e.g. once a new response
+    /// to the same request forbids storing it).
+    pub async fn evict(&self, hit: &Hit) {
+        let inner = self.inner.clone();
+        let id = hit.entry.id;
+        let _ = tokio::task::spawn_blocking(move || inner.remove(id)).await;
     }
 
     /// Removes what is stored under `key`; `true` if there was something.

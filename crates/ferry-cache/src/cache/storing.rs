@@ -7,8 +7,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::SystemTime;
 
 use http::header;
-use http::{request, response};
-use http_cache_semantics::CachePolicy;
+use http::{Method, request, response};
 
 use super::{Cache, Hit};
 use crate::CacheError;
@@ -93,7 +92,7 @@ impl Cache {
             request_time_ms: to_ms(request_time),
             response_time_ms: to_ms(response_time),
         };
-        meta.set_headers(&response.headers);
+        meta.set_headers(&policy::without_per_user(&response.headers));
         let expected_len = response
             .headers
             .get(header::CONTENT_LENGTH)
@@ -111,7 +110,10 @@ impl Cache {
     }
 
     /// Updates a stale stored response from the 304 that revalidated it
-    /// (RFC 9111 §4.3.4) and returns it, fresh again.
+    /// (RFC 9111 §4.3.4) and returns it, fresh again. The updated response
+    /// is checked for storability like a new one: when the 304 forbids
+    /// storing it, the stored copy is removed and the answer is
+    /// [`CacheError::NotStorable`].
     pub async fn refresh(
         &self,
         stale: Hit,
@@ -130,12 +132,24 @@ impl Cache {
         parts.status = old.meta.status();
         parts.headers = merged;
         let canonical = policy::canonical_request(request, key);
-        let new_policy = CachePolicy::new_options(
-            &policy::stored_request(&canonical, &old.meta.vary),
+        let checked = policy::check_storable(
+            &canonical,
+            &Method::GET,
             &parts,
             response_time,
-            policy::options(),
+            self.inner.cfg.max_object_size,
         );
+        let new_policy = match checked {
+            Ok((policy, _)) => policy,
+            Err(reason) => {
+                self.evict(&Hit {
+                    entry: old,
+                    inner: self.inner.clone(),
+                })
+                .await;
+                return Err(CacheError::NotStorable(reason));
+            }
+        };
         let mut meta = old.meta.clone();
         meta.set_headers(&parts.headers);
         meta.policy = Some(new_policy);

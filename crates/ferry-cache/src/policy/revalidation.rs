@@ -42,11 +42,13 @@ pub fn not_modified_matches(stored: &HeaderMap, not_modified: &HeaderMap) -> boo
     }
 }
 
-/// The stored headers updated with those of a 304 (§3.2).
+/// The stored headers updated with those of a 304 (§3.2). A user's own
+/// headers in the 304 (`Set-Cookie`, ...) are not taken: they belong to the
+/// client that caused the revalidation only.
 pub fn merge_not_modified(stored: &HeaderMap, not_modified: &HeaderMap) -> HeaderMap {
     let mut merged = stored.clone();
     for name in not_modified.keys() {
-        if KEPT_ON_UPDATE.contains(&name.as_str()) {
+        if KEPT_ON_UPDATE.contains(&name.as_str()) || super::is_per_user(name) {
             continue;
         }
         merged.remove(name);
@@ -80,5 +82,21 @@ mod tests {
         let mut other = HeaderMap::new();
         other.insert("etag", "\"b\"".parse().unwrap());
         assert!(!not_modified_matches(&stored, &other));
+    }
+
+    #[test]
+    fn a_users_own_headers_in_a_304_are_never_merged() {
+        let mut stored = HeaderMap::new();
+        stored.insert("etag", "\"a\"".parse().unwrap());
+        let mut nm = HeaderMap::new();
+        for name in crate::policy::PER_USER_HEADERS {
+            nm.append(name, "user-data".parse().unwrap());
+        }
+        nm.insert("x-new", "1".parse().unwrap());
+        let merged = merge_not_modified(&stored, &nm);
+        assert_eq!(merged["x-new"], "1");
+        for name in crate::policy::PER_USER_HEADERS {
+            assert!(!merged.contains_key(&name), "{name}");
+        }
     }
 }

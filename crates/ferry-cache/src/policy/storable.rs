@@ -87,9 +87,20 @@ pub fn check_storable(
             NotStored::Status
         });
     }
+    // What is kept never holds a user's own headers (see `PER_USER_HEADERS`).
+    let kept = match super::without_per_user(&response.headers) {
+        std::borrow::Cow::Borrowed(_) => std::borrow::Cow::Borrowed(response),
+        std::borrow::Cow::Owned(headers) => {
+            let mut parts = http::Response::new(()).into_parts().0;
+            parts.status = response.status;
+            parts.version = response.version;
+            parts.headers = headers;
+            std::borrow::Cow::Owned(parts)
+        }
+    };
     let policy = CachePolicy::new_options(
         &stored_request(request, &vary),
-        response,
+        kept.as_ref(),
         response_time,
         options(),
     );

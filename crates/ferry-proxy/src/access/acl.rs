@@ -44,6 +44,9 @@ pub enum Refusal {
     PortNotAllowed {
         port: u16,
     },
+    NotAdmin {
+        client: IpAddr,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -60,6 +63,10 @@ impl fmt::Display for Refusal {
             Refusal::NotInAllowList { host } => {
                 write!(f, "{host} matches no rule of the allow list")
             }
+            Refusal::NotAdmin { client } => write!(
+                f,
+                "client address {client} is not in admin-client: only admins may purge or inspect what is stored"
+            ),
             Refusal::PortNotAllowed { port } => {
                 write!(f, "CONNECT to port {port} is not allowed (connect-port)")
             }
@@ -155,6 +162,7 @@ pub fn normalize_host(host: &str) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Rules {
     pub allow_clients: Vec<IpNet>,
+    pub admin_clients: Vec<IpNet>,
     pub deny: DomainSet,
     pub allow: DomainSet,
     pub connect_ports: Vec<u16>,
@@ -165,6 +173,7 @@ impl Rules {
     pub fn build(config: &ProxyConfig) -> Result<Rules, AclError> {
         let mut rules = Rules {
             allow_clients: config.allow_clients.clone(),
+            admin_clients: config.admin_clients.clone(),
             connect_ports: config.connect_ports.clone(),
             ..Rules::default()
         };
@@ -189,6 +198,16 @@ impl Rules {
             Ok(())
         } else {
             Err(Refusal::ClientNotAllowed { client })
+        }
+    }
+
+    /// Requests about what is stored (PURGE) are for admin clients only.
+    pub fn check_admin(&self, client: IpAddr) -> Result<(), Refusal> {
+        let client = canonical_ip(client);
+        if self.admin_clients.iter().any(|net| net.contains(&client)) {
+            Ok(())
+        } else {
+            Err(Refusal::NotAdmin { client })
         }
     }
 

@@ -64,6 +64,15 @@ pub fn check_destination(state: &ProxyState, host: &str) -> Result<(), PolicyErr
         .map_err(PolicyError::Refused)
 }
 
+/// Requests about what is stored (PURGE) come only from admin clients.
+pub fn check_admin(state: &ProxyState, client: std::net::IpAddr) -> Result<(), PolicyError> {
+    state
+        .rules
+        .load()
+        .check_admin(client)
+        .map_err(PolicyError::Refused)
+}
+
 /// A tunnel must go to an allowed port of an allowed destination.
 pub fn check_tunnel(state: &ProxyState, host: &str, port: u16) -> Result<(), PolicyError> {
     let rules = state.rules.load();

@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use ferry_cache::{Cache, CacheKey, Collapse, Hit, LeaderGuard, Lookup, Stale};
+use ferry_cache::{Cache, CacheKey, Collapse, Hit, LeaderGuard, Lookup, Stale, policy};
 use http::header;
 use http::{Response, StatusCode, request};
 use http_body_util::BodyExt;
@@ -122,20 +122,22 @@ async fn fetch_and_store(
         upstream.headers.remove(header::IF_MODIFIED_SINCE);
     }
     match upstream::fetch(cx.state, cx.client, upstream, upstream::no_body()).await {
-        Ok(fetched) => store_and_relay(cx, &parts, fetched, guard, fwd).await,
+        Ok(fetched) => store_and_relay(cx, &parts, fetched, guard, fwd, None).await,
         Err(e) => (Err(e), CacheOutcome::FetchFailed { fwd }),
     }
 }
 
 /// The one relay-and-store path, for misses and for revalidations that
 /// brought a new representation: the response streams to the client and,
-/// if the rules allow, into the cache, replacing what was stored.
+/// if the rules allow, into the cache, replacing what was stored. When the
+/// new response forbids storing, the stale copy it `replaces` is removed.
 async fn store_and_relay(
     cx: CacheRequest<'_>,
     parts: &request::Parts,
     fetched: Fetched,
     guard: Option<LeaderGuard>,
     fwd: Fwd,
+    replaces: Option<&Hit>,
 ) -> Served {
     let fwd_status = fetched.head.status.as_u16();
     let stored = cx
@@ -153,14 +155,19 @@ async fn store_and_relay(
             Some(StoreSink::boxed(writer, guard)),
             CacheOutcome::Stored { fwd, fwd_status },
         ),
-        Err(reason) => (
-            None,
-            CacheOutcome::NotStored {
-                fwd,
-                fwd_status,
-                reason,
-            },
-        ),
+        Err(reason) => {
+            if let Some(stale) = replaces.filter(|_| reason.is_about_the_response()) {
+                cx.cache.evict(stale).await;
+            }
+            (
+                None,
+                CacheOutcome::NotStored {
+                    fwd,
+                    fwd_status,
+                    reason,
+                },
+            )
+        }
     };
     (
         Ok(upstream::relay(cx.state, cx.host, fetched, sink)),
@@ -208,18 +215,26 @@ async fn revalidate(cx: CacheRequest<'_>, parts: request::Parts, stale: Stale) -
             .refresh(stale.hit, cx.key, &parts, &head, SystemTime::now())
             .await;
         return match refreshed {
-            Ok(hit) => (
-                Ok(respond_from(cx.state, hit, &parts)),
-                CacheOutcome::Revalidated,
-            ),
-            // The 304 does not describe what is stored: fetch it whole.
+            Ok(hit) => {
+                let mut resp = respond_from(cx.state, hit, &parts);
+                // This client's own headers from the 304 (its new session
+                // cookie, say) go to it alone: they were not stored.
+                for name in &policy::PER_USER_HEADERS {
+                    for value in head.headers.get_all(name) {
+                        resp.headers_mut().append(name.clone(), value.clone());
+                    }
+                }
+                (Ok(resp), CacheOutcome::Revalidated)
+            }
+            // The 304 does not describe what is stored, or forbids keeping
+            // it (the stored copy is gone then): fetch the response whole.
             Err(_) => fetch_and_store(cx, parts, None, Fwd::Stale).await,
         };
     }
     if code.is_server_error() && stale.rules.if_error {
         return serve_stale(stale.hit, Some(code.as_u16()));
     }
-    store_and_relay(cx, &parts, fetched, None, Fwd::Stale).await
+    store_and_relay(cx, &parts, fetched, None, Fwd::Stale, Some(&stale.hit)).await
 }
 
 /// `stale-while-revalidate`: refreshes the stored response off the request

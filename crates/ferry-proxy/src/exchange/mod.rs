@@ -185,6 +185,7 @@ impl Exchange {
             return result;
         }
         if req.method().as_str() == "PURGE" {
+            access::check_admin(state, client)?;
             return cache_path::purge(cache, key).await;
         }
         self.outcome = CacheOutcome::Bypass(if lookup {
