@@ -42,7 +42,7 @@ pub fn run(args: GetOptions) -> Result<ExitCode, ClientError> {
 }
 
 fn usage(message: &str) -> ExitCode {
-    eprintln!("{message}");
+    eprintln!("{}", crate::report::inert(message));
     ExitCode::from(EXIT_USAGE)
 }
 

@@ -85,7 +85,7 @@ pub fn run(args: GetOptions) -> Result<ExitCode, ClientError> {
     let settings = match crate::settings_from(&args) {
         Ok(s) => Arc::new(s),
         Err(e) => {
-            eprintln!("ferry client: {e}");
+            eprintln!("{}", crate::report::inert(&format!("ferry client: {e}")));
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };

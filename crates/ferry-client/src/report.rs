@@ -12,8 +12,37 @@ use serde_json::json;
 
 use crate::job::{Observer, Outcome};
 
-/// The human-readable result line for one URL.
+/// Whether a character must not reach the terminal as it is: C0 and C1
+/// controls (escape sequences start with them), DEL, the Unicode line and
+/// paragraph separators, and the bidirectional overrides.
+fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with every unsafe character written as `\u{HHHH}`: what comes
+/// from an origin (titles, error pages, headers) never drives the terminal.
+pub fn inert(text: &str) -> String {
+    if !text.chars().any(is_unsafe_char) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:04x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The human-readable result line for one URL (inert: see [`inert`]).
 pub fn text_line(o: &Outcome) -> String {
+    inert(&text_line_raw(o))
+}
+
+fn text_line_raw(o: &Outcome) -> String {
     let url = o.shown_url();
     let redirected = match (&o.url, &o.final_url) {
         (Some(a), Some(b)) if a != b => format!(" (→ {b})"),
@@ -44,8 +73,25 @@ pub fn text_line(o: &Outcome) -> String {
     }
 }
 
-/// The `--json` object for one URL.
+/// The `--json` object for one URL. serde_json escapes C0 controls; the
+/// other unsafe characters are written as `\uHHHH` too.
 pub fn json_line(o: &Outcome) -> String {
+    let line = json_value(o).to_string();
+    if !line.chars().any(is_unsafe_char) {
+        return line;
+    }
+    line.chars()
+        .map(|c| {
+            if is_unsafe_char(c) {
+                format!("\\u{:04x}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn json_value(o: &Outcome) -> serde_json::Value {
     json!({
         "url": o.shown_url(),
         "final_url": o.final_url.as_ref().map(|u| u.to_string()),
@@ -60,7 +106,6 @@ pub fn json_line(o: &Outcome) -> String {
         "error": o.error.as_ref().map(|e| e.to_string()),
         "error_kind": o.error.as_ref().map(|e| e.kind()),
     })
-    .to_string()
 }
 
 fn status_text(status: Option<StatusCode>) -> String {
@@ -106,7 +151,7 @@ impl Progress {
             Progress::Bars(multi) => {
                 let bar = multi.add(ProgressBar::new_spinner());
                 bar.set_style(spinner_style());
-                bar.set_prefix(short(url, 48));
+                bar.set_prefix(inert(&short(url, 48)));
                 bar.set_message("waiting for the proxy");
                 bar.enable_steady_tick(Duration::from_millis(120));
                 Tracker {
@@ -115,7 +160,7 @@ impl Progress {
                 }
             }
             Progress::Plain => {
-                eprintln!("ferry: fetching {url}");
+                eprintln!("ferry: fetching {}", inert(url));
                 Tracker::silent()
             }
             Progress::Quiet => Tracker::silent(),
@@ -133,19 +178,28 @@ impl Progress {
                     (None, None) => "✓".to_string(),
                 };
                 bar.set_style(done_style());
-                bar.finish_with_message(message);
+                bar.finish_with_message(inert(&message));
             }
             (Progress::Quiet, _) | (Progress::Bars(_), None) => {
                 if let Some(e) = &outcome.error {
-                    eprintln!("ferry: {}: {e}", outcome.shown_url());
+                    eprintln!("{}", inert(&format!("ferry: {}: {e}", outcome.shown_url())));
                 }
             }
             (Progress::Plain, _) => match (&outcome.error, &outcome.file) {
-                (None, Some(f)) => {
-                    eprintln!("ferry: saved {} → {}", outcome.shown_url(), f.display())
+                (None, Some(f)) => eprintln!(
+                    "{}",
+                    inert(&format!(
+                        "ferry: saved {} → {}",
+                        outcome.shown_url(),
+                        f.display()
+                    ))
+                ),
+                (None, None) => {
+                    eprintln!("{}", inert(&format!("ferry: done {}", outcome.shown_url())))
                 }
-                (None, None) => eprintln!("ferry: done {}", outcome.shown_url()),
-                (Some(e), _) => eprintln!("ferry: {}: {e}", outcome.shown_url()),
+                (Some(e), _) => {
+                    eprintln!("{}", inert(&format!("ferry: {}: {e}", outcome.shown_url())))
+                }
             },
         }
     }
@@ -183,7 +237,7 @@ impl Observer for BarObserver {
             self.bar.set_length(len);
             self.bar.set_style(bar_style());
         }
-        self.bar.set_message(status.to_string());
+        self.bar.set_message(inert(&status.to_string()));
     }
     fn bytes(&self, n: u64) {
         self.bar.inc(n);

@@ -100,10 +100,51 @@ pub fn via_has_pseudonym(headers: &HeaderMap, pseudonym: &str) -> bool {
         })
 }
 
-/// Adds the client's address only in the configured form; `None` adds nothing.
+/// Headers by which earlier hops (or the client itself) tell a site a
+/// client's address. With `--forwarded-header none` none of them reaches the
+/// origin: Ferry's promise is that sites never learn the client's address.
+const CLIENT_ADDRESS_HEADERS: [&str; 17] = [
+    "x-forwarded-for",
+    "forwarded",
+    "x-real-ip",
+    "true-client-ip",
+    "client-ip",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "x-forwarded",
+    "forwarded-for",
+    "x-originating-ip",
+    "x-remote-ip",
+    "x-remote-addr",
+    "x-proxyuser-ip",
+    "cf-connecting-ip",
+    "fastly-client-ip",
+    "x-azure-clientip",
+    "x-appengine-user-ip",
+];
+
+/// Headers that only this proxy writes (`X-Ferry-*`, `X-Cache`): an
+/// origin's own are removed, so a client can trust what it reads there.
+pub fn strip_own_headers(headers: &mut HeaderMap) {
+    let spoofed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("x-ferry-") || name.as_str() == "x-cache")
+        .cloned()
+        .collect();
+    for name in spoofed {
+        headers.remove(name);
+    }
+}
+
+/// Adds the client's address only in the configured form. `None` adds
+/// nothing and removes whatever address headers the request already carried.
 pub fn add_forwarded(headers: &mut HeaderMap, mode: ForwardedHeader, client: IpAddr) {
     match mode {
-        ForwardedHeader::None => {}
+        ForwardedHeader::None => {
+            for name in CLIENT_ADDRESS_HEADERS {
+                headers.remove(name);
+            }
+        }
         ForwardedHeader::XForwardedFor => {
             let value = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
                 Some(prev) => format!("{prev}, {client}"),

@@ -36,7 +36,7 @@ use crate::access::{self, Refusal};
 use crate::body::ProxyBody;
 use crate::cache_path::{self, CacheRequest};
 use crate::error::{ErrorSource, ProxyError};
-use crate::ops::access_log::{self, AccessRecord};
+use crate::ops::access_log::{self, AccessRecord, LogFormat};
 use crate::ops::dashboard;
 use crate::state::ProxyState;
 use crate::tunnel::{self, OpenTunnel};
@@ -70,6 +70,9 @@ pub struct Exchange {
     pub outcome: CacheOutcome,
     /// Where the failure came from, if the request failed.
     pub error: Option<ErrorSource>,
+    /// `User-Agent` and `Referer`, kept only when the log has room for them.
+    pub user_agent: Option<String>,
+    pub referer: Option<String>,
     /// Arrival, on the wall clock (for the log) and the monotonic one (for
     /// the duration).
     pub time: SystemTime,
@@ -91,7 +94,8 @@ pub async fn handle(
     conn: Arc<ConnInfo>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
-    let mut exchange = Exchange::begin(conn.peer, &req);
+    let json_log = state.config.log_format == LogFormat::Json;
+    let mut exchange = Exchange::begin(conn.peer, &req, json_log);
     // Boxed: hyper keeps each connection's request future allocated for the
     // connection's whole life, so an inline (multi-KiB) future would be held
     // by every idle keep-alive connection.
@@ -100,7 +104,15 @@ pub async fn handle(
 }
 
 impl Exchange {
-    fn begin(client: SocketAddr, req: &Request<Incoming>) -> Exchange {
+    fn begin(client: SocketAddr, req: &Request<Incoming>, json_log: bool) -> Exchange {
+        // Copied (not the header values, which share hyper's read buffer),
+        // and only when the log uses them.
+        let header_text = |name| {
+            json_log
+                .then(|| req.headers().get(name))
+                .flatten()
+                .map(|v: &http::HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        };
         Exchange {
             client,
             user: None,
@@ -111,6 +123,8 @@ impl Exchange {
             key: None,
             outcome: CacheOutcome::NotConsulted,
             error: None,
+            user_agent: header_text(http::header::USER_AGENT),
+            referer: header_text(http::header::REFERER),
             time: SystemTime::now(),
             started: Instant::now(),
         }
@@ -248,6 +262,8 @@ impl Exchange {
             duration_ms: 0,
             cache: self.outcome,
             error: self.error,
+            user_agent: self.user_agent,
+            referer: self.referer,
         }
     }
 }

@@ -235,11 +235,15 @@ impl CacheOutcome {
     }
 
     /// Adds `Cache-Status` and `X-Cache` to a response's headers, if the
-    /// cache took part.
+    /// cache took part. Entries of caches nearer the origin stay in front of
+    /// ours (RFC 9211 §2: the list grows towards the client).
     pub fn apply(self, headers: &mut http::HeaderMap) {
-        let Some(value) = self.cache_status() else {
+        let Some(mut value) = self.cache_status() else {
             return;
         };
+        if let Some(upstream) = headers.get(CACHE_STATUS).and_then(|v| v.to_str().ok()) {
+            value = format!("{upstream}, {value}");
+        }
         if let Ok(v) = HeaderValue::from_str(&value) {
             headers.insert(CACHE_STATUS, v);
         }

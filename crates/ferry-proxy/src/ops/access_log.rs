@@ -54,6 +54,10 @@ pub struct AccessRecord {
     pub cache: CacheOutcome,
     /// Where the failure came from, if the request failed.
     pub error: Option<ErrorSource>,
+    /// `User-Agent` and `Referer`, copied only for the JSON format (the
+    /// common format has no place for them).
+    pub user_agent: Option<String>,
+    pub referer: Option<String>,
 }
 
 impl AccessRecord {
@@ -73,13 +77,16 @@ impl AccessRecord {
             LogFormat::Common => {
                 let _ = write!(out, "{}", self.client.ip());
                 out.push_str(" - ");
-                out.push_str(self.user.as_deref().unwrap_or("-"));
+                match self.user.as_deref() {
+                    Some(user) => push_escaped(out, user, true),
+                    None => out.push('-'),
+                }
                 out.push_str(" [");
                 out.push_str(clock.clf(self.time));
                 out.push_str("] \"");
                 out.push_str(self.method.as_str());
                 out.push(' ');
-                out.push_str(&self.url);
+                push_escaped(out, &self.url, false);
                 out.push(' ');
                 out.push_str(self.version);
                 out.push_str("\" ");
@@ -105,15 +112,67 @@ impl AccessRecord {
                     "cache": self.cache.log_token(),
                     "outcome": self.cache.class().as_str(),
                     "error": self.error.map(ErrorSource::as_str),
+                    "user_agent": self.user_agent,
+                    "referer": self.referer,
                 });
+                let start = out.len();
                 let _ = write!(out, "{value}");
+                escape_json_extras(out, start);
             }
         }
     }
 }
 
-/// The text of a request target as the client sent it, built without the
-/// formatting machinery (this runs for every request).
+/// Whether a character must not reach a log line or a terminal as it is:
+/// C0 and C1 controls, DEL, the Unicode line and paragraph separators, and
+/// the bidirectional overrides that can make text read differently than it is.
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Appends `text` to a common-format line with `"` and `\\` escaped and every
+/// unsafe character written as `\xHH` or `\u{HHHH}` (and spaces too, for
+/// fields that are space-delimited), so a line is always one parseable line.
+fn push_escaped(out: &mut String, text: &str, escape_space: bool) {
+    use std::fmt::Write as _;
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            ' ' if escape_space => out.push_str("\\x20"),
+            c if is_unsafe_char(c) && (c as u32) < 0x100 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if is_unsafe_char(c) => {
+                let _ = write!(out, "\\u{{{:04x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// serde_json leaves C1 controls, DEL and the separators as they are (they
+/// are valid in JSON strings); writes them as `\uHHHH` from `start` on, so
+/// the line stays inert for the tools that read it.
+fn escape_json_extras(out: &mut String, start: usize) {
+    use std::fmt::Write as _;
+    if !out[start..].chars().any(is_unsafe_char) {
+        return;
+    }
+    let raw = out.split_off(start);
+    for c in raw.chars() {
+        if is_unsafe_char(c) {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+/// The text of a request target as the client sent it, without any
+/// `user:password@` (credentials never reach a log or a page), built without
+/// the formatting machinery (this runs for every request).
 pub fn target_text(uri: &http::Uri) -> String {
     let path = uri.path_and_query().map_or("", |p| p.as_str());
     let Some(authority) = uri.authority() else {
@@ -124,12 +183,16 @@ pub fn target_text(uri: &http::Uri) -> String {
         };
     };
     let scheme = uri.scheme_str().unwrap_or("");
-    let mut text = String::with_capacity(scheme.len() + 3 + authority.as_str().len() + path.len());
+    let host_port = authority
+        .as_str()
+        .rsplit_once('@')
+        .map_or(authority.as_str(), |(_, h)| h);
+    let mut text = String::with_capacity(scheme.len() + 3 + host_port.len() + path.len());
     if !scheme.is_empty() {
         text.push_str(scheme);
         text.push_str("://");
     }
-    text.push_str(authority.as_str());
+    text.push_str(host_port);
     text.push_str(path);
     text
 }
@@ -284,6 +347,8 @@ mod tests {
                 fwd_status: 200,
             },
             error: None,
+            user_agent: None,
+            referer: None,
         }
     }
 
@@ -341,5 +406,48 @@ mod tests {
             let uri: http::Uri = target.parse().unwrap();
             assert_eq!(target_text(&uri), uri.to_string(), "{target}");
         }
+    }
+
+    #[test]
+    fn hostile_text_stays_on_one_inert_line_in_both_formats() {
+        let hostile = "/a\"b\\c\u{1b}[2J\u{7}\u{85}\u{9b}\u{2028}\u{2029}\u{202e}\r\nX";
+        let mut r = record();
+        r.url = format!("http://example.test{hostile}");
+        r.user = Some("eve \"x\"".into());
+        r.user_agent = Some(hostile.into());
+        r.referer = Some(hostile.into());
+        for format in [LogFormat::Common, LogFormat::Json] {
+            let line = r.format(format);
+            assert!(
+                !line.chars().any(is_unsafe_char),
+                "{format:?}: unsafe characters left in {line:?}"
+            );
+            if format == LogFormat::Json {
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                assert_eq!(v["url"], format!("http://example.test{hostile}"));
+                assert_eq!(v["user_agent"], hostile);
+            } else {
+                // Exactly two unescaped quotes: around the request line.
+                let mut quotes = 0;
+                let mut escaped = false;
+                for c in line.chars() {
+                    match (escaped, c) {
+                        (false, '\\') => escaped = true,
+                        (false, '"') => quotes += 1,
+                        _ => escaped = false,
+                    }
+                }
+                assert_eq!(quotes, 2, "{line}");
+                assert!(line.contains("eve\\x20\\\"x\\\""), "{line}");
+            }
+        }
+    }
+
+    #[test]
+    fn credentials_in_the_target_are_never_kept() {
+        let uri: http::Uri = "http://alice:s3cret@example.test:8080/p?q=1"
+            .parse()
+            .unwrap();
+        assert_eq!(target_text(&uri), "http://example.test:8080/p?q=1");
     }
 }

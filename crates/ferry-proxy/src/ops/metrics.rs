@@ -333,6 +333,8 @@ mod tests {
             duration_ms: 1,
             cache,
             error,
+            user_agent: None,
+            referer: None,
         }
     }
 

@@ -26,7 +26,7 @@ pub use relay::{FrameSink, Relay};
 
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
-use crate::headers::{add_forwarded, strip_hop_by_hop};
+use crate::headers::{add_forwarded, strip_hop_by_hop, strip_own_headers};
 use crate::state::ProxyState;
 
 /// An upstream response head, with the slot that must be held until its body
@@ -54,6 +54,7 @@ pub async fn fetch(
     let resp = state.upstream.send(req).await?;
     let (mut head, body) = resp.into_parts();
     strip_hop_by_hop(&mut head.headers);
+    strip_own_headers(&mut head.headers);
     Ok(Fetched {
         head,
         body,
