@@ -1,9 +1,11 @@
 //! Bodies served from the cache. Small objects come from memory; larger ones
 //! stream from their file in 512 KiB reads on one blocking task per response
-//! (a bounded channel keeps at most a few chunks in memory), and a whole-body
-//! read is checked against the stored checksum: a mismatch ends the body with an
-//! error, so the client sees a broken transfer rather than wrong bytes, and the
-//! damaged file is removed.
+//! (a bounded channel keeps at most a few chunks in memory). Every file read,
+//! whole body or range, is checked against the stored checksum: a range read
+//! runs through the whole body and holds its last bytes back until the
+//! checksum matches. A mismatch ends the body with an error, so the client
+//! sees a broken transfer rather than wrong bytes, and the damaged file is
+//! removed.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -48,7 +50,7 @@ impl CacheBody {
 
     /// Streams body bytes `start..=end` of the object file at `path`. The file
     /// is checked when opened (its head must describe `expected_len` body
-    /// bytes); a read of the whole body is verified against its checksum.
+    /// bytes), and the whole body is verified against its checksum.
     /// `on_corrupt` runs (once) if the file turns out damaged.
     pub fn file(
         path: PathBuf,
@@ -63,9 +65,8 @@ impl CacheBody {
             end - start + 1
         };
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
-        let whole = start == 0 && end + 1 == expected_len;
         tokio::task::spawn_blocking(move || {
-            let result = stream_file(&path, expected_len, start, len, whole, &tx);
+            let result = stream_file(&path, expected_len, start, len, &tx);
             if let Err(e) = result {
                 if matches!(e, CacheError::Corrupt(_)) {
                     tracing::warn!(path = %path.display(), error = %e, "damaged cache object removed");
@@ -82,12 +83,13 @@ impl CacheBody {
     }
 }
 
+/// Sends body bytes `start..start + len`, reading the whole body to check its
+/// checksum; the last bytes sent wait until the checksum is known.
 fn stream_file(
     path: &PathBuf,
     expected_len: u64,
     start: u64,
     len: u64,
-    whole: bool,
     tx: &mpsc::Sender<Result<Bytes, CacheError>>,
 ) -> Result<(), CacheError> {
     let mut file = File::open(path)?;
@@ -103,11 +105,14 @@ fn stream_file(
             "object replaced while reading",
         )));
     }
-    file.seek(SeekFrom::Start(head.body_start + start))?;
-    let mut crc = whole.then_some(0u32);
-    let mut left = len;
-    while left > 0 {
-        let n = (left as usize).min(CHUNK);
+    file.seek(SeekFrom::Start(head.body_start))?;
+    let end = start + len;
+    let mut crc = 0u32;
+    let mut at = 0u64;
+    // The range's last bytes, held until the checksum is known.
+    let mut held: Option<Bytes> = None;
+    while at < expected_len {
+        let n = ((expected_len - at) as usize).min(CHUNK);
         // Read into spare capacity: no zero-filling of a buffer about to be overwritten.
         let mut buf = Vec::with_capacity(n);
         (&mut file).take(n as u64).read_to_end(&mut buf)?;
@@ -116,18 +121,31 @@ fn stream_file(
                 "object shorter than its trailer says".into(),
             ));
         }
-        left -= n as u64;
-        if let Some(c) = crc.as_mut() {
-            *c = crc32c::crc32c_append(*c, &buf);
-            // Hold the last chunk back until the checksum is known.
-            if left == 0 && *c != head.body_crc {
-                return Err(CacheError::Corrupt("body checksum mismatch".into()));
+        crc = crc32c::crc32c_append(crc, &buf);
+        let chunk_end = at + n as u64;
+        if chunk_end > start && at < end {
+            let from = start.saturating_sub(at) as usize;
+            let to = (end.min(chunk_end) - at) as usize;
+            let buf = Bytes::from(buf);
+            let part = if from == 0 && to == n {
+                buf
+            } else {
+                buf.slice(from..to)
+            };
+            if chunk_end >= end {
+                held = Some(part);
+            } else if tx.blocking_send(Ok(part)).is_err() {
+                // The client went away.
+                return Ok(());
             }
         }
-        if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
-            // The client went away.
-            return Ok(());
-        }
+        at = chunk_end;
+    }
+    if crc != head.body_crc {
+        return Err(CacheError::Corrupt("body checksum mismatch".into()));
+    }
+    if let Some(part) = held {
+        let _ = tx.blocking_send(Ok(part));
     }
     Ok(())
 }
@@ -232,6 +250,24 @@ mod tests {
         .await;
         assert!(result.is_err());
         assert!(flagged.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(!path.exists(), "the damaged file is removed");
+    }
+
+    #[tokio::test]
+    async fn a_range_of_a_damaged_body_errors_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = vec![7u8; 1_500_000];
+        let path = write_object(dir.path(), &data);
+        let mut bytes = std::fs::read(&path).unwrap();
+        // Damage a byte far outside the range asked for.
+        let at = bytes.len() - 100;
+        bytes[at] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let len = data.len() as u64;
+        let result = CacheBody::file(path.clone(), len, 10, 20, || {})
+            .collect()
+            .await;
+        assert!(result.is_err(), "a range read must not hide damage");
         assert!(!path.exists(), "the damaged file is removed");
     }
 }

@@ -22,9 +22,11 @@ pub fn append(dir: &Path, change: Change) -> std::io::Result<()> {
         Change::Clear => "clear\n".to_string(),
     };
     // One write of one short line with O_APPEND: concurrent writers do not interleave.
+    use std::os::unix::fs::OpenOptionsExt;
     OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(dir.join(JOURNAL))?
         .write_all(line.as_bytes())
 }

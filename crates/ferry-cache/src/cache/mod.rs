@@ -63,10 +63,13 @@ impl Cache {
             path: cfg.dir.clone(),
             source,
         };
-        std::fs::create_dir_all(cfg.dir.join(disk::OBJECTS)).map_err(dir_err)?;
+        disk::private_dir(&cfg.dir).map_err(dir_err)?;
+        disk::private_dir(&cfg.dir.join(disk::OBJECTS)).map_err(dir_err)?;
         disk::clear_tmp(&cfg.dir).map_err(dir_err)?;
         let probe = cfg.dir.join(disk::TMP).join("probe");
-        std::fs::write(&probe, b"ferry").map_err(dir_err)?;
+        disk::private_file(&probe)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"ferry"))
+            .map_err(dir_err)?;
         std::fs::remove_file(&probe).map_err(dir_err)?;
         let journal = cfg.dir.join(disk::JOURNAL);
         let journal_len = std::fs::metadata(&journal).map(|m| m.len()).unwrap_or(0);

@@ -13,6 +13,17 @@
 //! written under a temporary name and renamed into place, gives atomic
 //! visibility, streaming, crash safety and O(1) lookups by name — the design
 //! nginx's proxy cache has proven — with nothing to rebuild at start-up.
+//!
+//! The directory belongs to the proxy: directories are created 0700 and
+//! files 0600, since stored responses are other people's pages.
+//!
+//! Durability: each object carries a CRC-32C of its body and is renamed
+//! into place only once complete, so a crash of the process (`kill -9`)
+//! never leaves a partial object visible. There is no fsync before the
+//! rename: after a power loss or kernel crash the newest objects may be
+//! lost or damaged, and a damaged one fails its checksum when read and is
+//! removed. For a cache, losing recent objects is cheaper than an fsync per
+//! stored response.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -26,6 +37,27 @@ use crate::meta::{self, DecodeError, Kind, Meta, TRAILER_LEN};
 pub const OBJECTS: &str = "objects";
 pub const TMP: &str = "tmp";
 pub const JOURNAL: &str = "journal";
+
+/// Creates `path` (and any missing parents) as a private directory, and
+/// makes it private if it already exists.
+pub fn private_dir(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+}
+
+/// Creates a new file readable by this user only.
+pub fn private_file(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
 
 pub fn object_path(dir: &Path, id: ObjectId) -> PathBuf {
     let hex = id.to_hex();
@@ -149,10 +181,10 @@ impl TempObject {
         let hex = id.to_hex();
         let shard = dir.join(TMP).join(&hex[..2]);
         let path = shard.join(format!("{hex}.{:x}.tmp", rand_suffix()));
-        let file = match File::create(&path) {
+        let file = match private_file(&path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir_all(&shard)?;
-                File::create(&path)?
+                private_dir(&shard)?;
+                private_file(&path)?
             }
             other => other?,
         };
@@ -206,7 +238,9 @@ impl TempObject {
         let size = file.metadata()?.len();
         drop(file);
         if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent)?;
+            if !parent.is_dir() {
+                private_dir(parent)?;
+            }
         }
         fs::rename(&self.path, target)?;
         Ok(size)
@@ -279,7 +313,7 @@ pub fn clear_tmp(dir: &Path) -> io::Result<()> {
             }
         }
     }
-    fs::create_dir_all(tmp)
+    private_dir(&tmp)
 }
 
 #[cfg(test)]
