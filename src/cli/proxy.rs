@@ -63,6 +63,18 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "CIDR")]
     pub admin_client: Vec<IpNet>,
 
+    /// Refuse destinations in this network, checked on the addresses a name
+    /// resolves to (and for CONNECT); repeatable.
+    #[arg(long, value_name = "CIDR")]
+    pub deny_network: Vec<IpNet>,
+
+    /// Allow only destinations in these networks (checked after DNS);
+    /// repeatable. Also opens what is refused by default: link-local
+    /// addresses (169.254.0.0/16, fe80::/10: cloud metadata), and this host's
+    /// own addresses for clients on other hosts.
+    #[arg(long, value_name = "CIDR")]
+    pub allow_network: Vec<IpNet>,
+
     /// Refuse this destination domain (`example.com`: it and its subdomains;
     /// `*.example.com`: only subdomains); repeatable.
     #[arg(long, value_name = "PATTERN")]
@@ -197,6 +209,8 @@ impl ProxyArgs {
         set_list(&mut c.connect_ports, &self.connect_port);
         set_list(&mut c.allow_clients, &self.allow_client);
         set_list(&mut c.admin_clients, &self.admin_client);
+        set_list(&mut c.deny_networks, &self.deny_network);
+        set_list(&mut c.allow_networks, &self.allow_network);
         set_list(&mut c.deny_domains, &self.deny_domain);
         set_list(&mut c.allow_domains, &self.allow_domain);
         set_list(&mut c.deny_lists, &self.deny_list);

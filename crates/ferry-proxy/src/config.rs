@@ -119,6 +119,11 @@ pub struct ProxyConfig {
     pub allow_clients: Vec<IpNet>,
     /// Clients that may ask about or change what is stored (`PURGE`).
     pub admin_clients: Vec<IpNet>,
+    /// Destination networks refused after DNS (and for CONNECT).
+    pub deny_networks: Vec<IpNet>,
+    /// If any, the only destination networks reachable (they also open the
+    /// ones refused by default: link-local, this host for remote clients).
+    pub allow_networks: Vec<IpNet>,
     pub deny_domains: Vec<String>,
     pub allow_domains: Vec<String>,
     pub deny_lists: Vec<PathBuf>,
@@ -150,6 +155,8 @@ impl Default for ProxyConfig {
             connect_ports: vec![443],
             admin_clients: loopback_networks(),
             allow_clients: loopback_networks(),
+            deny_networks: Vec::new(),
+            allow_networks: Vec::new(),
             deny_domains: Vec::new(),
             allow_domains: Vec::new(),
             deny_lists: Vec::new(),

@@ -29,7 +29,7 @@ pub enum ProxyError {
     Policy(#[from] PolicyError),
     /// The origin could not be reached, or did not answer properly.
     #[error(transparent)]
-    Upstream(#[from] UpstreamError),
+    Upstream(UpstreamError),
     /// The proxy itself cannot take it now.
     #[error(transparent)]
     Internal(#[from] InternalError),
@@ -114,6 +114,16 @@ impl ErrorSource {
 impl From<Refusal> for ProxyError {
     fn from(refusal: Refusal) -> Self {
         ProxyError::Policy(PolicyError::Refused(refusal))
+    }
+}
+
+impl From<UpstreamError> for ProxyError {
+    /// A connection the network policy refused is the policy's refusal.
+    fn from(e: UpstreamError) -> Self {
+        match e {
+            UpstreamError::Forbidden(refusal) => refusal.into(),
+            other => ProxyError::Upstream(other),
+        }
     }
 }
 

@@ -84,8 +84,13 @@ impl ProxyState {
         Arc::new(ProxyState {
             rules: ArcSwap::from_pointee(Rules::build(&config).unwrap()),
             auth: None,
-            upstream: Upstream::new(&[], config.connect_timeout(), config.response_timeout())
-                .unwrap(),
+            upstream: Upstream::new(
+                &[],
+                config.connect_timeout(),
+                config.response_timeout(),
+                Arc::new(crate::access::NetworkPolicy::default()),
+            )
+            .unwrap(),
             admission,
             tunnels: Arc::new(Semaphore::new(config.max_tunnels)),
             tunnel_tasks: TaskTracker::new(),

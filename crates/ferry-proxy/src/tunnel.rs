@@ -27,13 +27,19 @@ pub struct OpenTunnel {
 }
 
 /// Takes a tunnel place and connects to `host:port`.
-pub async fn open(state: &ProxyState, host: &str, port: u16) -> Result<OpenTunnel, ProxyError> {
+pub async fn open(
+    state: &ProxyState,
+    client: std::net::IpAddr,
+    host: &str,
+    port: u16,
+) -> Result<OpenTunnel, ProxyError> {
     let permit = state
         .tunnels
         .clone()
         .try_acquire_owned()
         .map_err(|_| InternalError::TooManyTunnels)?;
-    let upstream = state.upstream.connect_tunnel(host, port).await?;
+    let local = crate::access::is_local_client(client);
+    let upstream = state.upstream.connect_tunnel(host, port, local).await?;
     Ok(OpenTunnel { permit, upstream })
 }
 

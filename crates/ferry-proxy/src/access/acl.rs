@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 
+use super::network::canonical_ip;
+
 use crate::config::ProxyConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +49,23 @@ pub enum Refusal {
     NotAdmin {
         client: IpAddr,
     },
+    /// The destination address is in a `deny_networks` entry.
+    NetworkDenied {
+        addr: IpAddr,
+        rule: String,
+    },
+    /// `allow_networks` is given and the address is in none of them.
+    NotInNetworkAllowList {
+        addr: IpAddr,
+    },
+    /// Link-local addresses (cloud metadata services) are refused by default.
+    LinkLocal {
+        addr: IpAddr,
+    },
+    /// This host's own addresses are for clients on this host.
+    ThisHost {
+        addr: IpAddr,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -66,6 +85,20 @@ impl fmt::Display for Refusal {
             Refusal::NotAdmin { client } => write!(
                 f,
                 "client address {client} is not in admin-client: only admins may purge or inspect what is stored"
+            ),
+            Refusal::NetworkDenied { addr, rule } => {
+                write!(f, "{addr} is in the denied network {rule} (deny-network)")
+            }
+            Refusal::NotInNetworkAllowList { addr } => {
+                write!(f, "{addr} is in no network of allow-network")
+            }
+            Refusal::LinkLocal { addr } => write!(
+                f,
+                "{addr} is link-local (where cloud metadata services live); refused by default, allow-network opens it"
+            ),
+            Refusal::ThisHost { addr } => write!(
+                f,
+                "{addr} is the proxy's own host: only clients on that host may reach it (allow-network opens it)"
             ),
             Refusal::PortNotAllowed { port } => {
                 write!(f, "CONNECT to port {port} is not allowed (connect-port)")
@@ -212,10 +245,14 @@ impl Rules {
     }
 
     /// Deny rules win over allow rules; an empty allow list allows everything.
+    /// An IP literal is matched in its usual form however it is written
+    /// (`2130706433` is `127.0.0.1`).
     pub fn check_destination(&self, host: &str) -> Result<(), Refusal> {
         if self.deny.is_empty() && self.allow.is_empty() {
             return Ok(());
         }
+        let literal = super::network::parse_ip_literal(host).map(|ip| ip.to_string());
+        let host = literal.as_deref().unwrap_or(host);
         if let Some((pattern, origin)) = self.deny.find(host) {
             return Err(Refusal::DomainDenied {
                 host: normalize_host(host),
@@ -237,14 +274,6 @@ impl Rules {
         } else {
             Err(Refusal::PortNotAllowed { port })
         }
-    }
-}
-
-/// An IPv4 client seen through an IPv6 socket (`::ffff:a.b.c.d`) is matched as IPv4.
-fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
     }
 }
 

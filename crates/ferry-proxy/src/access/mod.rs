@@ -5,12 +5,14 @@
 
 mod acl;
 mod auth;
+mod network;
 
 use http::HeaderMap;
 use http::header;
 
 pub use acl::{AclError, Refusal, Rules, normalize_host};
 pub use auth::{AuthError, Authenticator, hash};
+pub use network::{NetworkPolicy, is_local_client};
 
 use crate::error::PolicyError;
 use crate::headers::via_has_pseudonym;

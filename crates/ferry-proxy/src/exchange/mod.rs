@@ -153,7 +153,7 @@ impl Exchange {
             }
             Route::Tunnel { host, port } => {
                 access::check_tunnel(state, &host, port)?;
-                let open = Box::pin(tunnel::open(state, &host, port)).await?;
+                let open = Box::pin(tunnel::open(state, self.client.ip(), &host, port)).await?;
                 Ok(Reply::Tunnel(Box::new((open, req))))
             }
             Route::Origin { host } => {

@@ -19,7 +19,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio_util::task::TaskTracker;
 
 use self::stall::WriteStall;
-use crate::access::{Authenticator, Rules};
+use crate::access::{Authenticator, NetworkPolicy, Rules};
 use crate::config::ProxyConfig;
 use crate::error::StartupError;
 use crate::exchange::{self, ConnInfo};
@@ -33,10 +33,13 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 pub async fn serve(config: ProxyConfig) -> Result<(), StartupError> {
     let rules = Rules::build(&config)?;
+    let networks =
+        NetworkPolicy::for_this_host(config.deny_networks.clone(), config.allow_networks.clone());
     let upstream = Upstream::new(
         &config.upstream_ca,
         config.connect_timeout(),
         config.response_timeout(),
+        Arc::new(networks),
     )?;
     let log = AccessLog::open(&config.access_log, config.log_format).map_err(|source| {
         StartupError::AccessLog {

@@ -20,6 +20,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
+use super::guard::{self, GuardedResolver, Refused};
+use crate::access::{NetworkPolicy, Refusal};
 use crate::body::BoxError;
 
 /// What the proxy sends upstream: the client's streamed body, or an empty one.
@@ -45,6 +47,9 @@ pub enum UpstreamError {
     BodyTimeout { host: String, secs: u64 },
     #[error("{host} closed the connection or sent an invalid response: {detail}")]
     Protocol { host: String, detail: String },
+    /// The network policy refused the address the name resolved to.
+    #[error("{0}")]
+    Forbidden(Refusal),
 }
 
 /// Why the upstream TLS settings could not be built (at startup).
@@ -57,11 +62,17 @@ pub enum TlsSetupError {
     Protocols(String),
 }
 
-type Connector = TimeoutConnector<HttpsConnector<HttpConnector>>;
+type Connector = GuardedConnector<HttpsConnector<HttpConnector<GuardedResolver>>>;
 
+/// The upstream client. Clients on the proxy's own host and other clients
+/// get separate connection pools: the network policy treats them apart (only
+/// local clients may reach this host's addresses), and a pooled connection
+/// made for one must never serve the other.
 #[derive(Clone)]
 pub struct Upstream {
-    client: Client<Connector, UpstreamBody>,
+    local: Client<Connector, UpstreamBody>,
+    remote: Client<Connector, UpstreamBody>,
+    policy: Arc<NetworkPolicy>,
     connect_timeout: Duration,
     response_timeout: Duration,
 }
@@ -71,29 +82,37 @@ impl Upstream {
         extra_ca: &[PathBuf],
         connect_timeout: Duration,
         response_timeout: Duration,
+        policy: Arc<NetworkPolicy>,
     ) -> Result<Upstream, TlsSetupError> {
         let tls = tls_config(extra_ca)?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(connect_timeout));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(64)
-            .build(TimeoutConnector {
-                inner: https,
-                timeout: connect_timeout,
-            });
+        let build = |client_is_local| {
+            let resolver = GuardedResolver::new(policy.clone(), client_is_local);
+            let mut http = HttpConnector::new_with_resolver(resolver);
+            http.enforce_http(false);
+            http.set_nodelay(true);
+            http.set_connect_timeout(Some(connect_timeout));
+            let https = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls.clone())
+                .https_or_http()
+                .enable_http1()
+                .enable_http2()
+                .wrap_connector(http);
+            Client::builder(TokioExecutor::new())
+                .pool_timer(TokioTimer::new())
+                .timer(TokioTimer::new())
+                .pool_idle_timeout(Duration::from_secs(90))
+                .pool_max_idle_per_host(64)
+                .build(GuardedConnector {
+                    inner: https,
+                    timeout: connect_timeout,
+                    policy: policy.clone(),
+                    client_is_local,
+                })
+        };
         Ok(Upstream {
-            client,
+            local: build(true),
+            remote: build(false),
+            policy: policy.clone(),
             connect_timeout,
             response_timeout,
         })
@@ -103,13 +122,20 @@ impl Upstream {
         self.response_timeout
     }
 
-    /// Sends `req` and waits for the response head (bounded by the response timeout).
+    /// Sends `req` for a client on this host or not, and waits for the
+    /// response head (bounded by the response timeout).
     pub async fn send(
         &self,
         req: Request<UpstreamBody>,
+        client_is_local: bool,
     ) -> Result<Response<Incoming>, UpstreamError> {
         let host = host_of(req.uri());
-        match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
+        let client = if client_is_local {
+            &self.local
+        } else {
+            &self.remote
+        };
+        match tokio::time::timeout(self.response_timeout, client.request(req)).await {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(err)) => Err(classify(&err, &host, self.connect_timeout)),
             Err(_) => Err(UpstreamError::ResponseTimeout {
@@ -121,7 +147,12 @@ impl Upstream {
 
     /// Opens a raw TCP connection for a CONNECT tunnel (DNS and connect bounded
     /// by the connect timeout), classifying failures like [`send`](Self::send).
-    pub async fn connect_tunnel(&self, host: &str, port: u16) -> Result<TcpStream, UpstreamError> {
+    pub async fn connect_tunnel(
+        &self,
+        host: &str,
+        port: u16,
+        client_is_local: bool,
+    ) -> Result<TcpStream, UpstreamError> {
         let target = format!("{host}:{port}");
         let attempt = async {
             let addrs: Vec<_> = tokio::net::lookup_host((host, port))
@@ -131,6 +162,8 @@ impl Upstream {
                     detail: dns_detail(&e.to_string()),
                 })?
                 .collect();
+            let addrs = guard::allowed(&self.policy, client_is_local, addrs)
+                .map_err(UpstreamError::Forbidden)?;
             let mut last = None;
             for addr in addrs {
                 match TcpStream::connect(addr).await {
@@ -208,6 +241,9 @@ fn classify(
     let chain = error_chain(err);
     let mut saw_dns = false;
     for e in &chain {
+        if let Some(Refused(refusal)) = e.downcast_ref::<Refused>() {
+            return UpstreamError::Forbidden(refusal.clone());
+        }
         if let Some(tls) = find_rustls(*e) {
             return UpstreamError::Tls {
                 host,
@@ -297,15 +333,20 @@ impl std::fmt::Display for ConnectTimedOut {
 
 impl std::error::Error for ConnectTimedOut {}
 
-/// Bounds the whole connect, TLS handshake included (HttpConnector's own
-/// timeout covers only TCP).
+/// Checks an IP-literal target against the network policy (names are
+/// checked by the resolver), and bounds the whole connect, TLS handshake
+/// included (HttpConnector's own timeout covers only TCP).
 #[derive(Clone)]
-struct TimeoutConnector<C> {
+struct GuardedConnector<C> {
     inner: C,
     timeout: Duration,
+    policy: Arc<NetworkPolicy>,
+    client_is_local: bool,
 }
 
-impl tower_service::Service<Uri> for TimeoutConnector<HttpsConnector<HttpConnector>> {
+impl tower_service::Service<Uri>
+    for GuardedConnector<HttpsConnector<HttpConnector<GuardedResolver>>>
+{
     type Response = MaybeHttpsStream<TokioIo<TcpStream>>;
     type Error = BoxError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
@@ -315,6 +356,9 @@ impl tower_service::Service<Uri> for TimeoutConnector<HttpsConnector<HttpConnect
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
+        if let Err(refused) = guard::check_literal(&uri, &self.policy, self.client_is_local) {
+            return Box::pin(async move { Err(Box::new(refused) as BoxError) });
+        }
         let connecting = self.inner.call(uri);
         let timeout = self.timeout;
         Box::pin(async move {

@@ -10,6 +10,7 @@
 
 mod admission;
 mod client;
+mod guard;
 mod relay;
 
 use std::net::IpAddr;
@@ -51,7 +52,10 @@ pub async fn fetch(
     let req = upstream_request(state, client, parts, body);
     let slot = state.admission.acquire().await?;
     let request_time = SystemTime::now();
-    let resp = state.upstream.send(req).await?;
+    let resp = state
+        .upstream
+        .send(req, crate::access::is_local_client(client))
+        .await?;
     let (mut head, body) = resp.into_parts();
     strip_hop_by_hop(&mut head.headers);
     strip_own_headers(&mut head.headers);

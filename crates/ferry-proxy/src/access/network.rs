@@ -1,0 +1,242 @@
+//! Destination rules by network, checked against the addresses a connection
+//! actually goes to (after DNS, inside the upstream connector), so a name
+//! that resolves to a walled-off address is refused however it is spelled,
+//! and a name cannot change its answer between a check and the connect.
+//!
+//! The order: `deny_networks` refuse; `allow_networks` admit (and, when any
+//! is given, nothing else is admitted); then the defaults: link-local
+//! addresses (cloud metadata services live there) are refused, and this
+//! host's own addresses (loopback, unspecified, its interfaces) are for
+//! clients on this host only.
+//!
+//! Also here: IP literals in every form the system resolver accepts
+//! (`2130706433`, `0x7f.1`, `0177.0.0.1`, `127.1`, `::ffff:127.0.0.1`), so
+//! domain rules match an address however it is written.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use ipnet::IpNet;
+
+use super::Refusal;
+
+/// The network rules and what this host's own addresses are.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkPolicy {
+    pub deny: Vec<IpNet>,
+    pub allow: Vec<IpNet>,
+    /// This host's interface addresses.
+    pub own: Vec<IpAddr>,
+}
+
+impl NetworkPolicy {
+    /// The rules, with this host's interface addresses read now.
+    pub fn for_this_host(deny: Vec<IpNet>, allow: Vec<IpNet>) -> NetworkPolicy {
+        let own = match if_addrs::get_if_addrs() {
+            Ok(interfaces) => interfaces.iter().map(|i| canonical_ip(i.ip())).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list this host's addresses; only loopback is treated as this host");
+                Vec::new()
+            }
+        };
+        NetworkPolicy { deny, allow, own }
+    }
+
+    /// May a client (on this host or not) have a connection opened to `addr`?
+    pub fn check(&self, addr: IpAddr, client_is_local: bool) -> Result<(), Refusal> {
+        let addr = canonical_ip(addr);
+        if let Some(net) = self.deny.iter().find(|n| n.contains(&addr)) {
+            return Err(Refusal::NetworkDenied {
+                addr,
+                rule: net.to_string(),
+            });
+        }
+        if self.allow.iter().any(|n| n.contains(&addr)) {
+            return Ok(());
+        }
+        if !self.allow.is_empty() {
+            return Err(Refusal::NotInNetworkAllowList { addr });
+        }
+        if is_link_local(addr) {
+            return Err(Refusal::LinkLocal { addr });
+        }
+        if !client_is_local && self.is_this_host(addr) {
+            return Err(Refusal::ThisHost { addr });
+        }
+        Ok(())
+    }
+
+    fn is_this_host(&self, addr: IpAddr) -> bool {
+        addr.is_loopback()
+            || addr.is_unspecified()
+            || matches!(addr, IpAddr::V4(v4) if v4.octets()[0] == 0)
+            || self.own.contains(&addr)
+    }
+}
+
+/// Whether a client connects from this host (loopback).
+pub fn is_local_client(client: IpAddr) -> bool {
+    canonical_ip(client).is_loopback()
+}
+
+fn is_link_local(addr: IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
+/// An IPv4 address seen as IPv6 (`::ffff:a.b.c.d`) is an IPv4 address.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+/// The address `host` names if it is an IP literal in any form the system
+/// resolver (`inet_aton`) accepts, or an IPv6 literal (bracketed or not).
+pub fn parse_ip_literal(host: &str) -> Option<IpAddr> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Some(canonical_ip(ip));
+    }
+    let parts: Vec<&str> = host.split('.').collect();
+    if parts.is_empty() || parts.len() > 4 {
+        return None;
+    }
+    let mut values = Vec::with_capacity(parts.len());
+    for part in &parts {
+        values.push(parse_inet_number(part)?);
+    }
+    let (last, leading) = values.split_last()?;
+    if leading.iter().any(|&v| v > 255) {
+        return None;
+    }
+    let last_bits = 8 * (5 - parts.len() as u32);
+    if last_bits < 32 && *last >= 1u64 << last_bits {
+        return None;
+    }
+    if *last > u64::from(u32::MAX) {
+        return None;
+    }
+    let mut addr: u32 = 0;
+    for (i, v) in leading.iter().enumerate() {
+        addr |= (*v as u32) << (24 - 8 * i as u32);
+    }
+    addr |= *last as u32;
+    Some(IpAddr::V4(Ipv4Addr::from(addr)))
+}
+
+/// One `inet_aton` number: `0x` hex, leading-`0` octal, or decimal.
+fn parse_inet_number(text: &str) -> Option<u64> {
+    let (digits, radix) =
+        if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+            (hex, 16)
+        } else if text.len() > 1 && text.starts_with('0') {
+            (&text[1..], 8)
+        } else {
+            (text, 10)
+        };
+    if digits.is_empty() && radix != 16 {
+        return None;
+    }
+    if digits.is_empty() {
+        return Some(0);
+    }
+    if digits.len() > 12 || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    u64::from_str_radix(digits, radix).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ip_literals_in_every_resolver_form() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("127.0.0.1", Some("127.0.0.1")),
+            ("2130706433", Some("127.0.0.1")),
+            ("0x7f000001", Some("127.0.0.1")),
+            ("0X7F.1", Some("127.0.0.1")),
+            ("0177.0.0.1", Some("127.0.0.1")),
+            ("127.1", Some("127.0.0.1")),
+            ("127.0.1", Some("127.0.0.1")),
+            ("169.254.43518", Some("169.254.169.254")),
+            ("0xa9fea9fe", Some("169.254.169.254")),
+            ("[::ffff:127.0.0.1]", Some("127.0.0.1")),
+            ("::ffff:7f00:1", Some("127.0.0.1")),
+            ("[::1]", Some("::1")),
+            ("0", Some("0.0.0.0")),
+            ("example.com", None),
+            ("256.1.1.1", None),
+            ("1.2.3.4.5", None),
+            ("08.1.1.1", None),
+            ("4294967296", None),
+            ("1.2.65536", None),
+            ("", None),
+            ("1..1", None),
+        ];
+        for (host, want) in cases {
+            assert_eq!(parse_ip_literal(host), want.map(ip), "{host}");
+        }
+    }
+
+    #[test]
+    fn defaults_wall_off_link_local_and_this_host_from_remote_clients() {
+        let policy = NetworkPolicy {
+            own: vec![ip("192.0.2.2")],
+            ..Default::default()
+        };
+        let remote = false;
+        let local = true;
+        for addr in ["169.254.169.254", "fe80::1", "::ffff:169.254.169.254"] {
+            assert!(policy.check(ip(addr), local).is_err(), "{addr}");
+        }
+        for addr in [
+            "127.0.0.1",
+            "127.9.9.9",
+            "::1",
+            "0.0.0.0",
+            "0.1.2.3",
+            "::",
+            "192.0.2.2",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(policy.check(ip(addr), remote).is_err(), "{addr}");
+            assert!(policy.check(ip(addr), local).is_ok(), "{addr}");
+        }
+        assert!(policy.check(ip("93.184.216.34"), remote).is_ok());
+    }
+
+    #[test]
+    fn explicit_rules_come_first() {
+        let policy = NetworkPolicy {
+            deny: vec!["10.0.0.0/8".parse().unwrap()],
+            allow: vec![
+                "169.254.169.254/32".parse().unwrap(),
+                "127.0.0.1/32".parse().unwrap(),
+                "10.1.0.0/16".parse().unwrap(),
+            ],
+            own: vec![],
+        };
+        assert!(
+            matches!(
+                policy.check(ip("10.1.2.3"), true),
+                Err(Refusal::NetworkDenied { .. })
+            ),
+            "deny wins"
+        );
+        assert!(policy.check(ip("169.254.169.254"), false).is_ok());
+        assert!(policy.check(ip("127.0.0.1"), false).is_ok());
+        assert!(matches!(
+            policy.check(ip("93.184.216.34"), true),
+            Err(Refusal::NotInNetworkAllowList { .. })
+        ));
+    }
+}
