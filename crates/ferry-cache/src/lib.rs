@@ -24,6 +24,9 @@ pub mod policy;
 mod store;
 mod writer;
 
+#[cfg(test)]
+mod proptests;
+
 pub use body::CacheBody;
 pub use cache::{COLLAPSE_WAIT, Cache, CacheStats, Hit, Lookup, MissKind, Stale};
 pub use config::CacheConfig;

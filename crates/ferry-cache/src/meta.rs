@@ -158,6 +158,16 @@ impl Meta {
         }
         let meta: Meta =
             serde_json::from_slice(json).map_err(|_| DecodeError::Corrupt("meta unreadable"))?;
+        // Stored before `Age` was bounded: its policy would overflow when asked
+        // for the object's age (RFC 9111 §5.1 bounds it at 2^31).
+        let unbounded_age = meta.headers.iter().any(|(n, v)| {
+            n == "age"
+                && (v.trim().len() > 10
+                    || v.trim().parse::<u64>().unwrap_or(0) > crate::policy::MAX_AGE_SECS)
+        });
+        if unbounded_age {
+            return Err(DecodeError::Corrupt("Age beyond 2^31 seconds"));
+        }
         Ok((meta, end as u64))
     }
 }

@@ -76,8 +76,7 @@ impl Hit {
 
     /// Seconds the response has left before it is stale (negative: stale for that long).
     pub fn ttl(&self, now: SystemTime) -> i64 {
-        let age = policy::current_age(self.entry.age_header, self.entry.response_time, now);
-        self.entry.lifetime.as_secs() as i64 - age.as_secs() as i64
+        self.entry.ttl(now)
     }
 
     /// The response this stored object gives to `request` (its own conditional

@@ -31,6 +31,8 @@ impl Cache {
         request_time: SystemTime,
         response_time: SystemTime,
     ) -> Result<StoreWriter, NotStored> {
+        let bounded = policy::with_bounded_age(response);
+        let response = bounded.as_ref();
         if let Some(reason) = policy::response_forbids_storing(&response.headers) {
             self.inner.collapser.mark_pass(key.id());
             return Err(reason);
@@ -127,6 +129,7 @@ impl Cache {
         if !policy::not_modified_matches(&stored_headers, &not_modified.headers) {
             return Err(CacheError::Mismatch);
         }
+        let not_modified = policy::with_bounded_age(not_modified);
         let merged = policy::merge_not_modified(&stored_headers, &not_modified.headers);
         let mut parts = http::Response::new(()).into_parts().0;
         parts.status = old.meta.status();

@@ -21,7 +21,9 @@ pub fn freshness_lifetime(
     heuristic_max: Duration,
 ) -> Duration {
     let at_arrival = meta.response_time();
-    let lifetime = policy.time_to_live(at_arrival) + policy.age(at_arrival);
+    let lifetime = policy
+        .time_to_live(at_arrival)
+        .saturating_add(policy.age(at_arrival));
     let cc = directives(headers);
     let heuristic = !cc.contains_key("max-age")
         && !cc.contains_key("s-maxage")
@@ -68,18 +70,27 @@ pub struct Stored<'a> {
 /// The current age of a response received at `response_time` carrying an
 /// `Age` of `age_header` (§4.2.3, as http-cache-semantics computes it).
 pub fn current_age(age_header: Duration, response_time: SystemTime, now: SystemTime) -> Duration {
-    age_header + now.duration_since(response_time).unwrap_or_default()
+    // Saturating: an `Age` of u64::MAX seconds is "very old", not a crash.
+    age_header.saturating_add(now.duration_since(response_time).unwrap_or_default())
 }
 
-/// The `Age` a response arrived with.
+/// The largest `Age` kept: RFC 9111 §5.1 has a cache treat a larger value
+/// (or one that overflows) as 2^31 seconds.
+pub const MAX_AGE_SECS: u64 = 1 << 31;
+
+/// The `Age` a response arrived with (at most [`MAX_AGE_SECS`]).
 pub fn age_header(headers: &HeaderMap) -> Duration {
-    Duration::from_secs(
-        headers
-            .get(header::AGE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0),
-    )
+    let text = headers
+        .get(header::AGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .unwrap_or("");
+    let secs = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        text.parse::<u64>().unwrap_or(u64::MAX).min(MAX_AGE_SECS)
+    } else {
+        0
+    };
+    Duration::from_secs(secs)
 }
 
 /// Decides whether `stored` may answer `request` (canonical) at `now`.

@@ -20,7 +20,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, request};
+use http::{Method, request, response};
 use http_cache_semantics::CacheOptions;
 
 use crate::key::CacheKey;
@@ -32,8 +32,8 @@ mod storable;
 pub(crate) mod test_support;
 
 pub use freshness::{
-    StaleRules, Stored, Verdict, age_header, current_age, evaluate, freshness_lifetime,
-    rebuild_policy,
+    MAX_AGE_SECS, StaleRules, Stored, Verdict, age_header, current_age, evaluate,
+    freshness_lifetime, rebuild_policy,
 };
 pub use revalidation::{merge_not_modified, not_modified_matches, validators};
 pub use storable::{check_storable, response_forbids_storing};
@@ -155,6 +155,37 @@ pub fn stored_request(canonical: &request::Parts, vary: &[String]) -> request::P
         }
     }
     parts
+}
+
+/// `response` with an `Age` beyond [`MAX_AGE_SECS`] written as that bound
+/// (RFC 9111 §5.1), copied only when needed. Every response the policy
+/// evaluates or stores passes here first: the policy crate adds to `Age`
+/// without saturating, so a 20-digit `Age` would otherwise panic it.
+pub fn with_bounded_age(response: &response::Parts) -> Cow<'_, response::Parts> {
+    let too_big = response
+        .headers
+        .get_all(header::AGE)
+        .iter()
+        .any(|v| v.len() > 10 || age_header_value(v) > MAX_AGE_SECS);
+    if !too_big {
+        return Cow::Borrowed(response);
+    }
+    let mut bounded = http::Response::new(()).into_parts().0;
+    bounded.status = response.status;
+    bounded.version = response.version;
+    bounded.headers = response.headers.clone();
+    bounded.headers.remove(header::AGE);
+    bounded
+        .headers
+        .insert(header::AGE, HeaderValue::from(MAX_AGE_SECS));
+    Cow::Owned(bounded)
+}
+
+fn age_header_value(v: &HeaderValue) -> u64 {
+    std::str::from_utf8(v.as_bytes())
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// Headers that belong to the one user whose request produced them. The one

@@ -45,6 +45,8 @@ pub fn check_storable(
     if method != Method::GET {
         return Err(NotStored::Method);
     }
+    let bounded = super::with_bounded_age(response);
+    let response = bounded.as_ref();
     if request.headers.contains_key(header::RANGE) || response.status == StatusCode::PARTIAL_CONTENT
     {
         // Only complete objects are stored.
