@@ -345,7 +345,9 @@ log "(d) $IDLE_CONNS idle keep-alive client connections"
 for run in $(seq 1 "$RUNS"); do
   stop_squid; stop_ferry ferry
   start_squid
-  start_ferry ferry "$FERRY_PORT" --max-concurrent $FERRY_SLOTS
+  # One client holds them all: lift the per-client and total connection caps.
+  start_ferry ferry "$FERRY_PORT" --max-concurrent $FERRY_SLOTS \
+    --max-connections $((IDLE_CONNS * 2)) --max-connections-per-client $((IDLE_CONNS * 2))
   for p in "squid:$SQUID_PORT" "ferry:$FERRY_PORT"; do
     name=${p%%:*}
     pid=$([ "$name" = squid ] && squid_pid || ferry_pid ferry)

@@ -49,6 +49,15 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "N")]
     pub max_tunnels: Option<usize>,
 
+    /// Most client connections open at once; more are closed at accept.
+    /// [default: 10000]
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+
+    /// Most connections one client address may hold open. [default: 512]
+    #[arg(long, value_name = "N")]
+    pub max_connections_per_client: Option<usize>,
+
     /// Port CONNECT may reach; repeat for several. [default: 443]
     #[arg(long, value_name = "PORT")]
     pub connect_port: Vec<u16>,
@@ -206,6 +215,11 @@ impl ProxyArgs {
         set(&mut c.queue_timeout, &self.queue_timeout);
         set(&mut c.workers, &self.workers);
         set(&mut c.max_tunnels, &self.max_tunnels);
+        set(&mut c.max_connections, &self.max_connections);
+        set(
+            &mut c.max_connections_per_client,
+            &self.max_connections_per_client,
+        );
         set_list(&mut c.connect_ports, &self.connect_port);
         set_list(&mut c.allow_clients, &self.allow_client);
         set_list(&mut c.admin_clients, &self.admin_client);

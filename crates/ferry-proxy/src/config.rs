@@ -115,6 +115,10 @@ pub struct ProxyConfig {
     pub queue_timeout: u64,
     pub workers: usize,
     pub max_tunnels: usize,
+    /// Most client connections open at once; more are closed at accept.
+    pub max_connections: usize,
+    /// Most connections one client address may hold open.
+    pub max_connections_per_client: usize,
     pub connect_ports: Vec<u16>,
     pub allow_clients: Vec<IpNet>,
     /// Clients that may ask about or change what is stored (`PURGE`).
@@ -152,6 +156,8 @@ impl Default for ProxyConfig {
             queue_timeout: 60,
             workers: 0,
             max_tunnels: 256,
+            max_connections: 10_000,
+            max_connections_per_client: 512,
             connect_ports: vec![443],
             admin_clients: loopback_networks(),
             allow_clients: loopback_networks(),
@@ -202,6 +208,9 @@ impl ProxyConfig {
         }
         if self.max_concurrent == 0 {
             return invalid("max_concurrent must be at least 1");
+        }
+        if self.max_connections == 0 || self.max_connections_per_client == 0 {
+            return invalid("max_connections and max_connections_per_client must be at least 1");
         }
         if self.max_tunnels == 0 {
             return invalid("max_tunnels must be at least 1");

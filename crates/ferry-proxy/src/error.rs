@@ -66,6 +66,9 @@ pub enum PolicyError {
     /// `challenge` is the `Proxy-Authenticate` value.
     #[error("this proxy requires a user name and password (Proxy-Authorization)")]
     AuthRequired { challenge: String },
+    /// Too many failed attempts from this client lately.
+    #[error("too many failed logins from your address; wait a little before trying again")]
+    AuthBackedOff { challenge: String },
     #[error("request loop: this request has already passed through this proxy (Via)")]
     Loop,
 }
@@ -78,6 +81,8 @@ pub enum InternalError {
     Admission(#[from] AdmissionError),
     #[error("too many tunnels are open (max-tunnels); try again shortly")]
     TooManyTunnels,
+    #[error("the proxy is busy checking passwords; try again shortly")]
+    AuthBusy,
 }
 
 /// Where a failure came from, for logs and metric labels.
@@ -153,9 +158,9 @@ impl ProxyError {
             ProxyError::Request(RequestError::OnlyIfCached) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Request(_) => StatusCode::BAD_REQUEST,
             ProxyError::Policy(PolicyError::Refused(_)) => StatusCode::FORBIDDEN,
-            ProxyError::Policy(PolicyError::AuthRequired { .. }) => {
-                StatusCode::PROXY_AUTHENTICATION_REQUIRED
-            }
+            ProxyError::Policy(
+                PolicyError::AuthRequired { .. } | PolicyError::AuthBackedOff { .. },
+            ) => StatusCode::PROXY_AUTHENTICATION_REQUIRED,
             ProxyError::Policy(PolicyError::Loop) => StatusCode::LOOP_DETECTED,
             ProxyError::Upstream(
                 UpstreamError::ConnectTimeout { .. }
@@ -176,14 +181,12 @@ impl ProxyError {
             ProxyError::Internal(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
-            ProxyError::Policy(PolicyError::AuthRequired { challenge }) => {
+            ProxyError::Policy(
+                PolicyError::AuthRequired { challenge } | PolicyError::AuthBackedOff { challenge },
+            ) => {
                 if let Ok(v) = HeaderValue::from_str(challenge) {
                     headers.insert(header::PROXY_AUTHENTICATE, v);
                 }
-            }
-            // The connection is refused as a whole: do not keep it open.
-            ProxyError::Policy(PolicyError::Refused(Refusal::ClientNotAllowed { .. })) => {
-                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}
         }
@@ -279,11 +282,16 @@ mod tests {
             resp.headers()["proxy-authenticate"],
             "Basic realm=\"ferry\""
         );
-        let refused = Refusal::ClientNotAllowed {
+        let refused = Refusal::NotAdmin {
             client: "192.0.2.1".parse().unwrap(),
         };
         let resp = ProxyError::from(refused).response("http://a.test/");
         assert_eq!(resp.status(), 403);
-        assert_eq!(resp.headers()["connection"], "close");
+        assert!(
+            resp.headers()["x-ferry-error"]
+                .to_str()
+                .unwrap()
+                .contains("admin-client")
+        );
     }
 }

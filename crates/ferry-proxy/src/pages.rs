@@ -41,20 +41,43 @@ pub fn html_response(status: StatusCode, html: String) -> Response<ProxyBody> {
 /// A small error page: `<title>` carries status and cause so tools (and
 /// `ferry get`) can report it without parsing the body.
 pub fn error_page(status: StatusCode, url: &str, cause: &str) -> Response<ProxyBody> {
+    let mut resp = html_response(status, error_html(status, url, cause));
+    if let Ok(v) = HeaderValue::from_str(&cause_header(cause)) {
+        resp.headers_mut().insert("x-ferry-error", v);
+    }
+    resp
+}
+
+fn error_html(status: StatusCode, url: &str, cause: &str) -> String {
     let reason = status.canonical_reason().unwrap_or("Error");
     let code = status.as_u16();
-    let html = format!(
+    format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{code} {reason}: {cause}</title>\
 <style>{STYLE}</style></head><body>\n<h1>{code} {reason}</h1>\n<p>The proxy could not complete the request for \
 <code>{url}</code>.</p>\n<p><strong>Cause:</strong> {cause}</p>\n<footer>ferry proxy</footer>\n</body></html>\n",
         cause = escape(cause),
         url = escape(url),
+    )
+}
+
+/// The same page as a whole HTTP/1.1 response, for a connection refused
+/// before its request is read (so the URL is not known), closing it.
+pub fn raw_error_response(status: StatusCode, cause: &str) -> Vec<u8> {
+    let html = error_html(status, "(not read)", cause);
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: text/html; charset=utf-8\r\ncache-control: no-store\r\n\
+x-ferry-error: {}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error"),
+        cause_header(cause),
+        html.len()
     );
-    let mut resp = html_response(status, html);
-    if let Ok(v) = HeaderValue::from_str(&cause_header(cause)) {
-        resp.headers_mut().insert("x-ferry-error", v);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        out.push_str("retry-after: 5\r\n");
     }
-    resp
+    out.push_str("\r\n");
+    out.push_str(&html);
+    out.into_bytes()
 }
 
 /// Header values must be visible ASCII; keep the cause readable and safe.

@@ -80,6 +80,7 @@ impl ProxyState {
             admission: admission.stats().clone(),
             max_concurrent: config.max_concurrent,
             cache: cache.clone(),
+            log_dropped: Arc::default(),
         }));
         Arc::new(ProxyState {
             rules: ArcSwap::from_pointee(Rules::build(&config).unwrap()),

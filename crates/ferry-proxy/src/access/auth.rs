@@ -1,15 +1,24 @@
 //! Proxy authentication (RFC 9110 §11.7, Basic scheme): checks
 //! `Proxy-Authorization` against argon2 password hashes from the config.
 //!
-//! Verifying argon2 is deliberately slow, so it runs on the blocking pool and a
-//! successful check is remembered (keyed by a digest of the credentials, never
-//! the password itself) so keep-alive traffic does not pay it per request.
+//! Verifying argon2 is deliberately slow, so it is a shared resource kept
+//! bounded: verifications run on the blocking pool, at most a few at once;
+//! a client that keeps failing is made to wait before it is verified again;
+//! an unknown user name is verified against a stand-in hash, so it costs
+//! what a known one costs and names cannot be told apart by timing. The last
+//! credentials verified for each configured user are remembered (as a
+//! digest, never the password), so keep-alive traffic does not pay the
+//! verification per request; the memory holds one entry per configured
+//! user, so nobody can fill or flush it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use base64::Engine as _;
+use tokio::sync::Semaphore;
 
 use crate::config::UserEntry;
 
@@ -20,22 +29,51 @@ pub enum AuthError {
     Hash(String),
 }
 
-/// Most remembered successful credentials before the memory is reset.
-const REMEMBERED_MAX: usize = 4096;
+/// Verifications running at once (each takes tens of milliseconds and
+/// about 19 MiB with argon2's default parameters).
+const VERIFY_AT_ONCE: usize = 2;
+/// The longest wait for a verification slot before the request is turned
+/// away as busy.
+const VERIFY_WAIT: Duration = Duration::from_secs(10);
+/// Failures from one client before it has to wait between attempts.
+const FREE_FAILURES: u32 = 5;
+/// The longest wait imposed on a client that keeps failing.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Clients whose failures are remembered; beyond it, expired entries are
+/// dropped, and if none has expired a new failing client waits the longest.
+const TRACKED_CLIENTS: usize = 16 * 1024;
 
 #[derive(Debug)]
 pub struct Authenticator {
     users: HashMap<String, String>,
+    /// Verified when the user name is unknown, so that costs the same.
+    stand_in: String,
     realm: String,
-    remembered: RwLock<HashMap<[u8; 32], String>>,
+    /// Per configured user: the digest of the credentials last verified.
+    remembered: RwLock<HashMap<String, blake3::Hash>>,
+    verifying: Semaphore,
+    failures: Mutex<HashMap<IpAddr, Failures>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    /// No verification for this client before then.
+    not_before: Instant,
 }
 
 /// The outcome of checking a request's credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthOutcome {
-    Granted { user: String },
+    Granted {
+        user: String,
+    },
     Missing,
     Invalid,
+    /// Refused without checking: the client failed too often lately.
+    BackedOff,
+    /// No verification slot came free in time.
+    Busy,
 }
 
 impl Authenticator {
@@ -44,13 +82,18 @@ impl Authenticator {
         if users.is_empty() {
             return None;
         }
+        // A hash of a random password, made like the users' ones.
+        let stand_in = hash(&blake3::hash(realm.as_bytes()).to_hex()).unwrap_or_default();
         Some(Arc::new(Authenticator {
             users: users
                 .iter()
                 .map(|u| (u.name.clone(), u.password_hash.clone()))
                 .collect(),
+            stand_in,
             realm: realm.to_string(),
             remembered: RwLock::new(HashMap::new()),
+            verifying: Semaphore::new(VERIFY_AT_ONCE),
+            failures: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -61,36 +104,88 @@ impl Authenticator {
         )
     }
 
-    /// Checks a `Proxy-Authorization` header value.
-    pub async fn check(self: &Arc<Self>, header: Option<&[u8]>) -> AuthOutcome {
+    /// Checks a `Proxy-Authorization` header value sent by `client`.
+    pub async fn check(self: &Arc<Self>, header: Option<&[u8]>, client: IpAddr) -> AuthOutcome {
         let Some(header) = header else {
             return AuthOutcome::Missing;
         };
         let Some((user, password)) = parse_basic(header) else {
             return AuthOutcome::Invalid;
         };
-        let digest: [u8; 32] = blake3::hash(header).into();
-        if let Ok(map) = self.remembered.read() {
-            if let Some(name) = map.get(&digest) {
-                return AuthOutcome::Granted { user: name.clone() };
-            }
+        let digest = blake3::hash(header);
+        let remembered = self
+            .remembered
+            .read()
+            .ok()
+            .and_then(|map| map.get(&user).copied());
+        // blake3::Hash compares in constant time.
+        if remembered == Some(digest) {
+            return AuthOutcome::Granted { user };
         }
-        let Some(hash) = self.users.get(&user).cloned() else {
-            return AuthOutcome::Invalid;
+        if self.backed_off(client) {
+            return AuthOutcome::BackedOff;
+        }
+        let Ok(Ok(_permit)) = tokio::time::timeout(VERIFY_WAIT, self.verifying.acquire()).await
+        else {
+            return AuthOutcome::Busy;
         };
-        let ok = tokio::task::spawn_blocking(move || verify(&password, &hash))
+        let known = self.users.get(&user).cloned();
+        let hash = known.clone().unwrap_or_else(|| self.stand_in.clone());
+        let verified = tokio::task::spawn_blocking(move || verify(&password, &hash))
             .await
             .unwrap_or(false);
-        if !ok {
+        if !(verified && known.is_some()) {
+            self.failed(client);
             return AuthOutcome::Invalid;
         }
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.remove(&client);
+        }
         if let Ok(mut map) = self.remembered.write() {
-            if map.len() >= REMEMBERED_MAX {
-                map.clear();
-            }
-            map.insert(digest, user.clone());
+            map.insert(user.clone(), digest);
         }
         AuthOutcome::Granted { user }
+    }
+
+    fn backed_off(&self, client: IpAddr) -> bool {
+        self.failures
+            .lock()
+            .map(|f| {
+                f.get(&client)
+                    .is_some_and(|f| f.not_before > Instant::now())
+            })
+            .unwrap_or(false)
+    }
+
+    fn failed(&self, client: IpAddr) {
+        let Ok(mut failures) = self.failures.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        if failures.len() >= TRACKED_CLIENTS && !failures.contains_key(&client) {
+            failures.retain(|_, f| f.not_before > now);
+            if failures.len() >= TRACKED_CLIENTS {
+                // Full of clients still backing off: this one waits longest.
+                failures.insert(
+                    client,
+                    Failures {
+                        count: u32::MAX,
+                        not_before: now + MAX_BACKOFF,
+                    },
+                );
+                return;
+            }
+        }
+        let entry = failures.entry(client).or_insert(Failures {
+            count: 0,
+            not_before: now,
+        });
+        entry.count = entry.count.saturating_add(1);
+        if entry.count >= FREE_FAILURES {
+            let doublings = (entry.count - FREE_FAILURES).min(6);
+            let wait = Duration::from_secs(1 << doublings).min(MAX_BACKOFF);
+            entry.not_before = now + wait;
+        }
     }
 }
 
@@ -147,21 +242,28 @@ mod tests {
             password_hash: hash("s3cret").unwrap(),
         }];
         let auth = Authenticator::new(&users, "ferry").unwrap();
-        assert_eq!(auth.check(None).await, AuthOutcome::Missing);
+        let client: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(auth.check(None, client).await, AuthOutcome::Missing);
         assert_eq!(
-            auth.check(Some(&basic("alice", "nope"))).await,
+            auth.check(Some(&basic("alice", "nope")), client).await,
             AuthOutcome::Invalid
         );
         assert_eq!(
-            auth.check(Some(&basic("bob", "s3cret"))).await,
+            auth.check(Some(&basic("bob", "s3cret")), client).await,
             AuthOutcome::Invalid
         );
-        assert_eq!(auth.check(Some(b"Bearer xyz")).await, AuthOutcome::Invalid);
-        assert_eq!(auth.check(Some(b"Basic !!!")).await, AuthOutcome::Invalid);
+        assert_eq!(
+            auth.check(Some(b"Bearer xyz"), client).await,
+            AuthOutcome::Invalid
+        );
+        assert_eq!(
+            auth.check(Some(b"Basic !!!"), client).await,
+            AuthOutcome::Invalid
+        );
         for _ in 0..2 {
             // The second round is answered from the remembered digest.
             assert_eq!(
-                auth.check(Some(&basic("alice", "s3cret"))).await,
+                auth.check(Some(&basic("alice", "s3cret")), client).await,
                 AuthOutcome::Granted {
                     user: "alice".into()
                 }
@@ -173,5 +275,63 @@ mod tests {
     #[test]
     fn no_users_means_no_authenticator() {
         assert!(Authenticator::new(&[], "ferry").is_none());
+    }
+}
+
+#[cfg(test)]
+mod bounds {
+    use super::*;
+
+    fn basic(user: &str, pass: &str) -> Vec<u8> {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+        )
+        .into_bytes()
+    }
+
+    fn alice() -> Arc<Authenticator> {
+        let users = vec![UserEntry {
+            name: "alice".into(),
+            password_hash: hash("s3cret").unwrap(),
+        }];
+        Authenticator::new(&users, "ferry").unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_client_that_keeps_failing_is_backed_off_and_others_are_not() {
+        let auth = alice();
+        let mallory: IpAddr = "192.0.2.66".parse().unwrap();
+        let honest: IpAddr = "192.0.2.7".parse().unwrap();
+        for _ in 0..FREE_FAILURES {
+            assert_eq!(
+                auth.check(Some(&basic("alice", "guess")), mallory).await,
+                AuthOutcome::Invalid
+            );
+        }
+        assert_eq!(
+            auth.check(Some(&basic("alice", "s3cret")), mallory).await,
+            AuthOutcome::BackedOff,
+            "not even the right password is verified during the back-off"
+        );
+        assert_eq!(
+            auth.check(Some(&basic("alice", "s3cret")), honest).await,
+            AuthOutcome::Granted {
+                user: "alice".into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn remembered_credentials_are_one_per_configured_user() {
+        let auth = alice();
+        let client: IpAddr = "127.0.0.1".parse().unwrap();
+        for name in ["bob", "carol", "dave"] {
+            auth.check(Some(&basic(name, "x")), client).await;
+        }
+        auth.check(Some(&basic("alice", "s3cret")), client).await;
+        let remembered = auth.remembered.read().unwrap();
+        assert_eq!(remembered.len(), 1);
+        assert!(remembered.contains_key("alice"));
     }
 }

@@ -14,23 +14,15 @@ pub use acl::{AclError, Refusal, Rules, normalize_host};
 pub use auth::{AuthError, Authenticator, hash};
 pub use network::{NetworkPolicy, is_local_client};
 
-use crate::error::PolicyError;
+use crate::error::{InternalError, PolicyError, ProxyError};
 use crate::headers::via_has_pseudonym;
 use crate::state::ProxyState;
 
-/// The first phase: a connection from an address outside `allow_clients`
-/// gets every request refused, and a request that already passed through
-/// this proxy (its pseudonym in `Via`) is a loop. Checked before anything
-/// else: a looped request arrives in whatever form the previous hop used,
-/// own pages included.
-pub fn admit(
-    state: &ProxyState,
-    client_refused: Option<&Refusal>,
-    headers: &HeaderMap,
-) -> Result<(), PolicyError> {
-    if let Some(refusal) = client_refused {
-        return Err(PolicyError::Refused(refusal.clone()));
-    }
+/// The first phase (client addresses were checked at accept): a request
+/// that already passed through this proxy (its pseudonym in `Via`) is a
+/// loop. Checked before anything else: a looped request arrives in whatever
+/// form the previous hop used, own pages included.
+pub fn admit(state: &ProxyState, headers: &HeaderMap) -> Result<(), PolicyError> {
     if via_has_pseudonym(headers, &state.config.via_pseudonym) {
         return Err(PolicyError::Loop);
     }
@@ -42,18 +34,25 @@ pub fn admit(
 pub async fn authenticate(
     state: &ProxyState,
     headers: &HeaderMap,
-) -> Result<Option<String>, PolicyError> {
+    client: std::net::IpAddr,
+) -> Result<Option<String>, ProxyError> {
     let Some(auth) = &state.auth else {
         return Ok(None);
     };
     let credentials = headers
         .get(header::PROXY_AUTHORIZATION)
         .map(|v| v.as_bytes());
-    match auth.check(credentials).await {
+    match auth.check(credentials, client).await {
         auth::AuthOutcome::Granted { user } => Ok(Some(user)),
         auth::AuthOutcome::Missing | auth::AuthOutcome::Invalid => Err(PolicyError::AuthRequired {
             challenge: auth.challenge(),
-        }),
+        }
+        .into()),
+        auth::AuthOutcome::BackedOff => Err(PolicyError::AuthBackedOff {
+            challenge: auth.challenge(),
+        }
+        .into()),
+        auth::AuthOutcome::Busy => Err(InternalError::AuthBusy.into()),
     }
 }
 

@@ -32,7 +32,7 @@ pub use route::{Route, RouteKind};
 
 use self::logged::Logged;
 pub use self::logged::finish as finish_record;
-use crate::access::{self, Refusal};
+use crate::access;
 use crate::body::ProxyBody;
 use crate::cache_path::{self, CacheRequest};
 use crate::error::{ErrorSource, ProxyError};
@@ -42,13 +42,11 @@ use crate::state::ProxyState;
 use crate::tunnel::{self, OpenTunnel};
 use crate::upstream;
 
-/// Facts about the client connection a request arrived on.
+/// Facts about the client connection a request arrived on (one whose
+/// address the rules allow: others are refused at accept).
 #[derive(Debug, Clone)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
-    /// Set when the client's address is not allowed: every request on the
-    /// connection gets a refusal page.
-    pub refused: Option<Refusal>,
 }
 
 /// One request and what has been decided about it so far.
@@ -99,7 +97,7 @@ pub async fn handle(
     // Boxed: hyper keeps each connection's request future allocated for the
     // connection's whole life, so an inline (multi-KiB) future would be held
     // by every idle keep-alive connection.
-    let reply = Box::pin(exchange.proceed(&state, &conn, req)).await;
+    let reply = Box::pin(exchange.proceed(&state, req)).await;
     Ok(exchange.respond(&state, reply))
 }
 
@@ -134,15 +132,14 @@ impl Exchange {
     async fn proceed(
         &mut self,
         state: &Arc<ProxyState>,
-        conn: &ConnInfo,
         req: Request<Incoming>,
     ) -> Result<Reply, ProxyError> {
-        access::admit(state, conn.refused.as_ref(), req.headers())?;
+        access::admit(state, req.headers())?;
         let route = Route::of(state, &req);
         // The proxy's own pages are open to allowed clients; everything else
         // needs credentials when users are configured.
         if route != Ok(Route::Own) {
-            self.user = access::authenticate(state, req.headers()).await?;
+            self.user = access::authenticate(state, req.headers(), self.client.ip()).await?;
         }
         let route = route?;
         self.route = Some(route.kind());

@@ -4,6 +4,7 @@
 //! gracefully on SIGINT/SIGTERM (stop accepting, drain, exit). Each request
 //! on a connection is handed to [`crate::exchange::handle`].
 
+mod gate;
 pub mod stall;
 
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Semaphore, watch};
 use tokio_util::task::TaskTracker;
 
+use self::gate::ConnectionCaps;
 use self::stall::WriteStall;
 use crate::access::{Authenticator, NetworkPolicy, Rules};
 use crate::config::ProxyConfig;
@@ -27,6 +29,7 @@ use crate::ops::access_log::AccessLog;
 use crate::ops::metrics::{Metrics, StateCollector};
 use crate::state::ProxyState;
 use crate::upstream::{Admission, Upstream};
+use http::StatusCode;
 
 /// Largest request head accepted; beyond it the client gets 431.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -75,6 +78,7 @@ pub async fn serve(config: ProxyConfig) -> Result<(), StartupError> {
         admission: admission.stats().clone(),
         max_concurrent: config.max_concurrent,
         cache: cache.clone(),
+        log_dropped: log.dropped(),
     }));
     let state = Arc::new(ProxyState {
         cache,
@@ -111,6 +115,10 @@ pub async fn serve(config: ProxyConfig) -> Result<(), StartupError> {
     let connections = TaskTracker::new();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut accept_tasks = Vec::new();
+    let caps = ConnectionCaps::new(
+        state.config.max_connections,
+        state.config.max_connections_per_client,
+    );
     for listener in listeners {
         if let Ok(addr) = listener.local_addr() {
             // Tests and scripts read this line to learn the bound port.
@@ -120,6 +128,7 @@ pub async fn serve(config: ProxyConfig) -> Result<(), StartupError> {
         accept_tasks.push(tokio::spawn(accept_loop(
             listener,
             state.clone(),
+            caps.clone(),
             connections.clone(),
             stop_rx.clone(),
         )));
@@ -201,6 +210,7 @@ fn reload_rules(state: &ProxyState) {
 async fn accept_loop(
     listener: TcpListener,
     state: Arc<ProxyState>,
+    caps: Arc<ConnectionCaps>,
     connections: TaskTracker,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -211,9 +221,31 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
+                // Counted first: refusals take a place too, so a flood of
+                // refused connections from one address is bounded as well.
+                let counted = match caps.admit(peer.ip()) {
+                    Ok(counted) => counted,
+                    Err(cause) => {
+                        state.metrics.connections_capped.inc();
+                        tracing::info!(%peer, cause, "connection refused");
+                        drop(stream);
+                        continue;
+                    }
+                };
+                if let Err(refusal) = state.rules.load().check_client(peer.ip()) {
+                    state.metrics.clients_refused.inc();
+                    tracing::info!(%peer, "client address not allowed");
+                    let cause = refusal.to_string();
+                    connections.spawn(async move {
+                        let _counted = counted;
+                        gate::refuse(stream, StatusCode::FORBIDDEN, &cause).await;
+                    });
+                    continue;
+                }
                 let gauge = ConnectionGauge::new(state.metrics.clone());
                 let conn = serve_connection(stream, peer, state.clone(), stop.clone());
                 connections.spawn(async move {
+                    let _counted = counted;
                     let _gauge = gauge;
                     conn.await;
                 });
@@ -236,13 +268,7 @@ async fn serve_connection(
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let refused = state.rules.load().check_client(peer.ip()).err();
-    if refused.is_some() {
-        state.metrics.clients_refused.inc();
-        tracing::info!(%peer, "client address not allowed");
-    }
-    let keep_alive = refused.is_none();
-    let conn_info = Arc::new(ConnInfo { peer, refused });
+    let conn_info = Arc::new(ConnInfo { peer });
     let service_state = state.clone();
     let service = hyper::service::service_fn(move |req| {
         exchange::handle(service_state.clone(), conn_info.clone(), req)
@@ -255,7 +281,6 @@ async fn serve_connection(
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(state.config.header_timeout())
-            .keep_alive(keep_alive)
             .max_header_size(MAX_HEAD_BYTES);
         builder
             .serve_connection(TokioIo::new(stream), service)

@@ -3,7 +3,8 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::SystemTime;
 
 use serde::Deserialize;
@@ -249,10 +250,16 @@ fn rfc3339(t: SystemTime) -> String {
         .unwrap_or_default()
 }
 
+/// Most records waiting for the writer. Beyond it (a disk that stalls, a
+/// pipe nobody reads) lines are dropped and counted: the request path never
+/// waits for the log, and the queue never grows without bound.
+const QUEUE_LIMIT: usize = 64 * 1024;
+
 /// Sends records to the writer thread. Cheap to clone.
 #[derive(Clone)]
 pub struct AccessLog {
-    tx: mpsc::Sender<AccessRecord>,
+    tx: mpsc::SyncSender<AccessRecord>,
+    dropped: Arc<AtomicU64>,
 }
 
 impl AccessLog {
@@ -269,23 +276,40 @@ impl AccessLog {
                     .open(dest)?,
             )
         };
-        let (tx, rx) = mpsc::channel::<AccessRecord>();
+        let (tx, rx) = mpsc::sync_channel::<AccessRecord>(QUEUE_LIMIT);
         std::thread::Builder::new()
             .name("ferry-access-log".into())
             .spawn(move || write_loop(rx, out, format))?;
-        Ok(AccessLog { tx })
+        Ok(AccessLog {
+            tx,
+            dropped: Arc::default(),
+        })
     }
 
     /// A log that keeps nothing (for tests).
     #[cfg(test)]
     pub fn discard() -> AccessLog {
-        let (tx, _rx) = mpsc::channel();
-        AccessLog { tx }
+        let (tx, _rx) = mpsc::sync_channel(1);
+        AccessLog {
+            tx,
+            dropped: Arc::default(),
+        }
     }
 
     pub fn record(&self, record: AccessRecord) {
-        // The writer only goes away at exit; a lost line then is acceptable.
-        let _ = self.tx.send(record);
+        match self.tx.try_send(record) {
+            Ok(()) => {}
+            Err(mpsc::TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            // The writer only goes away at exit; a lost line then is acceptable.
+            Err(mpsc::TrySendError::Disconnected(_)) => {}
+        }
+    }
+
+    /// Lines dropped because the queue was full.
+    pub fn dropped(&self) -> Arc<AtomicU64> {
+        self.dropped.clone()
     }
 }
 
@@ -449,5 +473,18 @@ mod tests {
             .parse()
             .unwrap();
         assert_eq!(target_text(&uri), "http://example.test:8080/p?q=1");
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_lines_instead_of_growing() {
+        let (tx, _rx) = mpsc::sync_channel(2);
+        let log = AccessLog {
+            tx,
+            dropped: Arc::default(),
+        };
+        for _ in 0..5 {
+            log.record(record());
+        }
+        assert_eq!(log.dropped().load(Ordering::Relaxed), 3);
     }
 }

@@ -42,6 +42,7 @@ pub struct Metrics {
     pub connections_open: Gauge,
     pub connections_total: Counter,
     pub clients_refused: Counter,
+    pub connections_capped: Counter,
     pub tunnels_open: Gauge,
     pub tunnels_total: Counter,
 }
@@ -53,6 +54,8 @@ pub struct StateCollector {
     pub admission: Arc<AdmissionStats>,
     pub max_concurrent: usize,
     pub cache: Option<ferry_cache::Cache>,
+    /// Access-log lines dropped because the log's queue was full.
+    pub log_dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Metrics {
@@ -102,6 +105,11 @@ impl Metrics {
             "ferry_clients_refused",
             "Connections from client addresses outside allow_clients.",
         );
+        let connections_capped = counter(
+            &mut registry,
+            "ferry_connections_capped",
+            "Connections closed at accept by max-connections or max-connections-per-client.",
+        );
         let tunnels_open = gauge(&mut registry, "ferry_tunnels_open", "CONNECT tunnels open.");
         let tunnels_total = counter(&mut registry, "ferry_tunnels", "CONNECT tunnels opened.");
         registry.register_collector(Box::new(state));
@@ -114,6 +122,7 @@ impl Metrics {
             connections_open,
             connections_total,
             clients_refused,
+            connections_capped,
             tunnels_open,
             tunnels_total,
         }
@@ -250,11 +259,18 @@ impl Collector for StateCollector {
                 self.max_concurrent as i64,
             ),
         ];
-        let mut counters: Vec<(&str, &str, u64)> = vec![(
-            "ferry_fetches_rejected",
-            "Requests refused because the queue was full or the wait too long.",
-            adm.rejected.load(Ordering::Relaxed),
-        )];
+        let mut counters: Vec<(&str, &str, u64)> = vec![
+            (
+                "ferry_fetches_rejected",
+                "Requests refused because the queue was full or the wait too long.",
+                adm.rejected.load(Ordering::Relaxed),
+            ),
+            (
+                "ferry_log_lines_dropped",
+                "Access-log lines dropped because the log fell behind.",
+                self.log_dropped.load(Ordering::Relaxed),
+            ),
+        ];
         let mut gauges = gauges;
         if let Some(cache) = &self.cache {
             let c = cache.stats();
@@ -317,6 +333,7 @@ mod tests {
             admission: Arc::new(AdmissionStats::default()),
             max_concurrent: 5,
             cache: None,
+            log_dropped: Arc::default(),
         })
     }
 
