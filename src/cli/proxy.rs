@@ -117,6 +117,11 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "FILE")]
     pub upstream_ca: Vec<PathBuf>,
 
+    /// Most upstream connections kept for reuse, all origins together; beyond
+    /// it connections serve one exchange and close. [default: 512]
+    #[arg(long, value_name = "N")]
+    pub max_pooled_upstream: Option<usize>,
+
     /// Seconds to wait for an upstream TCP/TLS connection. [default: 10]
     #[arg(long, value_name = "SECS")]
     pub connect_timeout: Option<u64>,
@@ -238,6 +243,7 @@ impl ProxyArgs {
         }
         set(&mut c.auth_realm, &self.auth_realm);
         set_list(&mut c.upstream_ca, &self.upstream_ca);
+        set(&mut c.max_pooled_upstream, &self.max_pooled_upstream);
         set(&mut c.connect_timeout, &self.connect_timeout);
         set(&mut c.response_timeout, &self.response_timeout);
         set(&mut c.header_timeout, &self.header_timeout);

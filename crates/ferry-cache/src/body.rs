@@ -1,6 +1,7 @@
 //! Bodies served from the cache. Small objects come from memory; larger ones
-//! stream from their file in 512 KiB reads on one blocking task per response
-//! (a bounded channel keeps at most a few chunks in memory). Every file read,
+//! stream from their file in 512 KiB reads, each its own short blocking task,
+//! one chunk ahead of the client: a client that reads slowly holds memory
+//! for two chunks and no blocking-pool thread. Every file read,
 //! whole body or range, is checked against the stored checksum: a range read
 //! runs through the whole body and holds its last bytes back until the
 //! checksum matches. A mismatch ends the body with an error, so the client
@@ -15,13 +16,12 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::CacheError;
 use crate::store::disk;
 
 const CHUNK: usize = 512 * 1024;
-const CHANNEL_CHUNKS: usize = 3;
 
 pub struct CacheBody {
     inner: Inner,
@@ -30,7 +30,34 @@ pub struct CacheBody {
 
 enum Inner {
     Memory(Option<Bytes>),
-    File(mpsc::Receiver<Result<Bytes, CacheError>>),
+    File(FileRead),
+}
+
+/// A file body read one chunk per blocking task, one chunk ahead of the
+/// client: no blocking-pool thread waits while a slow client reads.
+enum FileRead {
+    Reading(ReadTask),
+    Done,
+}
+
+/// One chunk's read: the reader handed back, and the part to send.
+type ReadTask = JoinHandle<(Box<Reader>, Result<Option<Bytes>, CacheError>)>;
+
+/// Where a file read stands between chunks.
+struct Reader {
+    path: PathBuf,
+    expected_len: u64,
+    /// Body bytes `start..end` are sent.
+    start: u64,
+    end: u64,
+    file: Option<File>,
+    body_crc: u32,
+    crc: u32,
+    /// Body bytes read so far.
+    at: u64,
+    /// The range's last bytes, held until the checksum is known.
+    held: Option<Bytes>,
+    on_corrupt: Option<Box<dyn FnOnce() + Send>>,
 }
 
 impl CacheBody {
@@ -64,90 +91,107 @@ impl CacheBody {
         } else {
             end - start + 1
         };
-        let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
-        tokio::task::spawn_blocking(move || {
-            let result = stream_file(&path, expected_len, start, len, &tx);
-            if let Err(e) = result {
-                if matches!(e, CacheError::Corrupt(_)) {
-                    tracing::warn!(path = %path.display(), error = %e, "damaged cache object removed");
-                    let _ = std::fs::remove_file(&path);
-                    on_corrupt();
-                }
-                let _ = tx.blocking_send(Err(e));
-            }
+        let reader = Box::new(Reader {
+            path,
+            expected_len,
+            start,
+            end: start + len,
+            file: None,
+            body_crc: 0,
+            crc: 0,
+            at: 0,
+            held: None,
+            on_corrupt: Some(Box::new(on_corrupt)),
         });
         CacheBody {
-            inner: Inner::File(rx),
+            inner: Inner::File(FileRead::Reading(read_next(reader))),
             remaining: len,
         }
     }
 }
 
-/// Sends body bytes `start..start + len`, reading the whole body to check its
-/// checksum; the last bytes sent wait until the checksum is known.
-fn stream_file(
-    path: &PathBuf,
-    expected_len: u64,
-    start: u64,
-    len: u64,
-    tx: &mpsc::Sender<Result<Bytes, CacheError>>,
-) -> Result<(), CacheError> {
-    let mut file = File::open(path)?;
-    // The head is read again here: the file may have been replaced since the
-    // lookup, and offsets must come from the file actually opened.
-    let head = disk::read_head(&mut file).map_err(|e| match e {
-        disk::ReadError::Corrupt(why) => CacheError::Corrupt(why.into()),
-        disk::ReadError::Missing => CacheError::Io(std::io::ErrorKind::NotFound.into()),
-        disk::ReadError::Io(e) => CacheError::Io(e),
-    })?;
-    if head.body_len != expected_len {
-        return Err(CacheError::Io(std::io::Error::other(
-            "object replaced while reading",
-        )));
-    }
-    file.seek(SeekFrom::Start(head.body_start))?;
-    let end = start + len;
-    let mut crc = 0u32;
-    let mut at = 0u64;
-    // The range's last bytes, held until the checksum is known.
-    let mut held: Option<Bytes> = None;
-    while at < expected_len {
-        let n = ((expected_len - at) as usize).min(CHUNK);
-        // Read into spare capacity: no zero-filling of a buffer about to be overwritten.
-        let mut buf = Vec::with_capacity(n);
-        (&mut file).take(n as u64).read_to_end(&mut buf)?;
-        if buf.len() != n {
-            return Err(CacheError::Corrupt(
-                "object shorter than its trailer says".into(),
-            ));
+/// Reads the next part to send on the blocking pool.
+fn read_next(mut reader: Box<Reader>) -> ReadTask {
+    tokio::task::spawn_blocking(move || {
+        let result = reader.next_part();
+        if let Err(e) = &result {
+            if matches!(e, CacheError::Corrupt(_)) {
+                tracing::warn!(path = %reader.path.display(), error = %e, "damaged cache object removed");
+                let _ = std::fs::remove_file(&reader.path);
+                if let Some(report) = reader.on_corrupt.take() {
+                    report();
+                }
+            }
         }
-        crc = crc32c::crc32c_append(crc, &buf);
-        let chunk_end = at + n as u64;
-        if chunk_end > start && at < end {
-            let from = start.saturating_sub(at) as usize;
-            let to = (end.min(chunk_end) - at) as usize;
+        (reader, result)
+    })
+}
+
+impl Reader {
+    fn open(&mut self) -> Result<File, CacheError> {
+        let mut file = File::open(&self.path)?;
+        // The head is read again here: the file may have been replaced since the
+        // lookup, and offsets must come from the file actually opened.
+        let head = disk::read_head(&mut file).map_err(|e| match e {
+            disk::ReadError::Corrupt(why) => CacheError::Corrupt(why.into()),
+            disk::ReadError::Missing => CacheError::Io(std::io::ErrorKind::NotFound.into()),
+            disk::ReadError::Io(e) => CacheError::Io(e),
+        })?;
+        if head.body_len != self.expected_len {
+            return Err(CacheError::Io(std::io::Error::other(
+                "object replaced while reading",
+            )));
+        }
+        file.seek(SeekFrom::Start(head.body_start))?;
+        self.body_crc = head.body_crc;
+        Ok(file)
+    }
+
+    /// Reads on (the whole body, for the checksum) until there is a part of
+    /// the range to send; `None` once everything was sent.
+    fn next_part(&mut self) -> Result<Option<Bytes>, CacheError> {
+        let mut file = match self.file.take() {
+            Some(file) => file,
+            None if self.at == 0 => self.open()?,
+            None => return Ok(None),
+        };
+        while self.at < self.expected_len {
+            let n = ((self.expected_len - self.at) as usize).min(CHUNK);
+            // Read into spare capacity: no zero-filling of a buffer about to be overwritten.
+            let mut buf = Vec::with_capacity(n);
+            (&mut file).take(n as u64).read_to_end(&mut buf)?;
+            if buf.len() != n {
+                return Err(CacheError::Corrupt(
+                    "object shorter than its trailer says".into(),
+                ));
+            }
+            self.crc = crc32c::crc32c_append(self.crc, &buf);
+            let chunk_start = self.at;
+            let chunk_end = self.at + n as u64;
+            self.at = chunk_end;
+            if chunk_end <= self.start || chunk_start >= self.end {
+                continue;
+            }
+            let from = self.start.saturating_sub(chunk_start) as usize;
+            let to = (self.end.min(chunk_end) - chunk_start) as usize;
             let buf = Bytes::from(buf);
             let part = if from == 0 && to == n {
                 buf
             } else {
                 buf.slice(from..to)
             };
-            if chunk_end >= end {
-                held = Some(part);
-            } else if tx.blocking_send(Ok(part)).is_err() {
-                // The client went away.
-                return Ok(());
+            if chunk_end >= self.end {
+                self.held = Some(part);
+                continue;
             }
+            self.file = Some(file);
+            return Ok(Some(part));
         }
-        at = chunk_end;
+        if self.crc != self.body_crc {
+            return Err(CacheError::Corrupt("body checksum mismatch".into()));
+        }
+        Ok(self.held.take())
     }
-    if crc != head.body_crc {
-        return Err(CacheError::Corrupt("body checksum mismatch".into()));
-    }
-    if let Some(part) = held {
-        let _ = tx.blocking_send(Ok(part));
-    }
-    Ok(())
 }
 
 impl Body for CacheBody {
@@ -164,20 +208,29 @@ impl Body for CacheBody {
                 this.remaining = 0;
                 Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b))))
             }
-            Inner::File(rx) => {
-                if this.remaining == 0 {
+            Inner::File(read) => {
+                let FileRead::Reading(handle) = read else {
                     return Poll::Ready(None);
-                }
-                match rx.poll_recv(cx) {
-                    Poll::Pending => Poll::Pending,
-                    Poll::Ready(Some(Ok(chunk))) => {
+                };
+                let joined = std::task::ready!(Pin::new(handle).poll(cx));
+                *read = FileRead::Done;
+                match joined {
+                    Ok((reader, Ok(Some(chunk)))) => {
                         this.remaining = this.remaining.saturating_sub(chunk.len() as u64);
+                        if this.remaining > 0 {
+                            // One chunk ahead while the client takes this one.
+                            *read = FileRead::Reading(read_next(reader));
+                        }
                         Poll::Ready(Some(Ok(Frame::data(chunk))))
                     }
-                    Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
-                    Poll::Ready(None) => Poll::Ready(Some(Err(CacheError::Io(
+                    Ok((_, Ok(None))) if this.remaining == 0 => Poll::Ready(None),
+                    Ok((_, Ok(None))) => Poll::Ready(Some(Err(CacheError::Io(
                         std::io::Error::other("cache read ended early"),
                     )))),
+                    Ok((_, Err(e))) => Poll::Ready(Some(Err(e))),
+                    Err(e) => Poll::Ready(Some(Err(CacheError::Io(std::io::Error::other(
+                        e.to_string(),
+                    ))))),
                 }
             }
         }
@@ -191,6 +244,8 @@ impl Body for CacheBody {
         SizeHint::with_exact(self.remaining)
     }
 }
+
+use std::future::Future as _;
 
 #[cfg(test)]
 mod tests {
@@ -269,5 +324,36 @@ mod tests {
             .await;
         assert!(result.is_err(), "a range read must not hide damage");
         assert!(!path.exists(), "the damaged file is removed");
+    }
+
+    /// With a single blocking thread, a body whose client stopped reading
+    /// must not keep another body from being read.
+    #[test]
+    fn a_client_that_stops_reading_holds_no_blocking_thread() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let data = vec![3u8; 8 * CHUNK];
+            let path = write_object(dir.path(), &data);
+            let len = data.len() as u64;
+            let mut stalled = CacheBody::file(path.clone(), len, 0, len - 1, || {});
+            // One chunk, then this client stops reading.
+            let first = stalled.frame().await.unwrap().unwrap();
+            assert_eq!(first.data_ref().unwrap().len(), CHUNK);
+            let other = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                CacheBody::file(path, len, 0, len - 1, || {}).collect(),
+            )
+            .await
+            .expect("the stalled body held the only blocking thread")
+            .unwrap()
+            .to_bytes();
+            assert_eq!(other.len(), data.len());
+            drop(stalled);
+        });
     }
 }

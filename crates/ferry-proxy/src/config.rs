@@ -135,6 +135,8 @@ pub struct ProxyConfig {
     pub auth_realm: String,
     pub users: Vec<UserEntry>,
     pub upstream_ca: Vec<PathBuf>,
+    /// Most reusable upstream connections, for all origins together.
+    pub max_pooled_upstream: usize,
     pub connect_timeout: u64,
     pub response_timeout: u64,
     pub header_timeout: u64,
@@ -170,6 +172,7 @@ impl Default for ProxyConfig {
             auth_realm: "ferry".into(),
             users: Vec::new(),
             upstream_ca: Vec::new(),
+            max_pooled_upstream: 512,
             connect_timeout: 10,
             response_timeout: 60,
             header_timeout: 30,

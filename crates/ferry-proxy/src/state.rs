@@ -75,23 +75,26 @@ impl ProxyState {
             config.max_queue,
             config.queue_timeout(),
         );
+        let upstream = Upstream::new(
+            &[],
+            config.connect_timeout(),
+            config.response_timeout(),
+            Arc::new(crate::access::NetworkPolicy::default()),
+            config.max_pooled_upstream,
+        )
+        .unwrap();
         let metrics = Arc::new(Metrics::new(StateCollector {
             started: std::time::Instant::now(),
             admission: admission.stats().clone(),
             max_concurrent: config.max_concurrent,
             cache: cache.clone(),
             log_dropped: Arc::default(),
+            upstream_pool: upstream.pool_cap(),
         }));
         Arc::new(ProxyState {
             rules: ArcSwap::from_pointee(Rules::build(&config).unwrap()),
             auth: None,
-            upstream: Upstream::new(
-                &[],
-                config.connect_timeout(),
-                config.response_timeout(),
-                Arc::new(crate::access::NetworkPolicy::default()),
-            )
-            .unwrap(),
+            upstream,
             admission,
             tunnels: Arc::new(Semaphore::new(config.max_tunnels)),
             tunnel_tasks: TaskTracker::new(),

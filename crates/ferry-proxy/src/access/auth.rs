@@ -189,7 +189,13 @@ impl Authenticator {
     }
 }
 
+/// Verifications run, for tests of what costs a verification.
+#[cfg(test)]
+static VERIFICATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn verify(password: &str, hash: &str) -> bool {
+    #[cfg(test)]
+    VERIFICATIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     PasswordHash::new(hash)
         .map(|parsed| {
             Argon2::default()
@@ -333,5 +339,21 @@ mod bounds {
         let remembered = auth.remembered.read().unwrap();
         assert_eq!(remembered.len(), 1);
         assert!(remembered.contains_key("alice"));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_is_verified_like_a_known_one() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let auth = alice();
+        let client: IpAddr = "192.0.2.9".parse().unwrap();
+        let before = VERIFICATIONS.load(SeqCst);
+        assert_eq!(
+            auth.check(Some(&basic("nobody", "x")), client).await,
+            AuthOutcome::Invalid
+        );
+        assert!(
+            VERIFICATIONS.load(SeqCst) > before,
+            "an unknown name must cost an argon2 verification too"
+        );
     }
 }

@@ -31,6 +31,10 @@ use crate::state::ProxyState;
 use crate::upstream::{Admission, Upstream};
 use http::StatusCode;
 
+/// Connections over a cap answered with a page at once; beyond it they are
+/// just closed.
+const REFUSALS_AT_ONCE: usize = 64;
+
 /// Largest request head accepted; beyond it the client gets 431.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
@@ -43,6 +47,7 @@ pub async fn serve(config: ProxyConfig) -> Result<(), StartupError> {
         config.connect_timeout(),
         config.response_timeout(),
         Arc::new(networks),
+        config.max_pooled_upstream,
     )?;
     let log = AccessLog::open(&config.access_log, config.log_format).map_err(|source| {
         StartupError::AccessLog {
@@ -79,6 +84,7 @@ pub async fn serve(config: ProxyConfig) -> Result<(), StartupError> {
         max_concurrent: config.max_concurrent,
         cache: cache.clone(),
         log_dropped: log.dropped(),
+        upstream_pool: upstream.pool_cap(),
     }));
     let state = Arc::new(ProxyState {
         cache,
@@ -214,6 +220,7 @@ async fn accept_loop(
     connections: TaskTracker,
     mut stop: watch::Receiver<bool>,
 ) {
+    let refusing = Arc::new(Semaphore::new(REFUSALS_AT_ONCE));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -228,7 +235,14 @@ async fn accept_loop(
                     Err(cause) => {
                         state.metrics.connections_capped.inc();
                         tracing::info!(%peer, cause, "connection refused");
-                        drop(stream);
+                        // A page for the refused, while few are being
+                        // refused at once; under a flood, just the close.
+                        if let Ok(permit) = refusing.clone().try_acquire_owned() {
+                            connections.spawn(async move {
+                                let _permit = permit;
+                                gate::refuse(stream, StatusCode::SERVICE_UNAVAILABLE, cause).await;
+                            });
+                        }
                         continue;
                     }
                 };

@@ -20,7 +20,7 @@ use prometheus_client::registry::Registry;
 use crate::error::ErrorSource;
 use crate::exchange::OutcomeClass;
 use crate::ops::access_log::AccessRecord;
-use crate::upstream::AdmissionStats;
+use crate::upstream::{AdmissionStats, PoolCap};
 
 /// The content type of [`Metrics::encode`]'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -56,6 +56,8 @@ pub struct StateCollector {
     pub cache: Option<ferry_cache::Cache>,
     /// Access-log lines dropped because the log's queue was full.
     pub log_dropped: Arc<std::sync::atomic::AtomicU64>,
+    /// Reusable upstream connections.
+    pub upstream_pool: Arc<PoolCap>,
 }
 
 impl Metrics {
@@ -254,6 +256,11 @@ impl Collector for StateCollector {
                 adm.queued.load(Ordering::SeqCst) as i64,
             ),
             (
+                "ferry_upstream_pooled",
+                "Reusable upstream connections open (max_pooled_upstream bounds them).",
+                self.upstream_pool.open() as i64,
+            ),
+            (
                 "ferry_fetch_slots",
                 "Fetch slots (max_concurrent).",
                 self.max_concurrent as i64,
@@ -334,6 +341,7 @@ mod tests {
             max_concurrent: 5,
             cache: None,
             log_dropped: Arc::default(),
+            upstream_pool: PoolCap::new(1),
         })
     }
 

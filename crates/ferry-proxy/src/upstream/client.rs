@@ -21,6 +21,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
 use super::guard::{self, GuardedResolver, Refused};
+use super::pool_cap::{Capped, PoolCap};
 use crate::access::{NetworkPolicy, Refusal};
 use crate::body::BoxError;
 
@@ -73,6 +74,7 @@ pub struct Upstream {
     local: Client<Connector, UpstreamBody>,
     remote: Client<Connector, UpstreamBody>,
     policy: Arc<NetworkPolicy>,
+    pool_cap: Arc<PoolCap>,
     connect_timeout: Duration,
     response_timeout: Duration,
 }
@@ -83,8 +85,11 @@ impl Upstream {
         connect_timeout: Duration,
         response_timeout: Duration,
         policy: Arc<NetworkPolicy>,
+        max_pooled: usize,
     ) -> Result<Upstream, TlsSetupError> {
         let tls = tls_config(extra_ca)?;
+        // One bound for both pools.
+        let pool_cap = PoolCap::new(max_pooled);
         let build = |client_is_local| {
             let resolver = GuardedResolver::new(policy.clone(), client_is_local);
             let mut http = HttpConnector::new_with_resolver(resolver);
@@ -107,15 +112,22 @@ impl Upstream {
                     timeout: connect_timeout,
                     policy: policy.clone(),
                     client_is_local,
+                    pool_cap: pool_cap.clone(),
                 })
         };
         Ok(Upstream {
             local: build(true),
             remote: build(false),
             policy: policy.clone(),
+            pool_cap,
             connect_timeout,
             response_timeout,
         })
+    }
+
+    /// The bound on reusable connections, for the metrics.
+    pub fn pool_cap(&self) -> Arc<PoolCap> {
+        self.pool_cap.clone()
     }
 
     pub fn response_timeout(&self) -> Duration {
@@ -342,12 +354,13 @@ struct GuardedConnector<C> {
     timeout: Duration,
     policy: Arc<NetworkPolicy>,
     client_is_local: bool,
+    pool_cap: Arc<PoolCap>,
 }
 
 impl tower_service::Service<Uri>
     for GuardedConnector<HttpsConnector<HttpConnector<GuardedResolver>>>
 {
-    type Response = MaybeHttpsStream<TokioIo<TcpStream>>;
+    type Response = Capped<MaybeHttpsStream<TokioIo<TcpStream>>>;
     type Error = BoxError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
 
@@ -361,9 +374,10 @@ impl tower_service::Service<Uri>
         }
         let connecting = self.inner.call(uri);
         let timeout = self.timeout;
+        let pool_cap = self.pool_cap.clone();
         Box::pin(async move {
             match tokio::time::timeout(timeout, connecting).await {
-                Ok(result) => result,
+                Ok(result) => result.map(|stream| pool_cap.wrap(stream)),
                 Err(_) => Err(Box::new(ConnectTimedOut) as BoxError),
             }
         })

@@ -11,6 +11,7 @@
 mod admission;
 mod client;
 mod guard;
+mod pool_cap;
 mod relay;
 
 use std::net::IpAddr;
@@ -23,6 +24,7 @@ use hyper::body::Incoming;
 
 pub use admission::{Admission, AdmissionError, AdmissionStats, Slot};
 pub use client::{TlsSetupError, Upstream, UpstreamBody, UpstreamError};
+pub use pool_cap::PoolCap;
 pub use relay::{FrameSink, Relay};
 
 use crate::body::ProxyBody;
