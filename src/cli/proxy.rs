@@ -137,6 +137,16 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "SECS")]
     pub header_timeout: Option<u64>,
 
+    /// The minimum transfer rate, in bytes per --transfer-window of waiting on
+    /// an origin sending a body or a client reading one; slower transfers are
+    /// cut off (a trickle must not hold a fetch slot). [default: 1024]
+    #[arg(long, value_name = "BYTES")]
+    pub min_transfer_bytes: Option<u64>,
+
+    /// The window of the minimum transfer rate, in seconds. [default: 60]
+    #[arg(long, value_name = "SECS")]
+    pub transfer_window: Option<u64>,
+
     /// Seconds to let in-flight requests finish on SIGINT/SIGTERM. [default: 30]
     #[arg(long, value_name = "SECS")]
     pub shutdown_timeout: Option<u64>,
@@ -247,6 +257,8 @@ impl ProxyArgs {
         set(&mut c.connect_timeout, &self.connect_timeout);
         set(&mut c.response_timeout, &self.response_timeout);
         set(&mut c.header_timeout, &self.header_timeout);
+        set(&mut c.min_transfer_bytes, &self.min_transfer_bytes);
+        set(&mut c.transfer_window, &self.transfer_window);
         set(&mut c.shutdown_timeout, &self.shutdown_timeout);
         set(&mut c.tunnel_idle_timeout, &self.tunnel_idle_timeout);
         set(&mut c.access_log, &self.access_log);

@@ -20,6 +20,9 @@ pub struct CacheConfig {
     /// Cap on heuristic freshness (RFC 9111 §4.2.2), which is otherwise 10% of
     /// the time since `Last-Modified`.
     pub heuristic_max: Duration,
+    /// How long requests collapsed behind one fetch wait for it before one
+    /// of them fetches anew.
+    pub collapse_wait: Duration,
 }
 
 impl CacheConfig {
@@ -43,6 +46,7 @@ impl CacheConfig {
             memory_size: Self::DEFAULT_MEMORY_SIZE,
             memory_object_max: Self::DEFAULT_MEMORY_OBJECT_MAX,
             heuristic_max: Self::DEFAULT_HEURISTIC_MAX,
+            collapse_wait: Duration::from_secs(60),
         }
     }
 

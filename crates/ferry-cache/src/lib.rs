@@ -28,7 +28,7 @@ mod writer;
 mod proptests;
 
 pub use body::CacheBody;
-pub use cache::{COLLAPSE_WAIT, Cache, CacheStats, Hit, Lookup, MissKind, Stale};
+pub use cache::{Cache, CacheStats, Hit, Lookup, MissKind, Stale};
 pub use config::CacheConfig;
 pub use key::{CacheKey, ObjectId};
 pub use lock::{Collapse, Follower, LeaderGuard};

@@ -2,7 +2,10 @@
 //! fetches it; concurrent misses for the same URL follow, waiting (holding
 //! nothing, not even a fetch slot) until the leader's store finishes or gives
 //! up, then look the cache up again. Waits are bounded by a timeout so a stuck
-//! leader cannot hold followers forever.
+//! leader cannot hold followers forever; when it passes, the followers join
+//! again rather than all fetching at once: a leader older than the wait is
+//! overdue, and the first to join after that leads a fresh fetch that the
+//! others follow (one more origin request per wait, not one per follower).
 //!
 //! A URL whose response turned out not to be storable is remembered for a
 //! while ("hit-for-pass", as Varnish calls it): its misses then go straight to
@@ -22,10 +25,27 @@ pub const PASS_FOR: Duration = Duration::from_secs(60);
 /// Bound on remembered uncacheable URLs; expired ones are dropped beyond it.
 const PASSES_MAX: usize = 10_000;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Collapser {
-    inflight: Mutex<HashMap<ObjectId, watch::Receiver<bool>>>,
+    inflight: Mutex<HashMap<ObjectId, Lead>>,
     passes: Mutex<HashMap<ObjectId, Instant>>,
+    /// How long followers wait before a leader counts as overdue.
+    wait: Duration,
+    next_generation: std::sync::atomic::AtomicU64,
+}
+
+/// The current leader of one URL's fetch.
+#[derive(Debug)]
+struct Lead {
+    done: watch::Receiver<bool>,
+    started: Instant,
+    generation: u64,
+}
+
+impl Default for Collapser {
+    fn default() -> Self {
+        Collapser::new(Duration::from_secs(60))
+    }
 }
 
 pub enum Collapse {
@@ -39,6 +59,7 @@ pub enum Collapse {
 #[derive(Debug)]
 pub struct LeaderGuard {
     id: ObjectId,
+    generation: u64,
     collapser: Arc<Collapser>,
     done: watch::Sender<bool>,
 }
@@ -46,7 +67,13 @@ pub struct LeaderGuard {
 impl Drop for LeaderGuard {
     fn drop(&mut self) {
         if let Ok(mut map) = self.collapser.inflight.lock() {
-            map.remove(&self.id);
+            // An overdue leader may have been replaced: leave the new one.
+            if map
+                .get(&self.id)
+                .is_some_and(|l| l.generation == self.generation)
+            {
+                map.remove(&self.id);
+            }
         }
         let _ = self.done.send(true);
     }
@@ -66,6 +93,20 @@ impl Follower {
 }
 
 impl Collapser {
+    pub fn new(wait: Duration) -> Collapser {
+        Collapser {
+            inflight: Mutex::default(),
+            passes: Mutex::default(),
+            wait,
+            next_generation: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// How long a follower waits for its leader.
+    pub fn wait(&self) -> Duration {
+        self.wait
+    }
+
     pub fn join(self: &Arc<Self>, id: ObjectId) -> Collapse {
         {
             let passes = self.passes.lock().unwrap_or_else(|p| p.into_inner());
@@ -74,13 +115,28 @@ impl Collapser {
             }
         }
         let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(rx) = map.get(&id) {
-            return Collapse::Follower(Follower { done: rx.clone() });
+        if let Some(lead) = map.get(&id) {
+            if lead.started.elapsed() < self.wait {
+                return Collapse::Follower(Follower {
+                    done: lead.done.clone(),
+                });
+            }
         }
         let (tx, rx) = watch::channel(false);
-        map.insert(id, rx);
+        let generation = self
+            .next_generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        map.insert(
+            id,
+            Lead {
+                done: rx,
+                started: Instant::now(),
+                generation,
+            },
+        );
         Collapse::Leader(LeaderGuard {
             id,
+            generation,
             collapser: self.clone(),
             done: tx,
         })
@@ -160,5 +216,29 @@ mod tests {
             panic!("follower")
         };
         assert!(!f.wait(Duration::from_secs(30)).await);
+    }
+
+    #[test]
+    fn an_overdue_leader_is_replaced_once_not_by_every_follower() {
+        let c = Arc::new(Collapser::new(Duration::from_millis(30)));
+        let id = ObjectId(9);
+        let Collapse::Leader(slow) = c.join(id) else {
+            panic!("leader")
+        };
+        assert!(matches!(c.join(id), Collapse::Follower(_)));
+        std::thread::sleep(Duration::from_millis(40));
+        // The wait is over: the first to join again leads a new fetch ...
+        let Collapse::Leader(fresh) = c.join(id) else {
+            panic!("an overdue leader is replaced")
+        };
+        // ... and the others follow it instead of fetching too.
+        for _ in 0..10 {
+            assert!(matches!(c.join(id), Collapse::Follower(_)));
+        }
+        // The slow leader finishing does not unseat the new one.
+        drop(slow);
+        assert!(matches!(c.join(id), Collapse::Follower(_)));
+        drop(fresh);
+        assert_eq!(c.in_flight(), 0);
     }
 }

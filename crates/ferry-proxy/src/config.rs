@@ -140,6 +140,11 @@ pub struct ProxyConfig {
     pub connect_timeout: u64,
     pub response_timeout: u64,
     pub header_timeout: u64,
+    /// The minimum transfer rate: at least this many bytes per
+    /// `transfer_window` seconds spent waiting on a peer (an origin sending
+    /// a body, a client reading one).
+    pub min_transfer_bytes: u64,
+    pub transfer_window: u64,
     pub shutdown_timeout: u64,
     pub tunnel_idle_timeout: u64,
     pub access_log: String,
@@ -176,6 +181,8 @@ impl Default for ProxyConfig {
             connect_timeout: 10,
             response_timeout: 60,
             header_timeout: 30,
+            min_transfer_bytes: 1024,
+            transfer_window: 60,
             shutdown_timeout: 30,
             tunnel_idle_timeout: 600,
             access_log: "-".into(),
@@ -221,6 +228,9 @@ impl ProxyConfig {
         if self.queue_timeout == 0 || self.connect_timeout == 0 || self.response_timeout == 0 {
             return invalid("timeouts must be at least 1 second");
         }
+        if self.transfer_window == 0 {
+            return invalid("transfer_window must be at least 1 second");
+        }
         if self.header_timeout == 0 || self.shutdown_timeout == 0 || self.tunnel_idle_timeout == 0 {
             return invalid("timeouts must be at least 1 second");
         }
@@ -262,6 +272,12 @@ impl ProxyConfig {
     }
     pub fn response_timeout(&self) -> Duration {
         Duration::from_secs(self.response_timeout)
+    }
+    pub fn min_rate(&self) -> crate::rate::MinRate {
+        crate::rate::MinRate {
+            min_bytes: self.min_transfer_bytes,
+            window: Duration::from_secs(self.transfer_window),
+        }
     }
     pub fn header_timeout(&self) -> Duration {
         Duration::from_secs(self.header_timeout)

@@ -165,7 +165,8 @@ impl ProxyError {
             ProxyError::Upstream(
                 UpstreamError::ConnectTimeout { .. }
                 | UpstreamError::ResponseTimeout { .. }
-                | UpstreamError::BodyTimeout { .. },
+                | UpstreamError::BodyTimeout { .. }
+                | UpstreamError::TooSlow { .. },
             ) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ProxyError::Internal(_) => StatusCode::SERVICE_UNAVAILABLE,

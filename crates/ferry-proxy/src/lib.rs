@@ -21,6 +21,7 @@ mod headers;
 mod listener;
 mod ops;
 mod pages;
+mod rate;
 mod state;
 mod tunnel;
 mod upstream;

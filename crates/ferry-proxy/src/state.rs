@@ -63,13 +63,15 @@ impl ProxyState {
 
 #[cfg(test)]
 impl ProxyState {
-    /// The state of a proxy with the default settings, no access log, and
-    /// `cache` if given: for tests of the request phases.
-    pub fn for_tests(cache: Option<ferry_cache::Cache>) -> Arc<ProxyState> {
+    /// The state of a proxy with `config`, no access log, and `cache` if
+    /// given: for tests of the request phases.
+    pub fn for_tests_with(
+        cache: Option<ferry_cache::Cache>,
+        config: ProxyConfig,
+    ) -> Arc<ProxyState> {
         use crate::ops::metrics::StateCollector;
         use tokio_util::task::TaskTracker;
 
-        let config = ProxyConfig::default();
         let admission = Admission::new(
             config.max_concurrent,
             config.max_queue,

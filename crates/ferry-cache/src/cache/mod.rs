@@ -59,6 +59,7 @@ impl Cache {
     /// already on disk is indexed by a background scan. Fails if the directory
     /// cannot be created or written.
     pub fn open(cfg: CacheConfig) -> Result<Cache, CacheError> {
+        let collapse_wait = cfg.collapse_wait;
         let dir_err = |source| CacheError::Dir {
             path: cfg.dir.clone(),
             source,
@@ -80,7 +81,7 @@ impl Cache {
             memory: MemoryTier::with_weighter(estimated, cfg.memory_size.max(1), Weigher),
             cfg,
             index: Index::default(),
-            collapser: Arc::new(Collapser::default()),
+            collapser: Arc::new(Collapser::new(collapse_wait)),
             evictor: Mutex::new(tx),
             counters: Counters::default(),
             journal_offset: Mutex::new(journal_len),
@@ -115,6 +116,11 @@ impl Cache {
 
     pub fn dir(&self) -> &PathBuf {
         &self.inner.cfg.dir
+    }
+
+    /// How long a collapsed follower waits for its leader.
+    pub fn collapse_wait(&self) -> Duration {
+        self.inner.collapser.wait()
     }
 
     /// Joins or starts the single fetch of `key` (collapsed forwarding).
@@ -160,9 +166,6 @@ impl Cache {
         }
     }
 }
-
-/// How long followers wait for a collapsed fetch before fetching themselves.
-pub const COLLAPSE_WAIT: Duration = Duration::from_secs(60);
 
 #[cfg(test)]
 mod tests {

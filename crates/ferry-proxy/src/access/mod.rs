@@ -12,7 +12,7 @@ use http::header;
 
 pub use acl::{AclError, Refusal, Rules, normalize_host};
 pub use auth::{AuthError, Authenticator, hash};
-pub use network::{NetworkPolicy, is_local_client};
+pub use network::{NetworkPolicy, canonical_client, is_local_client};
 
 use crate::error::{InternalError, PolicyError, ProxyError};
 use crate::headers::via_has_pseudonym;

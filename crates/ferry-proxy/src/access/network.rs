@@ -85,6 +85,18 @@ fn is_link_local(addr: IpAddr) -> bool {
     }
 }
 
+/// Who a client is for fair shares: its IPv4 address, or its IPv6 /64
+/// (one host usually holds a whole /64, and could otherwise claim many shares).
+pub fn canonical_client(ip: IpAddr) -> IpAddr {
+    match canonical_ip(ip) {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
 /// An IPv4 address seen as IPv6 (`::ffff:a.b.c.d`) is an IPv4 address.
 pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {

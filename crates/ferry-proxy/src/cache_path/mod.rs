@@ -80,30 +80,33 @@ pub async fn serve(cx: CacheRequest<'_>, parts: request::Parts) -> Served {
 /// Nothing usable is stored: one request fetches (the leader), the others
 /// for the same object wait for its result (collapsed forwarding). Only a
 /// plain GET can lead: its response is the complete object every follower
-/// needs.
+/// needs. A follower whose wait ends without the object joins again (and
+/// follows whoever leads then) a few times before it fetches on its own, so
+/// followers behind a slow or failed leader never all hit the origin at once.
 async fn miss(cx: CacheRequest<'_>, parts: request::Parts, fwd: Fwd) -> Served {
     let plain_get = parts.method == http::Method::GET && !parts.headers.contains_key(header::RANGE);
     if !plain_get {
         return fetch_and_store(cx, parts, None, fwd).await;
     }
-    match cx.cache.collapse(cx.key) {
-        Collapse::Pass => fetch_and_store(cx, parts, None, fwd).await,
-        Collapse::Leader(guard) => fetch_and_store(cx, parts, Some(guard), fwd).await,
-        Collapse::Follower(follower) => {
-            follower.wait(ferry_cache::COLLAPSE_WAIT).await;
-            match cx.cache.lookup(&parts, cx.key).await {
-                Lookup::Fresh(hit) => {
+    for _ in 0..COLLAPSE_ROUNDS {
+        match cx.cache.collapse(cx.key) {
+            Collapse::Pass => return fetch_and_store(cx, parts, None, fwd).await,
+            Collapse::Leader(guard) => return fetch_and_store(cx, parts, Some(guard), fwd).await,
+            Collapse::Follower(follower) => {
+                follower.wait(cx.cache.collapse_wait()).await;
+                if let Lookup::Fresh(hit) = cx.cache.lookup(&parts, cx.key).await {
                     let ttl = hit.ttl(SystemTime::now());
                     let resp = respond_from(cx.state, hit, &parts);
-                    (Ok(resp), CacheOutcome::Collapsed { ttl })
+                    return (Ok(resp), CacheOutcome::Collapsed { ttl });
                 }
-                // The leader's response could not be stored (or is already
-                // stale): fetch for this client.
-                _ => fetch_and_store(cx, parts, None, fwd).await,
             }
         }
     }
+    fetch_and_store(cx, parts, None, fwd).await
 }
+
+/// How many times a follower joins again before fetching on its own.
+const COLLAPSE_ROUNDS: usize = 3;
 
 /// Fetches from the origin, then stores the response while relaying it.
 /// `guard` is the collapsed-forwarding lead, released when the store

@@ -20,10 +20,21 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_with(|_| {})
+}
+
+fn fixture_with(adjust: impl FnOnce(&mut CacheConfig)) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let cache = Cache::open(CacheConfig::new(dir.path().to_path_buf())).unwrap();
+    let mut cfg = CacheConfig::new(dir.path().to_path_buf());
+    adjust(&mut cfg);
+    let cache = Cache::open(cfg).unwrap();
+    // Enough fetch slots that the queue does not hide how many fetch.
+    let config = crate::config::ProxyConfig {
+        max_concurrent: 100,
+        ..Default::default()
+    };
     Fixture {
-        state: ProxyState::for_tests(Some(cache.clone())),
+        state: ProxyState::for_tests_with(Some(cache.clone()), config),
         cache,
         _dir: dir,
     }
@@ -294,5 +305,40 @@ async fn stale_while_revalidate_answers_at_once_and_refreshes_in_the_background(
         origin.count("/s"),
         2,
         "the background revalidation reached the origin"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_behind_a_slow_leader_do_not_stampede_the_origin() {
+    let f = Arc::new(fixture_with(|cfg| {
+        cfg.collapse_wait = Duration::from_millis(200);
+    }));
+    let gate = Gate::new();
+    let g = gate.clone();
+    let origin = Origin::start(move |_| {
+        Reply::text("slow")
+            .header("cache-control", "max-age=60")
+            .gate(&g)
+    })
+    .await;
+    let url = origin.url("/slow");
+    let mut tasks = Vec::new();
+    for _ in 0..30 {
+        let (f, url) = (f.clone(), url.clone());
+        tasks.push(tokio::spawn(async move { run(&f, get(&url, &[])).await }));
+    }
+    // Several collapse waits pass while the origin holds every answer.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let while_held = origin.count("/slow");
+    gate.open();
+    for t in tasks {
+        let (status, body, _) = t.await.unwrap();
+        assert_eq!((status, body.as_ref()), (200, &b"slow"[..]));
+    }
+    // Without the fix every follower fetched when its first wait ended (30);
+    // now each ended wait adds at most one fetch.
+    assert!(
+        while_held < 10,
+        "{while_held} origin requests for 30 collapsed requests"
     );
 }

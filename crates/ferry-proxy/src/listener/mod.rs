@@ -287,7 +287,11 @@ async fn serve_connection(
     let service = hyper::service::service_fn(move |req| {
         exchange::handle(service_state.clone(), conn_info.clone(), req)
     });
-    let stream = WriteStall::new(stream, state.config.response_timeout());
+    let stream = WriteStall::new(
+        stream,
+        state.config.response_timeout(),
+        state.config.min_rate(),
+    );
     // Built in a block so the builder is not kept alive inside this
     // connection's future (which every open connection holds).
     let conn = {

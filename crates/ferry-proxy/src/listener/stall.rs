@@ -12,32 +12,58 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+use crate::rate::{MinRate, RateMeter};
+
 /// Wraps a client connection: a write that cannot make progress for `limit`
 /// fails with `TimedOut`, which ends the connection and frees what it held.
 pub struct WriteStall<S> {
     inner: S,
     limit: Duration,
     timer: Option<Pin<Box<Sleep>>>,
+    /// A client that reads, but only a trickle, fails this floor.
+    meter: RateMeter,
 }
 
 impl<S> WriteStall<S> {
-    pub fn new(inner: S, limit: Duration) -> Self {
+    pub fn new(inner: S, limit: Duration, rate: MinRate) -> Self {
         WriteStall {
             inner,
             limit,
             timer: None,
+            meter: RateMeter::new(rate),
         }
     }
 
+    /// Counts what a write moved; fails the write when the client reads
+    /// too slowly.
+    fn progressed(&mut self, done: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        self.timer = None;
+        if let Poll::Ready(Ok(n)) = done {
+            if !self.meter.moved(n as u64) {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "client reads too slowly (min-transfer-bytes)",
+                )));
+            }
+        }
+        done
+    }
+
     fn pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let limit = self.limit;
+        // The earlier of: the pause limit, and the moment the rate floor is
+        // missed if nothing more moves (a trickling reader may never free
+        // enough buffer to wake this writer at all).
+        let limit = self
+            .meter
+            .until_missed()
+            .map_or(self.limit, |left| left.min(self.limit));
         let timer = self
             .timer
             .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
         match timer.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                "client stopped reading",
+                "client stopped reading, or reads too slowly (min-transfer-bytes)",
             ))),
             Poll::Pending => Poll::Pending,
         }
@@ -63,11 +89,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteStall<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match Pin::new(&mut self.inner).poll_write(cx, buf) {
-            Poll::Pending => self.pending(cx),
-            done => {
-                self.timer = None;
-                done
+            Poll::Pending => {
+                self.meter.waiting();
+                self.pending(cx)
             }
+            done => self.progressed(done),
         }
     }
 
@@ -77,11 +103,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteStall<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            Poll::Pending => self.pending(cx),
-            done => {
-                self.timer = None;
-                done
+            Poll::Pending => {
+                self.meter.waiting();
+                self.pending(cx)
             }
+            done => self.progressed(done),
         }
     }
 
@@ -195,7 +221,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_writer_that_is_never_read_times_out() {
         let (client, _server) = tokio::io::duplex(1024);
-        let mut stalled = WriteStall::new(client, Duration::from_secs(5));
+        let rate = MinRate {
+            min_bytes: 0,
+            window: Duration::from_secs(60),
+        };
+        let mut stalled = WriteStall::new(client, Duration::from_secs(5), rate);
         let big = vec![0u8; 64 * 1024];
         let err = stalled.write_all(&big).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);

@@ -46,6 +46,12 @@ pub enum UpstreamError {
     ResponseTimeout { host: String, secs: u64 },
     #[error("{host} stopped sending the response body for {secs} s")]
     BodyTimeout { host: String, secs: u64 },
+    #[error("{host} sent less than {min_bytes} bytes in {secs} s of waiting (min-transfer-bytes)")]
+    TooSlow {
+        host: String,
+        min_bytes: u64,
+        secs: u64,
+    },
     #[error("{host} closed the connection or sent an invalid response: {detail}")]
     Protocol { host: String, detail: String },
     /// The network policy refused the address the name resolved to.

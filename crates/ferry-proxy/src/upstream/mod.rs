@@ -52,7 +52,10 @@ pub async fn fetch(
     body: UpstreamBody,
 ) -> Result<Fetched, ProxyError> {
     let req = upstream_request(state, client, parts, body);
-    let slot = state.admission.acquire().await?;
+    let slot = state
+        .admission
+        .acquire(crate::access::canonical_client(client))
+        .await?;
     let request_time = SystemTime::now();
     let resp = state
         .upstream
@@ -92,6 +95,7 @@ pub fn relay(
         state.upstream.response_timeout(),
         host.to_string(),
     )
+    .with_min_rate(state.config.min_rate())
     .with_sink(sink);
     Response::from_parts(head, relay.boxed_unsync())
 }

@@ -14,6 +14,7 @@ use http_body::{Body, Frame, SizeHint};
 use super::admission::Slot;
 use super::client::UpstreamError;
 use crate::body::BoxError;
+use crate::rate::{MinRate, RateMeter};
 
 /// Receives a copy of every data frame of an upstream body (the cache's store
 /// writer). `finish` is called only when the body ended cleanly; the future it
@@ -42,6 +43,8 @@ pub struct Relay<B> {
     held: Option<Frame<Bytes>>,
     finishing: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     ended: bool,
+    /// The origin's minimum rate, if one is enforced.
+    meter: Option<RateMeter>,
 }
 
 impl<B> Relay<B> {
@@ -56,7 +59,15 @@ impl<B> Relay<B> {
             held: None,
             finishing: None,
             ended: false,
+            meter: None,
         }
+    }
+
+    /// Fails the body if the origin trickles: less than the floor in a window
+    /// of waiting for it.
+    pub fn with_min_rate(mut self, rate: MinRate) -> Self {
+        self.meter = Some(RateMeter::new(rate));
+        self
     }
 
     pub fn with_sink(mut self, sink: Option<Box<dyn FrameSink>>) -> Self {
@@ -92,6 +103,9 @@ where
             }
             match Pin::new(&mut this.inner).poll_frame(cx) {
                 Poll::Pending => {
+                    if let Some(meter) = this.meter.as_mut() {
+                        meter.waiting();
+                    }
                     if this.timer.as_mut().poll(cx).is_ready() {
                         this.sink = None;
                         this.slot = None;
@@ -106,6 +120,20 @@ where
                 Poll::Ready(Some(Ok(frame))) => {
                     let deadline = tokio::time::Instant::now() + this.idle;
                     this.timer.as_mut().reset(deadline);
+                    let len = frame.data_ref().map_or(0, |d| d.len() as u64);
+                    if let Some(meter) = this.meter.as_mut() {
+                        if !meter.moved(len) {
+                            let rate = meter.rate();
+                            this.sink = None;
+                            this.slot = None;
+                            this.held = None;
+                            return Poll::Ready(Some(Err(Box::new(UpstreamError::TooSlow {
+                                host: this.host.clone(),
+                                min_bytes: rate.min_bytes,
+                                secs: rate.window.as_secs(),
+                            }))));
+                        }
+                    }
                     let Some(sink) = this.sink.as_mut() else {
                         return Poll::Ready(Some(Ok(frame)));
                     };
@@ -341,7 +369,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_origin_that_pauses_too_long_fails_the_body_and_frees_the_slot() {
         let admission = Admission::new(1, 1, Duration::from_secs(1));
-        let slot = admission.acquire().await.unwrap();
+        let slot = admission
+            .acquire(std::net::IpAddr::from([127, 0, 0, 1]))
+            .await
+            .unwrap();
         assert_eq!(admission.stats().in_flight.load(Ordering::SeqCst), 1);
         let (feed, body, _) = channel_body();
         let (sink, log) = sink(None);
@@ -367,7 +398,10 @@ mod tests {
     #[tokio::test]
     async fn a_broken_upstream_body_is_never_stored() {
         let admission = Admission::new(1, 1, Duration::from_secs(1));
-        let slot = admission.acquire().await.unwrap();
+        let slot = admission
+            .acquire(std::net::IpAddr::from([127, 0, 0, 1]))
+            .await
+            .unwrap();
         let (feed, body, _) = channel_body();
         let (sink, log) = sink(None);
         let mut relay =
@@ -383,7 +417,10 @@ mod tests {
     #[tokio::test]
     async fn the_slot_is_held_until_the_body_ends() {
         let admission = Admission::new(1, 1, Duration::from_secs(1));
-        let slot = admission.acquire().await.unwrap();
+        let slot = admission
+            .acquire(std::net::IpAddr::from([127, 0, 0, 1]))
+            .await
+            .unwrap();
         let (feed, body, _) = channel_body();
         let mut relay = Relay::new(body, Some(slot), IDLE, "origin.test".into());
         feed.send(data("a")).unwrap();
