@@ -166,7 +166,16 @@ async fn purge_is_for_admin_clients_only() {
     // that client use it; admin clients stay the default (loopback).
     let listen = format!("{ip}:0");
     let allow = format!("{ip}/32");
-    let proxy = proxy(&["--listen", &listen, "--allow-client", &allow]);
+    let proxy = proxy(&[
+        "--listen",
+        &listen,
+        "--allow-client",
+        &allow,
+        // The origin is on this host, which remote clients may not reach
+        // unless it is opened for them.
+        "--allow-network",
+        "127.0.0.0/8",
+    ]);
     let client = ProxyClient::new(proxy.addr());
     let url = origin.url("/precious");
     client.get(&url).await;

@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""Soak test: mixed, partly hostile traffic against one `ferry proxy` on
+127.0.0.1 for a while, watching its memory and open file descriptors.
+
+    python3 bench/soak.py [--ferry target/release/ferry] [--seconds 600]
+
+Traffic, from several threads at once, all on loopback:
+  hits (one cacheable URL), misses (no-store URLs and fresh URLs), CONNECT
+  tunnels carrying a request, errors (a closed port, a denied domain, garbage
+  requests, a GET with a body), slow clients (request heads that never end,
+  readers that take a trickle), and abusive ones (connection floods over the
+  per-client cap, oversized heads).
+
+Every 10 s it samples the proxy's RSS (VmRSS) and open descriptors
+(/proc/PID/fd); at the end it prints the idle figures before the traffic,
+the first sample after a one-minute warm-up, the idle figures after the
+traffic and the largest RSS, and exits 1 if the last RSS exceeds
+the warm-up one by more than 20% (+8 MiB), or if the descriptors open once
+the traffic has stopped exceed those at the start by more than 10. It stops
+everything it started.
+"""
+import argparse
+import http.server
+import os
+import random
+import socket
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+
+BODY = os.urandom(64 * 1024)
+BIG = os.urandom(4 * 1024 * 1024)
+
+
+class Origin(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        if self.path.startswith("/big"):
+            body, cc = BIG, "max-age=600"
+        elif self.path.startswith("/nostore"):
+            body, cc = BODY[:1024], "no-store"
+        else:
+            body, cc = BODY, "max-age=600"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", cc)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        self.rfile.read(length)
+        self.send_response(204)
+        self.end_headers()
+
+
+class ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def exchange(proxy, data, read=True, timeout=10):
+    try:
+        with socket.create_connection(proxy, timeout=timeout) as s:
+            s.sendall(data)
+            if not read:
+                return b""
+            out = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return out
+                out += chunk
+    except OSError:
+        return b""
+
+
+def sample(pid):
+    rss = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+    fds = len(os.listdir(f"/proc/{pid}/fd"))
+    return rss, fds
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ferry", default="target/release/ferry")
+    ap.add_argument("--seconds", type=int, default=600)
+    args = ap.parse_args()
+
+    origin = ThreadingServer(("127.0.0.1", 0), Origin)
+    threading.Thread(target=origin.serve_forever, daemon=True).start()
+    oport = origin.server_address[1]
+    closed_port = free_port()
+    port = free_port()
+    cache_dir = f"/tmp/ferry-soak-{os.getpid()}"
+    proc = subprocess.Popen(
+        [args.ferry, "proxy", "--listen", f"127.0.0.1:{port}", "--cache-dir", cache_dir,
+         "--access-log", "/dev/null", "--max-concurrent", "32",
+         "--connect-port", str(oport), "--deny-domain", "denied.test",
+         "--max-connections-per-client", "200", "--header-timeout", "5",
+         "--transfer-window", "5", "--min-transfer-bytes", "200"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proxy = ("127.0.0.1", port)
+    for _ in range(100):
+        try:
+            socket.create_connection(proxy, timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    base = sample(proc.pid)
+    stop = time.time() + args.seconds
+    counts = {}
+    lock = threading.Lock()
+
+    def count(kind):
+        with lock:
+            counts[kind] = counts.get(kind, 0) + 1
+
+    def req(path, host=f"127.0.0.1:{oport}", extra=b""):
+        return f"GET http://{host}{path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".encode() + extra + b"\r\n"
+
+    def hits():
+        while time.time() < stop:
+            exchange(proxy, req("/hit"))
+            count("hit")
+
+    def misses():
+        n = 0
+        while time.time() < stop:
+            n += 1
+            exchange(proxy, req("/nostore/x"))
+            exchange(proxy, req(f"/fresh/{n}-{random.random()}"))
+            count("miss")
+
+    def tunnels():
+        while time.time() < stop:
+            try:
+                with socket.create_connection(proxy, timeout=10) as s:
+                    s.sendall(f"CONNECT 127.0.0.1:{oport} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                    s.recv(4096)
+                    s.sendall(b"GET /tunnel HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    while s.recv(65536):
+                        pass
+            except OSError:
+                pass
+            count("tunnel")
+
+    def errors():
+        while time.time() < stop:
+            exchange(proxy, req("/", host=f"127.0.0.1:{closed_port}"))
+            exchange(proxy, req("/", host="denied.test"))
+            exchange(proxy, b"BREW /coffee HTCPCP/1.0\r\n\r\n")
+            exchange(proxy, f"GET http://127.0.0.1:{oport}/hit HTTP/1.1\r\nHost: x\r\n"
+                     "Connection: close\r\nContent-Length: 5\r\n\r\nhello".encode())
+            exchange(proxy, req("/", extra=b"X-Big: " + b"a" * 70000 + b"\r\n"))
+            count("error")
+            time.sleep(0.05)
+
+    def slow():
+        while time.time() < stop:
+            held = []
+            for _ in range(20):
+                try:
+                    s = socket.create_connection(proxy, timeout=10)
+                    s.sendall(b"GET http://127.0.0.1/ HTTP/1.1\r\nHost: ")
+                    held.append(s)
+                except OSError:
+                    pass
+            try:
+                r = socket.socket()
+                r.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                r.settimeout(10)
+                r.connect(proxy)
+                r.sendall(req(f"/big/{random.random()}"))
+                for _ in range(20):
+                    r.recv(16)
+                    time.sleep(0.25)
+                r.close()
+            except OSError:
+                pass
+            for s in held:
+                s.close()
+            count("slow")
+
+    def abusive():
+        while time.time() < stop:
+            flood = []
+            for _ in range(300):
+                try:
+                    flood.append(socket.create_connection(proxy, timeout=2))
+                except OSError:
+                    break
+            time.sleep(1)
+            for s in flood:
+                s.close()
+            count("flood")
+
+    workers = [hits, hits, misses, tunnels, errors, slow, abusive]
+    threads = [threading.Thread(target=w, daemon=True) for w in workers]
+    for t in threads:
+        t.start()
+    samples = []
+    started = time.time()
+    while time.time() < stop:
+        time.sleep(10)
+        if proc.poll() is not None:
+            print("ferry exited during the soak", file=sys.stderr)
+            sys.exit(1)
+        samples.append((time.time() - started, *sample(proc.pid)))
+        print(f"{samples[-1][0]:6.0f}s  rss {samples[-1][1] / 1024:7.1f} MiB  fds {samples[-1][2]:5d}  {counts}",
+              flush=True)
+    for t in threads:
+        t.join(timeout=30)
+    time.sleep(6)  # let connections held by slow clients time out
+    end = sample(proc.pid)
+    proc.terminate()
+    proc.wait(timeout=30)
+    origin.shutdown()
+    subprocess.run(["rm", "-rf", cache_dir])
+    warm = next((s for s in samples if s[0] >= 60), samples[0])
+    peak = max(s[1] for s in samples)
+    print(f"\nstart (idle): rss {base[0] / 1024:.1f} MiB, fds {base[1]}")
+    print(f"after warm-up ({warm[0]:.0f}s): rss {warm[1] / 1024:.1f} MiB, fds {warm[2]}")
+    print(f"end (idle, after the traffic): rss {end[0] / 1024:.1f} MiB, fds {end[1]}")
+    print(f"largest rss during the run: {peak / 1024:.1f} MiB")
+    print(f"requests and sessions driven: {counts}")
+    grew = end[0] > warm[1] * 1.2 + 8 * 1024 or end[1] > base[1] + 10
+    print("verdict:", "GROWTH beyond noise" if grew else "no growth beyond noise")
+    sys.exit(1 if grew else 0)
+
+
+if __name__ == "__main__":
+    main()
