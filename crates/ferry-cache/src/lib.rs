@@ -11,7 +11,7 @@
 
 mod body;
 mod cache;
-mod conditional;
+pub mod conditional;
 mod config;
 mod entry;
 mod inner;
