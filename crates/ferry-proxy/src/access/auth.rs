@@ -282,19 +282,6 @@ mod tests {
     fn no_users_means_no_authenticator() {
         assert!(Authenticator::new(&[], "ferry").is_none());
     }
-}
-
-#[cfg(test)]
-mod bounds {
-    use super::*;
-
-    fn basic(user: &str, pass: &str) -> Vec<u8> {
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-        )
-        .into_bytes()
-    }
 
     fn alice() -> Arc<Authenticator> {
         let users = vec![UserEntry {

@@ -306,6 +306,16 @@ mod tests {
 
     const IDLE: Duration = Duration::from_secs(30);
 
+    /// A queue of one slot, and that slot.
+    async fn one_slot() -> (Admission, Slot) {
+        let admission = Admission::new(1, 1, Duration::from_secs(1));
+        let slot = admission
+            .acquire(std::net::IpAddr::from([127, 0, 0, 1]))
+            .await
+            .unwrap();
+        (admission, slot)
+    }
+
     async fn next_data(relay: &mut Relay<ChannelBody>) -> Option<Bytes> {
         let frame = relay.frame().await?.ok()?;
         frame.into_data().ok()
@@ -368,11 +378,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_origin_that_pauses_too_long_fails_the_body_and_frees_the_slot() {
-        let admission = Admission::new(1, 1, Duration::from_secs(1));
-        let slot = admission
-            .acquire(std::net::IpAddr::from([127, 0, 0, 1]))
-            .await
-            .unwrap();
+        let (admission, slot) = one_slot().await;
         assert_eq!(admission.stats().in_flight.load(Ordering::SeqCst), 1);
         let (feed, body, _) = channel_body();
         let (sink, log) = sink(None);
@@ -397,11 +403,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_broken_upstream_body_is_never_stored() {
-        let admission = Admission::new(1, 1, Duration::from_secs(1));
-        let slot = admission
-            .acquire(std::net::IpAddr::from([127, 0, 0, 1]))
-            .await
-            .unwrap();
+        let (admission, slot) = one_slot().await;
         let (feed, body, _) = channel_body();
         let (sink, log) = sink(None);
         let mut relay =
@@ -416,11 +418,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_slot_is_held_until_the_body_ends() {
-        let admission = Admission::new(1, 1, Duration::from_secs(1));
-        let slot = admission
-            .acquire(std::net::IpAddr::from([127, 0, 0, 1]))
-            .await
-            .unwrap();
+        let (admission, slot) = one_slot().await;
         let (feed, body, _) = channel_body();
         let mut relay = Relay::new(body, Some(slot), IDLE, "origin.test".into());
         feed.send(data("a")).unwrap();
