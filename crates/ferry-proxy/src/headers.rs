@@ -10,6 +10,7 @@ use http::header::{self, HeaderName, HeaderValue};
 use crate::config::ForwardedHeader;
 
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
 /// Always hop-by-hop (RFC 9110 §7.6.1, RFC 9112 §7), plus the proxy-only ones.
 /// Ready-made names: removing by `&str` would parse each name on every message.
@@ -126,13 +127,12 @@ const CLIENT_ADDRESS_HEADERS: [&str; 17] = [
 /// Headers that only this proxy writes (`X-Ferry-*`, `X-Cache`): an
 /// origin's own are removed, so a client can trust what it reads there.
 pub fn strip_own_headers(headers: &mut HeaderMap) {
-    let spoofed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| name.as_str().starts_with("x-ferry-") || name.as_str() == "x-cache")
-        .cloned()
-        .collect();
-    for name in spoofed {
-        headers.remove(name);
+    let ours = |name: &HeaderName| name.as_str().starts_with("x-ferry-") || name == X_CACHE;
+    if headers.keys().any(ours) {
+        let spoofed: Vec<HeaderName> = headers.keys().filter(|n| ours(n)).cloned().collect();
+        for name in spoofed {
+            headers.remove(name);
+        }
     }
 }
 
@@ -141,8 +141,15 @@ pub fn strip_own_headers(headers: &mut HeaderMap) {
 pub fn add_forwarded(headers: &mut HeaderMap, mode: ForwardedHeader, client: IpAddr) {
     match mode {
         ForwardedHeader::None => {
-            for name in CLIENT_ADDRESS_HEADERS {
-                headers.remove(name);
+            // One pass over the request's own headers (a handful) rather
+            // than a lookup per listed name: this runs for every fetch.
+            let is_address = |name: &HeaderName| CLIENT_ADDRESS_HEADERS.contains(&name.as_str());
+            if headers.keys().any(is_address) {
+                let found: Vec<HeaderName> =
+                    headers.keys().filter(|n| is_address(n)).cloned().collect();
+                for name in found {
+                    headers.remove(name);
+                }
             }
         }
         ForwardedHeader::XForwardedFor => {

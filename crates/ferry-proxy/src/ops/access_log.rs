@@ -137,6 +137,14 @@ pub fn is_unsafe_char(c: char) -> bool {
 /// fields that are space-delimited), so a line is always one parseable line.
 fn push_escaped(out: &mut String, text: &str, escape_space: bool) {
     use std::fmt::Write as _;
+    // The usual case, plain visible ASCII, is copied as it is.
+    let plain = text.bytes().all(|b| {
+        (0x21..0x7f).contains(&b) && b != b'"' && b != b'\\' || (b == b' ' && !escape_space)
+    });
+    if plain {
+        out.push_str(text);
+        return;
+    }
     for c in text.chars() {
         match c {
             '"' => out.push_str("\\\""),
