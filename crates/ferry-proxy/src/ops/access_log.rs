@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::SystemTime;
 
@@ -264,9 +264,14 @@ fn rfc3339(t: SystemTime) -> String {
 const QUEUE_LIMIT: usize = 64 * 1024;
 
 /// Sends records to the writer thread. Cheap to clone.
+///
+/// The queue is an unbounded channel with a count beside it, not a bounded
+/// channel: std's bounded one allocates (and touches) all its slots up
+/// front, megabytes of memory for a queue that is nearly always empty.
 #[derive(Clone)]
 pub struct AccessLog {
-    tx: mpsc::SyncSender<AccessRecord>,
+    tx: mpsc::Sender<AccessRecord>,
+    queued: Arc<AtomicUsize>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -284,12 +289,15 @@ impl AccessLog {
                     .open(dest)?,
             )
         };
-        let (tx, rx) = mpsc::sync_channel::<AccessRecord>(QUEUE_LIMIT);
+        let (tx, rx) = mpsc::channel::<AccessRecord>();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let writer_queued = queued.clone();
         std::thread::Builder::new()
             .name("ferry-access-log".into())
-            .spawn(move || write_loop(rx, out, format))?;
+            .spawn(move || write_loop(rx, out, format, &writer_queued))?;
         Ok(AccessLog {
             tx,
+            queued,
             dropped: Arc::default(),
         })
     }
@@ -297,22 +305,22 @@ impl AccessLog {
     /// A log that keeps nothing (for tests).
     #[cfg(test)]
     pub fn discard() -> AccessLog {
-        let (tx, _rx) = mpsc::sync_channel(1);
+        let (tx, _rx) = mpsc::channel();
         AccessLog {
             tx,
+            queued: Arc::default(),
             dropped: Arc::default(),
         }
     }
 
     pub fn record(&self, record: AccessRecord) {
-        match self.tx.try_send(record) {
-            Ok(()) => {}
-            Err(mpsc::TrySendError::Full(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-            // The writer only goes away at exit; a lost line then is acceptable.
-            Err(mpsc::TrySendError::Disconnected(_)) => {}
+        if self.queued.fetch_add(1, Ordering::Relaxed) >= QUEUE_LIMIT {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
         }
+        // The writer only goes away at exit; a lost line then is acceptable.
+        let _ = self.tx.send(record);
     }
 
     /// Lines dropped because the queue was full.
@@ -325,7 +333,12 @@ impl AccessLog {
 /// would cost a context switch per request under load.
 const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 
-fn write_loop(rx: mpsc::Receiver<AccessRecord>, out: Box<dyn Write + Send>, format: LogFormat) {
+fn write_loop(
+    rx: mpsc::Receiver<AccessRecord>,
+    out: Box<dyn Write + Send>,
+    format: LogFormat,
+    queued: &AtomicUsize,
+) {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
     let mut line = String::with_capacity(256);
     let mut clock = TimeText::default();
@@ -339,6 +352,7 @@ fn write_loop(rx: mpsc::Receiver<AccessRecord>, out: Box<dyn Write + Send>, form
         loop {
             while let Some(r) = next {
                 line.clear();
+                queued.fetch_sub(1, Ordering::Relaxed);
                 r.write_line(&mut line, format, &mut clock);
                 line.push('\n');
                 if out.write_all(line.as_bytes()).is_err() {
@@ -485,14 +499,16 @@ mod tests {
 
     #[test]
     fn a_full_queue_drops_and_counts_lines_instead_of_growing() {
-        let (tx, _rx) = mpsc::sync_channel(2);
+        let (tx, rx) = mpsc::channel();
         let log = AccessLog {
             tx,
+            queued: Arc::new(AtomicUsize::new(QUEUE_LIMIT - 2)),
             dropped: Arc::default(),
         };
         for _ in 0..5 {
             log.record(record());
         }
         assert_eq!(log.dropped().load(Ordering::Relaxed), 3);
+        assert_eq!(rx.try_iter().count(), 2);
     }
 }
