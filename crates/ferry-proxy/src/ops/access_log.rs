@@ -192,10 +192,12 @@ pub fn target_text(uri: &http::Uri) -> String {
         };
     };
     let scheme = uri.scheme_str().unwrap_or("");
-    let host_port = authority
-        .as_str()
-        .rsplit_once('@')
-        .map_or(authority.as_str(), |(_, h)| h);
+    // A byte scan: the authority is short and usually has no userinfo.
+    let full = authority.as_str();
+    let host_port = match full.bytes().rposition(|b| b == b'@') {
+        Some(at) => &full[at + 1..],
+        None => full,
+    };
     let mut text = String::with_capacity(scheme.len() + 3 + host_port.len() + path.len());
     if !scheme.is_empty() {
         text.push_str(scheme);
