@@ -352,9 +352,12 @@ fn write_loop(
         };
         let mut next = Some(first);
         loop {
+            // Counted down once per batch: the counter is shared with every
+            // worker, and touching it per line would bounce it between cores.
+            let mut taken = 0;
             while let Some(r) = next {
                 line.clear();
-                queued.fetch_sub(1, Ordering::Relaxed);
+                taken += 1;
                 r.write_line(&mut line, format, &mut clock);
                 line.push('\n');
                 if out.write_all(line.as_bytes()).is_err() {
@@ -362,6 +365,7 @@ fn write_loop(
                 }
                 next = rx.try_recv().ok();
             }
+            queued.fetch_sub(taken, Ordering::Relaxed);
             if out.flush().is_err() {
                 return;
             }
