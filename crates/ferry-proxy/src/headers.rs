@@ -127,10 +127,18 @@ const CLIENT_ADDRESS_HEADERS: [&str; 17] = [
 /// Headers that only this proxy writes (`X-Ferry-*`, `X-Cache`): an
 /// origin's own are removed, so a client can trust what it reads there.
 pub fn strip_own_headers(headers: &mut HeaderMap) {
-    let ours = |name: &HeaderName| name.as_str().starts_with("x-ferry-") || name == X_CACHE;
-    if headers.keys().any(ours) {
-        let spoofed: Vec<HeaderName> = headers.keys().filter(|n| ours(n)).cloned().collect();
-        for name in spoofed {
+    remove_matching(headers, |name| {
+        name.as_str().starts_with("x-ferry-") || name == X_CACHE
+    });
+}
+
+/// Removes every header whose name matches, in one pass over the message's
+/// own headers (a handful) rather than a lookup per name one might remove:
+/// this runs for every fetch.
+fn remove_matching(headers: &mut HeaderMap, matches: impl Fn(&HeaderName) -> bool) {
+    if headers.keys().any(&matches) {
+        let found: Vec<HeaderName> = headers.keys().filter(|n| matches(n)).cloned().collect();
+        for name in found {
             headers.remove(name);
         }
     }
@@ -141,16 +149,9 @@ pub fn strip_own_headers(headers: &mut HeaderMap) {
 pub fn add_forwarded(headers: &mut HeaderMap, mode: ForwardedHeader, client: IpAddr) {
     match mode {
         ForwardedHeader::None => {
-            // One pass over the request's own headers (a handful) rather
-            // than a lookup per listed name: this runs for every fetch.
-            let is_address = |name: &HeaderName| CLIENT_ADDRESS_HEADERS.contains(&name.as_str());
-            if headers.keys().any(is_address) {
-                let found: Vec<HeaderName> =
-                    headers.keys().filter(|n| is_address(n)).cloned().collect();
-                for name in found {
-                    headers.remove(name);
-                }
-            }
+            remove_matching(headers, |name| {
+                CLIENT_ADDRESS_HEADERS.contains(&name.as_str())
+            });
         }
         ForwardedHeader::XForwardedFor => {
             let value = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {

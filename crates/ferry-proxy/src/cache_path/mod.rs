@@ -286,17 +286,6 @@ pub async fn purge(cache: &Cache, key: &CacheKey) -> Result<Response<ProxyBody>,
     }
 }
 
-/// After a successful unsafe request, forgets what the cache holds for its
-/// target (RFC 9111 §4.4).
-pub async fn invalidate(
-    cache: &Cache,
-    key: &CacheKey,
-    request: &request::Parts,
-    response: &http::response::Parts,
-) {
-    cache.invalidate(key, request, response).await;
-}
-
 /// The stored response as this request gets it, marked as passing through us.
 fn respond_from(state: &ProxyState, hit: Hit, parts: &request::Parts) -> Response<ProxyBody> {
     let resp = hit.into_response(parts);

@@ -28,7 +28,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 pub use outcome::{BypassReason, CacheOutcome, Fwd, OutcomeClass, StaleServed};
-pub use route::{Route, RouteKind};
+pub use route::Route;
 
 use self::logged::Logged;
 pub use self::logged::finish as finish_record;
@@ -61,8 +61,6 @@ pub struct Exchange {
     /// could then not reuse for the next request while the log line waits.
     pub target: String,
     pub version: http::Version,
-    /// The routing decision, once made.
-    pub route: Option<RouteKind>,
     /// The cache key, built once when the request reaches the cache.
     pub key: Option<CacheKey>,
     pub outcome: CacheOutcome,
@@ -117,7 +115,6 @@ impl Exchange {
             method: req.method().clone(),
             target: access_log::target_text(req.uri()),
             version: req.version(),
-            route: None,
             key: None,
             outcome: CacheOutcome::NotConsulted,
             error: None,
@@ -142,7 +139,6 @@ impl Exchange {
             self.user = access::authenticate(state, req.headers(), self.client.ip()).await?;
         }
         let route = route?;
-        self.route = Some(route.kind());
         match route {
             Route::Own => {
                 let page = dashboard::serve(state, req.uri().path(), req.headers())?;
@@ -286,7 +282,7 @@ async fn forward_uncached(
     let body = body.map_err(Into::into).boxed_unsync();
     let fetched = upstream::fetch(state, client, parts, body).await?;
     if let (Some((cache, key)), Some(target)) = (cache, &target) {
-        cache_path::invalidate(cache, key, target, &fetched.head).await;
+        cache.invalidate(key, target, &fetched.head).await;
     }
     Ok(upstream::relay(state, host, fetched, None))
 }

@@ -17,14 +17,6 @@ pub enum Route {
     Origin { host: String },
 }
 
-/// The routing decision without its details, kept in the exchange.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteKind {
-    Own,
-    Tunnel,
-    Origin,
-}
-
 impl Route {
     /// Routes a request by its method and target.
     pub fn of<B>(state: &ProxyState, req: &Request<B>) -> Result<Route, RequestError> {
@@ -55,13 +47,5 @@ impl Route {
         Ok(Route::Origin {
             host: authority.host().to_string(),
         })
-    }
-
-    pub fn kind(&self) -> RouteKind {
-        match self {
-            Route::Own => RouteKind::Own,
-            Route::Tunnel { .. } => RouteKind::Tunnel,
-            Route::Origin { .. } => RouteKind::Origin,
-        }
     }
 }
