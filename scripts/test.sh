@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs Ferry's whole test suite on a fresh machine: installs the system tools the
-# tests drive (curl, a real browser), then runs every unit and integration test.
+# tests drive (curl, a real browser, the HTTP caching test suite from npm), then
+# runs every unit and integration test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,5 +15,10 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# The public HTTP caching test suite (tests/conformance.rs runs it through
+# the proxy); versions pinned by conformance/package-lock.json.
+command -v npm >/dev/null 2>&1 || { echo "npm is needed for the conformance suite" >&2; exit 1; }
+npm ci --prefix conformance --no-audit --no-fund --loglevel=error
 
 cargo test --workspace --locked "$@"

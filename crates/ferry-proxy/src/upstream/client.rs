@@ -11,7 +11,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response, Uri};
+use http::{HeaderMap, Method, Request, Response, Uri, Version};
+use http_body::Body as _;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
 use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
@@ -153,7 +154,19 @@ impl Upstream {
         } else {
             &self.remote
         };
-        match tokio::time::timeout(self.response_timeout, client.request(req)).await {
+        // A pooled connection the origin closed while this request was on its
+        // way fails without an answer. Safe requests without a body are sent
+        // once more, on a new connection, as browsers and Squid do; anything
+        // else could have had an effect and is reported instead.
+        let resend = RetryHead::of(&req);
+        let deadline = tokio::time::Instant::now() + self.response_timeout;
+        let mut outcome = tokio::time::timeout_at(deadline, client.request(req)).await;
+        if let (Some(head), Ok(Err(err))) = (&resend, &outcome) {
+            if closed_before_answer(err) {
+                outcome = tokio::time::timeout_at(deadline, client.request(head.request())).await;
+            }
+        }
+        match outcome {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(err)) => Err(classify(&err, &host, self.connect_timeout)),
             Err(_) => Err(UpstreamError::ResponseTimeout {
@@ -213,6 +226,53 @@ impl Upstream {
             }),
         }
     }
+}
+
+/// The head of a request that may be sent again: a safe method and no body.
+struct RetryHead {
+    method: Method,
+    uri: Uri,
+    version: Version,
+    headers: HeaderMap,
+}
+
+impl RetryHead {
+    fn of(req: &Request<UpstreamBody>) -> Option<RetryHead> {
+        let safe = matches!(*req.method(), Method::GET | Method::HEAD);
+        (safe && req.body().is_end_stream()).then(|| RetryHead {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            version: req.version(),
+            headers: req.headers().clone(),
+        })
+    }
+
+    fn request(&self) -> Request<UpstreamBody> {
+        let mut req = Request::new(super::no_body());
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = self.uri.clone();
+        *req.version_mut() = self.version;
+        *req.headers_mut() = self.headers.clone();
+        req
+    }
+}
+
+/// The connection ended before any response head arrived (not a connect
+/// failure: that is retried by the connector's own address list).
+fn closed_before_answer(err: &hyper_util::client::legacy::Error) -> bool {
+    if err.is_connect() {
+        return false;
+    }
+    error_chain(err).iter().any(|e| {
+        e.downcast_ref::<hyper::Error>()
+            .is_some_and(|h| h.is_incomplete_message())
+            || e.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                )
+            })
+    })
 }
 
 fn host_of(uri: &Uri) -> String {
