@@ -7,8 +7,8 @@
 // - The suite's own origin (`server/server.mjs`) and Ferry are started here on
 //   loopback ports chosen by the kernel; both stop when the run ends.
 // - Requests go to Ferry in absolute form through undici's ProxyAgent with
-//   `proxyTunnel: false`. The suite's `cache: 'no-store'` option is dropped: undici
-//   would turn it into `Cache-Control: no-cache` on every request.
+//   `proxyTunnel: false`, carrying exactly the headers the suite wrote (see
+//   `proxiedFetch`).
 // - Results are counted with the suite's own dependency rules
 //   (`determineTestResult`). The Surrogate-Control tests are left out: they are for
 //   gateway caches, and a forward proxy must not act on them.
@@ -26,7 +26,7 @@ import { createRequire } from 'node:module'
 const here = dirname(fileURLToPath(import.meta.url))
 const require = createRequire(import.meta.url)
 const suiteDir = dirname(require.resolve('http-cache-tests/package.json'))
-const { ProxyAgent, fetch: undiciFetch } = await import('undici')
+const { ProxyAgent, request: undiciRequest } = await import('undici')
 const { runTests, getResults } = await import(join(suiteDir, 'client/runner.mjs'))
 const { determineTestResult } = await import(join(suiteDir, 'lib/display.mjs'))
 const suites = (await import(join(suiteDir, 'tests/index.mjs'))).default
@@ -100,10 +100,37 @@ const proxyAddr = await startAndWaitFor(ferryBin, [
 ], { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' }, /listening on http:\/\/(\S+)/, 'stderr')
 
 const agent = new ProxyAgent({ uri: `http://${proxyAddr}`, proxyTunnel: false })
-function proxiedFetch (url, init = {}) {
-  const { cache, mode, credentials, ...rest } = init
-  return undiciFetch(url, { ...rest, dispatcher: agent, redirect: rest.redirect || 'manual' })
-    .catch(err => { if (onlyId) console.error(url, err.cause || err); throw err })
+
+// The suite's fetch, made with undici's plain request API: its fetch() follows
+// the Fetch standard, which adds `Cache-Control: no-cache` and `Pragma:
+// no-cache` to any request carrying a conditional header (and for the suite's
+// `cache: 'no-store'`), so the proxy would never see the requests the suite
+// wrote. The result has the parts of a fetch Response the suite reads.
+async function proxiedFetch (url, init = {}) {
+  const headers = []
+  for (const [name, value] of init.headers || []) headers.push(name, String(value))
+  try {
+    const res = await undiciRequest(url, {
+      dispatcher: agent,
+      method: init.method || 'GET',
+      headers,
+      body: init.body
+    })
+    const text = await res.body.text()
+    const responseHeaders = new Headers()
+    for (const [name, value] of Object.entries(res.headers)) {
+      for (const v of Array.isArray(value) ? value : [value]) responseHeaders.append(name, v)
+    }
+    return {
+      status: res.statusCode,
+      statusText: '',
+      headers: responseHeaders,
+      text: async () => text
+    }
+  } catch (err) {
+    if (onlyId) console.error(url, err)
+    throw err
+  }
 }
 
 const tested = suites.filter(suite => suite.id !== 'surrogate-control')

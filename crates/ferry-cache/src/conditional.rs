@@ -202,7 +202,11 @@ mod tests {
             headers: &headers,
             vary: &meta.vary,
             lifetime: Duration::ZERO,
-            age: meta.policy.as_ref().unwrap().age(now),
+            age: crate::policy::current_age(
+                crate::policy::age_header(&headers),
+                meta.response_time(),
+                now,
+            ),
         };
         hit_response(&stored, request, len)
     }

@@ -44,18 +44,13 @@ impl Entry {
     ) -> Entry {
         let mut meta = meta;
         let headers = meta.header_map();
-        let lifetime = meta
-            .policy
-            .as_ref()
-            .map(|p| policy::freshness_lifetime(&meta, p, &headers, heuristic_max))
-            .unwrap_or_default();
+        let lifetime = if meta.kind == crate::meta::Kind::Object {
+            policy::freshness_lifetime(meta.status(), &headers, meta.response_time(), heuristic_max)
+        } else {
+            Duration::ZERO
+        };
         // Kept once, as the parsed map; the meta copy is only for writing files.
         meta.headers = Vec::new();
-        // The full policy is only needed for variants; for everything else it
-        // can be rebuilt from the headers on the rare requests that need it.
-        if meta.vary.is_empty() {
-            meta.policy = None;
-        }
         Entry {
             id,
             age_header: policy::age_header(&headers),
@@ -88,17 +83,15 @@ impl Entry {
     }
 
     /// Roughly the memory this entry holds (measured: about 4 KiB of
-    /// structures and headers per small object, more for variants, which keep
-    /// their full policy), so the memory tier's bound is a real bound.
+    /// structures and headers per small object), so the memory tier's bound
+    /// is a real bound.
     pub fn weight(&self) -> u64 {
         let header_bytes: usize = self
             .headers
             .iter()
             .map(|(k, v)| k.as_str().len() + v.len() + 48)
             .sum();
-        let policy = if self.meta.policy.is_some() { 2560 } else { 0 };
         2048 + header_bytes as u64
-            + policy
             + self.body.as_ref().map(|b| b.len() as u64).unwrap_or(0)
     }
 

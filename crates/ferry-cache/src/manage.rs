@@ -179,15 +179,18 @@ fn list(dir: &Path) -> Vec<Row> {
             if head.meta.kind != Kind::Object {
                 return None;
             }
-            let policy = head.meta.policy.as_ref()?;
             let headers = head.meta.header_map();
             let lifetime = policy::freshness_lifetime(
-                &head.meta,
-                policy,
+                head.meta.status(),
                 &headers,
+                head.meta.response_time(),
                 CacheConfig::DEFAULT_HEURISTIC_MAX,
             );
-            let age = policy.age(now);
+            let age = policy::current_age(
+                policy::age_header(&headers),
+                head.meta.response_time(),
+                now,
+            );
             Some(Row {
                 url: head.meta.key.clone(),
                 status: head.meta.status,

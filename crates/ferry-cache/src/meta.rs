@@ -15,7 +15,6 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use http_cache_semantics::CachePolicy;
 use serde::{Deserialize, Serialize};
 
 use crate::CacheError;
@@ -54,8 +53,6 @@ pub struct Meta {
     /// Response headers as stored, hop-by-hop headers removed. Values are kept
     /// byte for byte (each byte as one char, so non-UTF-8 survives JSON).
     pub headers: Vec<(String, String)>,
-    /// The RFC 9111 policy the freshness rules are evaluated with.
-    pub policy: Option<CachePolicy>,
     /// When the request was sent and the response received (ms since epoch).
     pub request_time_ms: u64,
     pub response_time_ms: u64,
@@ -70,7 +67,6 @@ impl Meta {
             generation,
             status: 0,
             headers: Vec::new(),
-            policy: None,
             request_time_ms: 0,
             response_time_ms: 0,
         }

@@ -167,31 +167,11 @@ impl Cache {
             entry,
             inner: self.inner.clone(),
         };
-        // The request as the policy sees it; the plain request does for the
-        // common case of no directives and no Vary.
-        let canonical;
-        let evaluated = if has_directives || !hit.entry.meta.vary.is_empty() {
-            canonical = policy::canonical_request(request, key);
-            &canonical
-        } else {
-            request
-        };
-        let now = SystemTime::now();
-        let stored = hit.entry.stored(now);
-        let full_policy = || match &hit.entry.meta.policy {
-            Some(p) => Some(std::borrow::Cow::Borrowed(p)),
-            None => Some(std::borrow::Cow::Owned(policy::rebuild_policy(
-                key,
-                &stored,
-                hit.entry.response_time,
-            ))),
-        };
-        let verdict = policy::evaluate(&stored, full_policy, evaluated, now);
-        match verdict {
+        let stored = hit.entry.stored(SystemTime::now());
+        match policy::evaluate(&stored, request) {
             Verdict::Fresh => Lookup::Fresh(hit),
             Verdict::Stale(_) if only_if_cached => Lookup::OnlyIfCachedMiss,
             Verdict::Stale(rules) => Lookup::Stale(Stale { hit, rules }),
-            Verdict::Mismatch => miss(MissKind::VaryMiss),
         }
     }
 }

@@ -45,7 +45,7 @@ impl Cache {
             response_time,
             self.inner.cfg.max_object_size,
         );
-        let (cache_policy, vary) = match checked {
+        let vary = match checked {
             Ok(ok) => {
                 self.inner.collapser.clear_pass(key.id());
                 ok
@@ -90,7 +90,6 @@ impl Cache {
             generation: 0,
             status: response.status.as_u16(),
             headers: Vec::new(),
-            policy: Some(cache_policy),
             request_time_ms: to_ms(request_time),
             response_time_ms: to_ms(response_time),
         };
@@ -142,20 +141,16 @@ impl Cache {
             response_time,
             self.inner.cfg.max_object_size,
         );
-        let new_policy = match checked {
-            Ok((policy, _)) => policy,
-            Err(reason) => {
-                self.evict(&Hit {
-                    entry: old,
-                    inner: self.inner.clone(),
-                })
-                .await;
-                return Err(CacheError::NotStorable(reason));
-            }
-        };
+        if let Err(reason) = checked {
+            self.evict(&Hit {
+                entry: old,
+                inner: self.inner.clone(),
+            })
+            .await;
+            return Err(CacheError::NotStorable(reason));
+        }
         let mut meta = old.meta.clone();
         meta.set_headers(&parts.headers);
-        meta.policy = Some(new_policy);
         meta.response_time_ms = to_ms(response_time);
         meta.request_time_ms = to_ms(response_time);
         let inner = self.inner.clone();

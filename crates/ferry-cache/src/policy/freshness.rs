@@ -6,34 +6,64 @@ use std::time::{Duration, SystemTime};
 
 use http::header::{self, HeaderMap};
 use http::{StatusCode, request};
-use http_cache_semantics::{BeforeRequest, CachePolicy};
 
-use super::{canonical_request, directives, options, seconds, stored_request};
-use crate::key::CacheKey;
-use crate::meta::Meta;
+use super::{Directives, directives, seconds};
 
-/// How long a stored response stays fresh (RFC 9111 §4.2.1), with heuristic
-/// freshness capped at `heuristic_max` (§4.2.2 leaves the limit to the cache).
+/// Status codes a cache may give heuristic freshness (RFC 9110 §15.1).
+const HEURISTICALLY_CACHEABLE: [u16; 12] = [200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501];
+
+/// Whether RFC 9110 defines `status` as heuristically cacheable.
+pub fn heuristically_cacheable(status: StatusCode) -> bool {
+    HEURISTICALLY_CACHEABLE.contains(&status.as_u16())
+}
+
+/// How long a response stays fresh (RFC 9111 §4.2.1), as a shared cache:
+/// `s-maxage`, else `max-age`, else `Expires` − `Date`, else a heuristic of
+/// 10% of the time since `Last-Modified` (§4.2.2), capped at `heuristic_max`,
+/// for heuristically cacheable status codes and responses marked `public`.
+/// Invalid freshness information (a malformed or repeated value, an
+/// unparsable `Expires`) makes the response stale. `Date` defaults to when the
+/// response arrived. A response with `no-cache` is stale at once (§5.2.2.4).
 pub fn freshness_lifetime(
-    meta: &Meta,
-    policy: &CachePolicy,
+    status: StatusCode,
     headers: &HeaderMap,
+    response_time: SystemTime,
     heuristic_max: Duration,
 ) -> Duration {
-    let at_arrival = meta.response_time();
-    let lifetime = policy
-        .time_to_live(at_arrival)
-        .saturating_add(policy.age(at_arrival));
     let cc = directives(headers);
-    let heuristic = !cc.contains_key("max-age")
-        && !cc.contains_key("s-maxage")
-        && !headers.contains_key(header::EXPIRES)
-        && headers.contains_key(header::LAST_MODIFIED);
-    if heuristic {
-        lifetime.min(heuristic_max)
-    } else {
-        lifetime
+    if cc.contains_key("no-cache") {
+        return Duration::ZERO;
     }
+    for name in ["s-maxage", "max-age"] {
+        if cc.contains_key(name) {
+            return seconds(&cc, name).map_or(Duration::ZERO, Duration::from_secs);
+        }
+    }
+    let date = single_date(headers, &header::DATE).unwrap_or(response_time);
+    if headers.contains_key(header::EXPIRES) {
+        return single_date(headers, &header::EXPIRES)
+            .and_then(|expires| expires.duration_since(date).ok())
+            .unwrap_or(Duration::ZERO);
+    }
+    if !(heuristically_cacheable(status) || cc.contains_key("public")) {
+        return Duration::ZERO;
+    }
+    single_date(headers, &header::LAST_MODIFIED)
+        .and_then(|modified| date.duration_since(modified).ok())
+        .map_or(Duration::ZERO, |since| {
+            Duration::from_secs(since.as_secs() / 10).min(heuristic_max)
+        })
+}
+
+/// A date field given exactly once, in any of the three HTTP date formats
+/// (RFC 9110 §5.6.7).
+fn single_date(headers: &HeaderMap, name: &header::HeaderName) -> Option<SystemTime> {
+    let mut values = headers.get_all(name).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    httpdate::parse_http_date(value.to_str().ok()?.trim()).ok()
 }
 
 /// What may be done with a stale response while (or instead of) revalidating.
@@ -43,15 +73,15 @@ pub struct StaleRules {
     pub while_revalidate: bool,
     /// Serve it if revalidation fails with an error (RFC 5861 §4).
     pub if_error: bool,
+    /// Serve it if the origin cannot be reached at all (§4.2.4: a
+    /// disconnected cache may), unless the response forbids stale use.
+    pub if_unreachable: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Fresh,
     Stale(StaleRules),
-    /// The stored response does not match the request (e.g. a `Vary` header
-    /// differs); it cannot be used at all.
-    Mismatch,
 }
 
 /// A stored response as the rules see it at one moment.
@@ -68,7 +98,7 @@ pub struct Stored<'a> {
 }
 
 /// The current age of a response received at `response_time` carrying an
-/// `Age` of `age_header` (§4.2.3, as http-cache-semantics computes it).
+/// `Age` of `age_header` (§4.2.3).
 pub fn current_age(age_header: Duration, response_time: SystemTime, now: SystemTime) -> Duration {
     // Saturating: an `Age` of u64::MAX seconds is "very old", not a crash.
     age_header.saturating_add(now.duration_since(response_time).unwrap_or_default())
@@ -78,36 +108,33 @@ pub fn current_age(age_header: Duration, response_time: SystemTime, now: SystemT
 /// (or one that overflows) as 2^31 seconds.
 pub const MAX_AGE_SECS: u64 = 1 << 31;
 
-/// The `Age` a response arrived with (at most [`MAX_AGE_SECS`]).
+/// The `Age` a response arrived with (at most [`MAX_AGE_SECS`]). `Age` is a
+/// single non-negative integer (§5.1); anything else (text, a sign, a
+/// fraction, parameters, a list, several fields) says nothing trustworthy
+/// about the response's age, so it is taken as the largest age: the response
+/// is stale and is revalidated before use.
 pub fn age_header(headers: &HeaderMap) -> Duration {
-    let text = headers
-        .get(header::AGE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .unwrap_or("");
-    let secs = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+    let mut values = headers.get_all(header::AGE).iter();
+    let Some(first) = values.next() else {
+        return Duration::ZERO;
+    };
+    let text = std::str::from_utf8(first.as_bytes()).unwrap_or("").trim();
+    let valid = values.next().is_none() && !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    let secs = if valid {
         text.parse::<u64>().unwrap_or(u64::MAX).min(MAX_AGE_SECS)
     } else {
-        0
+        MAX_AGE_SECS
     };
     Duration::from_secs(secs)
 }
 
-/// Decides whether `stored` may answer `request` (canonical) at `now`.
-/// `policy` gives the full RFC 9111 policy; it is only asked for when the
-/// request carries directives or the response varies.
-pub fn evaluate<P: std::ops::Deref<Target = CachePolicy>>(
-    stored: &Stored<'_>,
-    policy: impl FnOnce() -> Option<P>,
-    request: &request::Parts,
-    now: SystemTime,
-) -> Verdict {
+/// Decides whether `stored` may answer `request` now (§4, §5.2.1). The
+/// variant was already selected by the request's `Vary` headers.
+pub fn evaluate(stored: &Stored<'_>, request: &request::Parts) -> Verdict {
     let (age, lifetime) = (stored.age, stored.lifetime);
-    // Without request directives or Vary, only the stored response's own
-    // freshness matters (URI and host already match through the key): the
-    // common case, decided without the crate's full evaluation.
-    if stored.vary.is_empty()
-        && !request.headers.contains_key(header::CACHE_CONTROL)
+    // The common case: no request directives, only the response's own
+    // freshness matters.
+    if !request.headers.contains_key(header::CACHE_CONTROL)
         && !request.headers.contains_key(header::PRAGMA)
     {
         return if age < lifetime {
@@ -116,45 +143,53 @@ pub fn evaluate<P: std::ops::Deref<Target = CachePolicy>>(
             Verdict::Stale(stale_rules(stored.headers, request, age, lifetime))
         };
     }
-    let Some(policy) = policy() else {
-        return Verdict::Mismatch;
+    let req = directives(&request.headers);
+    let stale = || Verdict::Stale(stale_rules(stored.headers, request, age, lifetime));
+    if client_demands_validation(&req, request) {
+        return stale();
+    }
+    if seconds(&req, "max-age").is_some_and(|max| age > Duration::from_secs(max)) {
+        return stale();
+    }
+    if seconds(&req, "min-fresh")
+        .is_some_and(|min| lifetime.saturating_sub(age) < Duration::from_secs(min))
+    {
+        return stale();
+    }
+    if age < lifetime {
+        return Verdict::Fresh;
+    }
+    // §5.2.1.2: max-stale lets a client accept a stale response, unless the
+    // response forbids serving it stale.
+    let staleness = age - lifetime;
+    let accepted = match req.get("max-stale") {
+        None => false,
+        Some(None) => true,
+        Some(Some(_)) => seconds(&req, "max-stale")
+            .is_some_and(|max| staleness <= Duration::from_secs(max)),
     };
-    match policy.before_request(request, now) {
-        BeforeRequest::Fresh(_) if age < lifetime || allows_stale(request) => Verdict::Fresh,
-        BeforeRequest::Fresh(_) => {
-            Verdict::Stale(stale_rules(stored.headers, request, age, lifetime))
-        }
-        BeforeRequest::Stale { matches: false, .. } => Verdict::Mismatch,
-        BeforeRequest::Stale { matches: true, .. } => {
-            Verdict::Stale(stale_rules(stored.headers, request, age, lifetime))
-        }
+    if accepted && !forbids_stale(&directives(stored.headers)) {
+        Verdict::Fresh
+    } else {
+        stale()
     }
 }
 
-/// The policy of a stored response that does not vary, rebuilt from what is
-/// kept in memory (its request was only the URI and host).
-pub fn rebuild_policy(
-    key: &CacheKey,
-    stored: &Stored<'_>,
-    response_time: SystemTime,
-) -> CachePolicy {
-    let mut request = http::Request::new(()).into_parts().0;
-    request.uri = key.uri().clone();
-    let canonical = canonical_request(&request, key);
-    let mut response = http::Response::new(()).into_parts().0;
-    response.status = stored.status;
-    response.headers = stored.headers.clone();
-    CachePolicy::new_options(
-        &stored_request(&canonical, &[]),
-        &response,
-        response_time,
-        options(),
-    )
+/// §4.2.4, §5.2.2: directives that forbid serving the response stale at all.
+fn forbids_stale(response: &Directives) -> bool {
+    ["must-revalidate", "proxy-revalidate", "s-maxage", "no-cache"]
+        .iter()
+        .any(|d| response.contains_key(*d))
 }
 
-/// A request `max-stale` lets a stale response be used (§5.2.1.2).
-fn allows_stale(request: &request::Parts) -> bool {
-    directives(&request.headers).contains_key("max-stale")
+/// How stale a response may be and still be served when the origin cannot
+/// be reached (a week, as Squid's `max_stale`).
+pub const STALE_IF_UNREACHABLE_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
+
+fn client_demands_validation(req: &Directives, request: &request::Parts) -> bool {
+    req.contains_key("no-cache")
+        || (!request.headers.contains_key(header::CACHE_CONTROL)
+            && pragma_no_cache(&request.headers))
 }
 
 fn stale_rules(
@@ -164,32 +199,23 @@ fn stale_rules(
     lifetime: Duration,
 ) -> StaleRules {
     let res = directives(stored);
-    let req = directives(&request.headers);
-    // §4.2.4: these forbid serving stale responses at all.
-    if [
-        "must-revalidate",
-        "proxy-revalidate",
-        "s-maxage",
-        "no-cache",
-    ]
-    .iter()
-    .any(|d| res.contains_key(*d))
-    {
+    if forbids_stale(&res) {
         return StaleRules::default();
     }
+    let req = directives(&request.headers);
     let staleness = age.saturating_sub(lifetime).as_secs();
-    let client_demands_validation = req.contains_key("no-cache")
+    let client_wants_fresh = client_demands_validation(&req, request)
         || req.contains_key("max-age")
-        || req.contains_key("min-fresh")
-        || (!request.headers.contains_key(header::CACHE_CONTROL)
-            && pragma_no_cache(&request.headers));
+        || req.contains_key("min-fresh");
     let swr = seconds(&res, "stale-while-revalidate");
     let sie = seconds(&res, "stale-if-error").max(seconds(&req, "stale-if-error"));
     StaleRules {
-        while_revalidate: !client_demands_validation
+        while_revalidate: !client_wants_fresh
             && age >= lifetime
             && swr.is_some_and(|window| staleness < window),
         if_error: sie.is_some_and(|window| staleness < window),
+        if_unreachable: !client_wants_fresh
+            && staleness < STALE_IF_UNREACHABLE_MAX.as_secs(),
     }
 }
 
@@ -247,9 +273,11 @@ mod tests {
         // 10% of 10 days = 1 day, capped to DAY in these tests.
         assert_eq!(verdict(&h, 3600, &[]), Verdict::Fresh);
         let (meta, now) = stored(&h, &req(&[]), 3600);
-        assert_eq!(
-            eval(&meta, &req(&[]), now, Duration::from_secs(600)),
-            Verdict::Stale(StaleRules::default()),
+        assert!(
+            matches!(
+                eval(&meta, &req(&[]), now, Duration::from_secs(600)),
+                Verdict::Stale(_)
+            ),
             "the cap makes it stale after 10 minutes"
         );
         // Heuristics do not apply when freshness is explicit.
@@ -331,17 +359,25 @@ mod tests {
             rules(30, &[]),
             StaleRules {
                 while_revalidate: true,
-                if_error: true
+                if_error: true,
+                if_unreachable: true,
             }
         );
         assert_eq!(
             rules(100, &[]),
             StaleRules {
                 while_revalidate: false,
-                if_error: true
+                if_error: true,
+                if_unreachable: true,
             }
         );
-        assert_eq!(rules(400, &[]), StaleRules::default());
+        assert_eq!(
+            rules(400, &[]),
+            StaleRules {
+                if_unreachable: true,
+                ..StaleRules::default()
+            }
+        );
         // A client asking for validation does not get the stale copy now...
         assert!(!rules(30, &[("cache-control", "no-cache")]).while_revalidate);
         // ...and a client may allow stale-if-error itself.
@@ -361,17 +397,151 @@ mod tests {
     }
 
     #[test]
-    fn vary_mismatch_is_not_usable() {
-        let en = req(&[("accept-language", "en")]);
-        let (meta, now) = stored(
-            &[("cache-control", "max-age=60"), ("vary", "accept-language")],
-            &en,
-            1,
-        );
-        assert_eq!(eval(&meta, &en, now, DAY), Verdict::Fresh);
+    fn an_age_that_is_not_one_non_negative_integer_makes_the_response_stale() {
+        let lifetime = [("cache-control", "max-age=3600"), ("etag", "\"e\"")];
+        let with_age = |ages: &[&str]| {
+            let mut h: Vec<(&str, &str)> = lifetime.to_vec();
+            h.extend(ages.iter().map(|a| ("age", *a)));
+            verdict(&h, 1, &[])
+        };
+        assert_eq!(with_age(&[]), Verdict::Fresh);
+        assert_eq!(with_age(&["10"]), Verdict::Fresh);
+        assert_eq!(with_age(&[" 10 "]), Verdict::Fresh);
+        for bad in [
+            &["abc"][..],
+            &["-7200"],
+            &["7200.0"],
+            &["7200,0"],
+            &["0,7200"],
+            &["0, 0"],
+            &["7200;foo=bar"],
+            &["7200;foo=111"],
+            &["0", "0"],
+            &["0", "7200"],
+            &[""],
+        ] {
+            assert!(matches!(with_age(bad), Verdict::Stale(_)), "Age {bad:?}");
+        }
+        // A huge Age is old, not an overflow.
+        assert!(matches!(with_age(&["99999999999999999999999"]), Verdict::Stale(_)));
+    }
+
+    #[test]
+    fn directive_names_are_case_insensitive() {
+        assert_eq!(verdict(&[("cache-control", "MaX-aGe=3600")], 10, &[]), Verdict::Fresh);
+        assert!(matches!(
+            verdict(&[("cache-control", "max-age=10000, No-CaChE"), ("etag", "\"e\"")], 1, &[]),
+            Verdict::Stale(_)
+        ));
+        assert!(matches!(
+            verdict(&[("cache-control", "max-age=100")], 50, &[("cache-control", "No-Cache")]),
+            Verdict::Stale(_)
+        ));
+        assert!(matches!(
+            verdict(&[("cache-control", "max-age=100")], 50, &[("cache-control", "MAX-AGE=10")]),
+            Verdict::Stale(_)
+        ));
+    }
+
+    #[test]
+    fn invalid_or_conflicting_freshness_is_stale() {
+        for cc in ["max-age=abc", "max-age=-5", "max-age=", "max-age=10, max-age=3600"] {
+            assert!(
+                matches!(verdict(&[("cache-control", cc), ("etag", "\"e\"")], 1, &[]), Verdict::Stale(_)),
+                "{cc}"
+            );
+        }
+        // The same value twice is not a conflict.
         assert_eq!(
-            eval(&meta, &req(&[("accept-language", "fr")]), now, DAY),
-            Verdict::Mismatch
+            verdict(&[("cache-control", "max-age=3600, max-age=3600")], 1, &[]),
+            Verdict::Fresh
         );
+        // Two Expires fields.
+        let future = httpdate::fmt_http_date(SystemTime::now() + DAY);
+        assert!(matches!(
+            verdict(&[("expires", &future), ("expires", &future), ("etag", "\"e\"")], 1, &[]),
+            Verdict::Stale(_)
+        ));
+    }
+
+    #[test]
+    fn expires_and_last_modified_in_all_three_date_formats() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777); // 1994-11-06 08:49:37
+        let date = "Sun, 06 Nov 1994 08:49:37 GMT";
+        for expires in [
+            "Sun, 06 Nov 1994 09:49:37 GMT",
+            "Sunday, 06-Nov-94 09:49:37 GMT",
+            "Sun Nov  6 09:49:37 1994",
+        ] {
+            let h = headers(&[("date", date), ("expires", expires)]);
+            assert_eq!(
+                freshness_lifetime(StatusCode::OK, &h, t, DAY),
+                Duration::from_secs(3600),
+                "{expires}"
+            );
+        }
+        let h = headers(&[("date", date), ("expires", "0")]);
+        assert_eq!(freshness_lifetime(StatusCode::OK, &h, t, DAY), Duration::ZERO);
+    }
+
+    #[test]
+    fn any_status_with_explicit_freshness_is_fresh_and_heuristics_need_a_cacheable_status_or_public()
+    {
+        let now = SystemTime::now();
+        let ten_days_ago = httpdate::fmt_http_date(now - 10 * DAY);
+        let lifetime = |status: u16, h: &[(&str, &str)]| {
+            freshness_lifetime(StatusCode::from_u16(status).unwrap(), &headers(h), now, 30 * DAY)
+        };
+        for status in [200, 204, 400, 404, 500, 502, 503, 504, 599] {
+            assert_eq!(lifetime(status, &[("cache-control", "max-age=60")]), Duration::from_secs(60));
+        }
+        let lm = ("last-modified", ten_days_ago.as_str());
+        assert_eq!(lifetime(200, &[lm]), DAY);
+        assert_eq!(lifetime(204, &[lm]), DAY);
+        assert_eq!(lifetime(599, &[lm]), Duration::ZERO);
+        assert_eq!(lifetime(500, &[lm]), Duration::ZERO);
+        assert_eq!(lifetime(599, &[lm, ("cache-control", "public")]), DAY);
+        // proxy-revalidate does not shorten freshness; it only forbids stale use.
+        assert_eq!(
+            lifetime(200, &[("cache-control", "max-age=60, proxy-revalidate")]),
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn an_unreachable_origin_may_get_a_stale_copy_unless_the_response_forbids_it() {
+        let stale_rules = |cc: &str, request: &[(&str, &str)]| match verdict(
+            &[("cache-control", cc), ("etag", "\"e\"")],
+            100,
+            request,
+        ) {
+            Verdict::Stale(rules) => rules,
+            other => panic!("{other:?}"),
+        };
+        assert!(stale_rules("max-age=10", &[]).if_unreachable);
+        for forbid in ["must-revalidate", "proxy-revalidate", "no-cache", "s-maxage=10"] {
+            assert!(
+                !stale_rules(&format!("max-age=10, {forbid}"), &[]).if_unreachable,
+                "{forbid}"
+            );
+        }
+        assert!(!stale_rules("max-age=10", &[("cache-control", "no-cache")]).if_unreachable);
+        // Not forever: a week at most.
+        let weeks = 2 * STALE_IF_UNREACHABLE_MAX.as_secs();
+        match verdict(&[("cache-control", "max-age=10")], weeks, &[]) {
+            Verdict::Stale(rules) => assert!(!rules.if_unreachable),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                http::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
     }
 }

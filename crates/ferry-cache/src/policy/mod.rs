@@ -1,14 +1,21 @@
 //! The HTTP caching rules (RFC 9111), as plain functions over headers.
 //!
-//! RFC 9111 storability, freshness, request directives and `Vary` matching
-//! come from the `http-cache-semantics` crate (as a shared cache). This module
-//! adds what that crate leaves out or gets wrong for a proxy:
-//! - a cap on heuristic freshness (§4.2.2),
+//! The rules are written here rather than taken from the `http-cache-semantics`
+//! crate, which this module used to build on: it reads directive names case-
+//! sensitively, ignores an invalid `Age`, parses dates only in RFC 2822 form,
+//! stores only a fixed list of status codes (no 5xx, even with explicit
+//! freshness), gives a shared cache no freshness at all under
+//! `proxy-revalidate`, and compares only the first line of a `Vary`-nominated
+//! header. Each of those is an RFC 9111 rule, pinned by a test beside it.
+//!
+//! Beyond RFC 9111 itself, as a shared cache:
+//! - a cap on heuristic freshness (§4.2.2 leaves the limit to the cache),
 //! - `stale-while-revalidate` and `stale-if-error` (RFC 5861), never with
 //!   `must-revalidate`/`proxy-revalidate`/`s-maxage`/`no-cache` (§4.2.4),
-//! - HEAD answered from a stored GET (§4: the crate only revalidates then),
-//! - not storing `Set-Cookie` responses unless `public`, partial content, or
-//!   responses that could never be reused.
+//! - HEAD answered from a stored GET,
+//! - responses with `Set-Cookie` stored only when marked `public`, and the
+//!   per-user headers never stored at all (privacy over hit ratio),
+//! - no partial content stored, and nothing stored that could never be reused.
 //!
 //! Here: the request as the rules see it; storability (§3), freshness (§4.2)
 //! and revalidation (§4.3) have a file each. The response a hit gives is
@@ -21,7 +28,6 @@ use std::collections::HashMap;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, request, response};
-use http_cache_semantics::CacheOptions;
 
 use crate::key::CacheKey;
 
@@ -32,8 +38,8 @@ mod storable;
 pub(crate) mod test_support;
 
 pub use freshness::{
-    MAX_AGE_SECS, StaleRules, Stored, Verdict, age_header, current_age, evaluate,
-    freshness_lifetime, rebuild_policy,
+    MAX_AGE_SECS, STALE_IF_UNREACHABLE_MAX, StaleRules, Stored, Verdict, age_header, current_age,
+    evaluate, freshness_lifetime, heuristically_cacheable,
 };
 pub use revalidation::{merge_not_modified, not_modified_matches, validators};
 pub use storable::{check_storable, response_forbids_storing};
@@ -93,16 +99,15 @@ impl NotStored {
     }
 }
 
-pub(crate) fn options() -> CacheOptions {
-    CacheOptions {
-        shared: true,
-        ..CacheOptions::default()
-    }
-}
+/// Cache-Control directives by lower-cased name (§5.2: names are
+/// case-insensitive), values unquoted.
+pub type Directives = HashMap<String, Option<String>>;
 
-/// Cache-Control directives, names lower-cased, values unquoted.
-pub fn directives(headers: &HeaderMap) -> HashMap<String, Option<String>> {
-    let mut out = HashMap::new();
+/// The `Cache-Control` directives of `headers`, all field lines combined. A
+/// directive repeated with a different value gets an empty, invalid value
+/// (§4.2.1: conflicting freshness information makes a response stale).
+pub fn directives(headers: &HeaderMap) -> Directives {
+    let mut out: Directives = HashMap::new();
     for value in headers.get_all(header::CACHE_CONTROL) {
         let Ok(value) = value.to_str() else { continue };
         for part in value.split(',') {
@@ -114,14 +119,29 @@ pub fn directives(headers: &HeaderMap) -> HashMap<String, Option<String>> {
                 Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"').to_string())),
                 None => (part, None),
             };
-            out.entry(name.to_ascii_lowercase()).or_insert(arg);
+            match out.entry(name.to_ascii_lowercase()) {
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(arg);
+                }
+                std::collections::hash_map::Entry::Occupied(mut seen) => {
+                    if *seen.get() != arg {
+                        seen.insert(Some(String::new()));
+                    }
+                }
+            }
         }
     }
     out
 }
 
-fn seconds(d: &HashMap<String, Option<String>>, name: &str) -> Option<u64> {
-    d.get(name)?.as_deref()?.parse().ok()
+/// A directive's delta-seconds value (§1.2.2): digits only, values beyond
+/// [`MAX_AGE_SECS`] taken as that bound; `None` when absent or invalid.
+fn seconds(d: &Directives, name: &str) -> Option<u64> {
+    let value = d.get(name)?.as_deref()?;
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(value.parse::<u64>().unwrap_or(u64::MAX).min(MAX_AGE_SECS))
 }
 
 /// The request as the cache evaluates it: GET (a HEAD is answered from a
@@ -158,9 +178,8 @@ pub fn stored_request(canonical: &request::Parts, vary: &[String]) -> request::P
 }
 
 /// `response` with an `Age` beyond [`MAX_AGE_SECS`] written as that bound
-/// (RFC 9111 §5.1), copied only when needed. Every response the policy
-/// evaluates or stores passes here first: the policy crate adds to `Age`
-/// without saturating, so a 20-digit `Age` would otherwise panic it.
+/// (RFC 9111 §5.1), copied only when needed, so a 20-digit `Age` is never
+/// stored or passed on.
 pub fn with_bounded_age(response: &response::Parts) -> Cow<'_, response::Parts> {
     let too_big = response
         .headers

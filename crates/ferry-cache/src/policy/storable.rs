@@ -1,14 +1,12 @@
-//! Whether a response may be stored at all (RFC 9111 §3), and the policy it
-//! is kept with. Separate from freshness: this runs once per response, the
-//! freshness rules on every hit.
+//! Whether a response may be stored at all (RFC 9111 §3). Separate from
+//! freshness: this runs once per response, the freshness rules on every hit.
 
 use std::time::{Duration, SystemTime};
 
 use http::header::{self, HeaderMap};
 use http::{Method, StatusCode, request, response};
-use http_cache_semantics::CachePolicy;
 
-use super::{NotStored, directives, options, stored_request};
+use super::{NotStored, directives};
 
 /// The refusals a response's own headers decide (no-store, private,
 /// `Vary: *`), checked without allocating: most uncacheable responses stop here.
@@ -33,15 +31,15 @@ pub fn response_forbids_storing(response: &HeaderMap) -> Option<NotStored> {
     vary_star.then_some(NotStored::VaryStar)
 }
 
-/// Decides whether a response may be stored (RFC 9111 §3) and builds the
-/// policy it will be evaluated with. `request` is the canonical request.
+/// Decides whether a response may be stored (RFC 9111 §3); on success, the
+/// request headers it varies on. `request` is the canonical request.
 pub fn check_storable(
     request: &request::Parts,
     method: &Method,
     response: &response::Parts,
     response_time: SystemTime,
     max_object_size: u64,
-) -> Result<(CachePolicy, Vec<String>), NotStored> {
+) -> Result<Vec<String>, NotStored> {
     if method != Method::GET {
         return Err(NotStored::Method);
     }
@@ -49,7 +47,6 @@ pub fn check_storable(
     let response = bounded.as_ref();
     if request.headers.contains_key(header::RANGE) || response.status == StatusCode::PARTIAL_CONTENT
     {
-        // Only complete objects are stored.
         return Err(NotStored::Partial);
     }
     let req_cc = directives(&request.headers);
@@ -57,18 +54,44 @@ pub fn check_storable(
     if req_cc.contains_key("no-store") {
         return Err(NotStored::Request);
     }
+    // §3: only final responses, and a 304 is never stored as such.
+    let status = response.status;
+    if status.is_informational() || status == StatusCode::NOT_MODIFIED {
+        return Err(NotStored::Status);
+    }
+    // §5.2.2.3: must-understand limits storing to status codes whose
+    // caching rules the cache knows.
+    if res_cc.contains_key("must-understand") && !understood(status) {
+        return Err(NotStored::Status);
+    }
     if res_cc.contains_key("no-store") {
         return Err(NotStored::NoStore);
     }
     if res_cc.contains_key("private") {
         return Err(NotStored::Private);
     }
+    // §3.5: a shared cache stores responses to requests with credentials only
+    // when the response says every user may have them.
+    if request.headers.contains_key(header::AUTHORIZATION)
+        && !["public", "s-maxage", "must-revalidate"]
+            .iter()
+            .any(|d| res_cc.contains_key(*d))
+    {
+        return Err(NotStored::Authorization);
+    }
     let Some(vary) = crate::key::vary_names(&response.headers) else {
         return Err(NotStored::VaryStar);
     };
     if response.headers.contains_key(header::SET_COOKIE) && !res_cc.contains_key("public") {
-        // Another user must never receive this user's cookie.
         return Err(NotStored::SetCookie);
+    }
+    // §3: some sign the response may be reused: explicit freshness, `public`,
+    // or a status code that is heuristically cacheable.
+    let explicit = response.headers.contains_key(header::EXPIRES)
+        || res_cc.contains_key("max-age")
+        || res_cc.contains_key("s-maxage");
+    if !(explicit || res_cc.contains_key("public") || super::heuristically_cacheable(status)) {
+        return Err(NotStored::Status);
     }
     let too_big = response
         .headers
@@ -79,34 +102,10 @@ pub fn check_storable(
     if too_big {
         return Err(NotStored::TooBig);
     }
-    // The full request decides storability (Authorization, §3.5); the policy
-    // that is kept sees only the stored request.
-    let full = CachePolicy::new_options(request, response, response_time, options());
-    if !full.is_storable() {
-        return Err(if request.headers.contains_key(header::AUTHORIZATION) {
-            NotStored::Authorization
-        } else {
-            NotStored::Status
-        });
-    }
-    // What is kept never holds a user's own headers (see `PER_USER_HEADERS`).
-    let kept = match super::without_per_user(&response.headers) {
-        std::borrow::Cow::Borrowed(_) => std::borrow::Cow::Borrowed(response),
-        std::borrow::Cow::Owned(headers) => {
-            let mut parts = http::Response::new(()).into_parts().0;
-            parts.status = response.status;
-            parts.version = response.version;
-            parts.headers = headers;
-            std::borrow::Cow::Owned(parts)
-        }
-    };
-    let policy = CachePolicy::new_options(
-        &stored_request(request, &vary),
-        kept.as_ref(),
-        response_time,
-        options(),
-    );
-    let reusable = policy.time_to_live(response_time) > Duration::ZERO
+    // No cap matters here: any freshness at all makes it reusable.
+    let lifetime =
+        super::freshness_lifetime(status, &response.headers, response_time, Duration::MAX);
+    let reusable = lifetime > super::age_header(&response.headers)
         || response.headers.contains_key(header::ETAG)
         || response.headers.contains_key(header::LAST_MODIFIED)
         || res_cc.contains_key("stale-while-revalidate")
@@ -114,7 +113,16 @@ pub fn check_storable(
     if !reusable {
         return Err(NotStored::NotReusable);
     }
-    Ok((policy, vary))
+    Ok(vary)
+}
+
+/// Status codes whose meaning, and so whose caching, RFC 9110 defines
+/// (§5.2.2.3 `must-understand`).
+fn understood(status: StatusCode) -> bool {
+    matches!(
+        status.as_u16(),
+        200..=206 | 300..=305 | 307 | 308 | 400..=417 | 421 | 422 | 426 | 500..=505
+    )
 }
 
 #[cfg(test)]
@@ -182,11 +190,50 @@ mod tests {
         );
         // Nothing to decide freshness or validate with: pointless to keep.
         assert_eq!(check(200, &[], &r), Err(NotStored::NotReusable));
-        // 500 is not cacheable by default; with explicit freshness it is not
-        // understood either.
+        // Any final status is stored with explicit freshness or `public` (§3);
+        // without them, only heuristically cacheable ones.
+        for status in [302, 400, 500, 502, 503, 504, 599] {
+            for cc in ["max-age=60", "s-maxage=60", "public"] {
+                assert_eq!(
+                    check(status, &[("cache-control", cc), ("etag", "\"e\"")], &r),
+                    Ok(()),
+                    "{status} {cc}"
+                );
+            }
+            assert_eq!(
+                check(status, &[("expires", "Sun, 06 Nov 2044 08:49:37 GMT")], &r),
+                Ok(()),
+                "{status} expires"
+            );
+            assert_eq!(
+                check(status, &[("etag", "\"e\"")], &r),
+                Err(NotStored::Status),
+                "{status} without freshness"
+            );
+        }
+        assert_eq!(check(204, &[("last-modified", "Sun, 06 Nov 1994 08:49:37 GMT")], &r), Ok(()));
+        // must-understand: only status codes whose rules the cache knows.
         assert_eq!(
-            check(500, &[("cache-control", "max-age=60")], &r),
+            check(599, &[("cache-control", "max-age=60, must-understand")], &r),
             Err(NotStored::Status)
+        );
+        assert_eq!(
+            check(200, &[("cache-control", "max-age=60, must-understand")], &r),
+            Ok(())
+        );
+        // Never a 304 or an interim response as such.
+        assert_eq!(
+            check(304, &[("cache-control", "max-age=60")], &r),
+            Err(NotStored::Status)
+        );
+        // Directive names are case-insensitive (§5.2).
+        assert_eq!(
+            check(200, &[("cache-control", "No-StOrE, max-age=60")], &r),
+            Err(NotStored::NoStore)
+        );
+        assert_eq!(
+            check(200, &[("cache-control", "PRIVATE, max-age=60")], &r),
+            Err(NotStored::Private)
         );
         // A request's no-store.
         let nostore = req(&[("cache-control", "no-store")]);

@@ -5,7 +5,10 @@ use std::time::{Duration, SystemTime};
 
 use http::{Method, request, response};
 
-use super::{Stored, Verdict, canonical_request, check_storable, evaluate, freshness_lifetime};
+use super::{
+    Stored, Verdict, age_header, canonical_request, check_storable, current_age, evaluate,
+    freshness_lifetime,
+};
 use crate::key::CacheKey;
 use crate::meta::{Kind, Meta, to_ms};
 
@@ -39,8 +42,7 @@ pub(crate) fn stored(
     let now = SystemTime::now();
     let received = now - Duration::from_secs(age);
     let response = resp(200, headers);
-    let (policy, vary) =
-        check_storable(request, &Method::GET, &response, received, 1 << 30).unwrap();
+    let vary = check_storable(request, &Method::GET, &response, received, 1 << 30).unwrap();
     let mut meta = Meta {
         kind: Kind::Object,
         key: key().as_str().into(),
@@ -48,7 +50,6 @@ pub(crate) fn stored(
         generation: 0,
         status: 200,
         headers: Vec::new(),
-        policy: Some(policy),
         request_time_ms: to_ms(received),
         response_time_ms: to_ms(received),
     };
@@ -65,13 +66,12 @@ pub(crate) fn eval(
     heuristic_max: Duration,
 ) -> Verdict {
     let headers = meta.header_map();
-    let policy = meta.policy.as_ref().unwrap();
     let stored = Stored {
         status: meta.status(),
         headers: &headers,
         vary: &meta.vary,
-        lifetime: freshness_lifetime(meta, policy, &headers, heuristic_max),
-        age: policy.age(now),
+        lifetime: freshness_lifetime(meta.status(), &headers, meta.response_time(), heuristic_max),
+        age: current_age(age_header(&headers), meta.response_time(), now),
     };
-    evaluate(&stored, || Some(Box::new(policy.clone())), request, now)
+    evaluate(&stored, request)
 }
