@@ -100,11 +100,16 @@ fn client_not_modified(request: &HeaderMap, stored: &HeaderMap) -> bool {
     let since = request
         .get(header::IF_MODIFIED_SINCE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| httpdate::parse_http_date(v).ok());
-    let modified = stored
-        .get(header::LAST_MODIFIED)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| httpdate::parse_http_date(v).ok());
+        .and_then(|v| httpdate::parse_http_date(v.trim()).ok());
+    // RFC 9111 §4.3.2: without a Last-Modified, the stored response's Date
+    // stands for it (the representation existed, unchanged, by then).
+    let date = |name| {
+        stored
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v.trim()).ok())
+    };
+    let modified = date(header::LAST_MODIFIED).or_else(|| date(header::DATE));
     matches!((since, modified), (Some(since), Some(modified)) if modified <= since)
 }
 
@@ -282,6 +287,72 @@ mod tests {
             ]),
             200
         );
+        // If-Modified-Since in the two obsolete date formats too.
+        let t = SystemTime::now() + DAY;
+        let rfc850 = httpdate::fmt_http_date(t);
+        let (weekday, rest) = rfc850.split_once(", ").unwrap();
+        let long_day = match weekday {
+            "Mon" => "Monday",
+            "Tue" => "Tuesday",
+            "Wed" => "Wednesday",
+            "Thu" => "Thursday",
+            "Fri" => "Friday",
+            "Sat" => "Saturday",
+            _ => "Sunday",
+        };
+        // "06 Nov 2026 08:49:37 GMT" -> "06-Nov-26 08:49:37 GMT"
+        let parts: Vec<&str> = rest.split(' ').collect();
+        let rfc850 = format!(
+            "{long_day}, {}-{}-{} {} GMT",
+            parts[0],
+            parts[1],
+            &parts[2][2..],
+            parts[3]
+        );
+        assert_eq!(
+            status(&[("if-modified-since", rfc850.as_str())]),
+            304,
+            "{rfc850}"
+        );
+        let asctime = format!(
+            "{weekday} {} {:>2} {} {}",
+            parts[1],
+            parts[0].trim_start_matches('0'),
+            parts[3],
+            parts[2]
+        );
+        assert_eq!(
+            status(&[("if-modified-since", asctime.as_str())]),
+            304,
+            "{asctime}"
+        );
+    }
+
+    #[test]
+    fn if_modified_since_without_last_modified_compares_with_date() {
+        let date = httpdate::fmt_http_date(SystemTime::now() - DAY);
+        let h = [("cache-control", "max-age=600"), ("date", date.as_str())];
+        let (meta, now) = stored(&h, &req(&[]), 1);
+        let status = |rh: &[(&str, &str)]| hit(&meta, &req(rh), now, 10).0.status.as_u16();
+        let later = httpdate::fmt_http_date(SystemTime::now());
+        assert_eq!(status(&[("if-modified-since", later.as_str())]), 304);
+        let earlier = httpdate::fmt_http_date(SystemTime::now() - 2 * DAY);
+        assert_eq!(status(&[("if-modified-since", earlier.as_str())]), 200);
+    }
+
+    #[test]
+    fn a_304_from_the_cache_carries_the_etag_and_strong_lists_match_any_member() {
+        let h = [("cache-control", "max-age=600"), ("etag", "\"abcdef\"")];
+        let (meta, now) = stored(&h, &req(&[]), 1);
+        for inm in [
+            "\"abcdef\", \"1234\", \"5678\"",
+            "\"1234\", \"abcdef\", \"5678\"",
+            "\"1234\", \"5678\", \"abcdef\"",
+        ] {
+            let (parts, _) = hit(&meta, &req(&[("if-none-match", inm)]), now, 10);
+            assert_eq!(parts.status.as_u16(), 304, "{inm}");
+            assert_eq!(parts.headers["etag"], "\"abcdef\"");
+        }
     }
 
     #[test]

@@ -91,8 +91,7 @@ impl Entry {
             .iter()
             .map(|(k, v)| k.as_str().len() + v.len() + 48)
             .sum();
-        2048 + header_bytes as u64
-            + self.body.as_ref().map(|b| b.len() as u64).unwrap_or(0)
+        2048 + header_bytes as u64 + self.body.as_ref().map(|b| b.len() as u64).unwrap_or(0)
     }
 
     pub fn touch(&self) {

@@ -92,7 +92,9 @@ impl CacheKey {
 
     /// The id of the variant selected by `request` for a response that varies
     /// on `vary` (lower-case header names, sorted), under the vary marker of
-    /// `generation`.
+    /// `generation`. Header values are compared as normalized by
+    /// [`vary_value`], so requests that say the same thing differently share
+    /// a variant.
     pub fn variant_id(&self, generation: u64, vary: &[String], request: &HeaderMap) -> ObjectId {
         let mut hasher = blake3::Hasher::new();
         hasher.update(self.text.as_bytes());
@@ -101,18 +103,36 @@ impl CacheKey {
             hasher.update(b"\0");
             hasher.update(name.as_bytes());
             hasher.update(b"\0");
-            // Several field lines are combined as the recipient would see them.
-            let mut first = true;
-            for value in request.get_all(name.as_str()) {
-                if !first {
-                    hasher.update(b", ");
-                }
-                hasher.update(value.as_bytes());
-                first = false;
-            }
+            hasher.update(&vary_value(name, request));
         }
         ObjectId::from_hash(hasher.finalize())
     }
+}
+
+/// A `Vary`-nominated request header as the cache compares it (RFC 9111
+/// §4.1 lets a cache normalize what is semantically the same): all field
+/// lines combined as one list, whitespace around members dropped, empty
+/// members ignored. Language ranges are case-insensitive and, for caching,
+/// their order does not select a different response, so `Accept-Language`
+/// members are also lower-cased and sorted.
+pub fn vary_value(name: &str, request: &HeaderMap) -> Vec<u8> {
+    let mut members: Vec<Vec<u8>> = Vec::new();
+    for value in request.get_all(name) {
+        for member in value.as_bytes().split(|&b| b == b',') {
+            let member = member.trim_ascii();
+            if !member.is_empty() {
+                members.push(member.to_vec());
+            }
+        }
+    }
+    if name == "accept-language" {
+        for member in &mut members {
+            member.retain(|b| !b.is_ascii_whitespace());
+            member.make_ascii_lowercase();
+        }
+        members.sort();
+    }
+    members.join(&b","[..])
 }
 
 impl fmt::Display for CacheKey {
@@ -233,6 +253,35 @@ mod tests {
         assert_ne!(k.variant_id(1, &vary, &en), k.variant_id(1, &vary, &fr));
         assert_ne!(k.variant_id(1, &vary, &en), k.id());
         assert_ne!(k.variant_id(1, &vary, &en), k.variant_id(2, &vary, &en));
+    }
+
+    #[test]
+    fn equivalent_varying_headers_select_the_same_variant() {
+        let k = CacheKey::from_uri(&"http://a.test/x".parse().unwrap()).unwrap();
+        let id = |name: &str, lines: &[&str]| {
+            let mut h = HeaderMap::new();
+            for line in lines {
+                h.append(
+                    http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    line.parse().unwrap(),
+                );
+            }
+            k.variant_id(1, &[name.to_string()], &h)
+        };
+        assert_eq!(id("foo", &["1, 2"]), id("foo", &["1", "2"]));
+        assert_eq!(id("foo", &["1,2"]), id("foo", &[" 1, 2 "]));
+        assert_ne!(
+            id("foo", &["1, 2"]),
+            id("foo", &["2, 1"]),
+            "order matters in general"
+        );
+        assert_ne!(id("foo", &["a"]), id("foo", &["A"]), "and so does case");
+        let lang = "accept-language";
+        assert_eq!(id(lang, &["en, de"]), id(lang, &["de, en"]));
+        assert_eq!(id(lang, &["en, de"]), id(lang, &["eN, De"]));
+        assert_eq!(id(lang, &["en, de"]), id(lang, &[" en ,   de"]));
+        assert_ne!(id(lang, &["en"]), id(lang, &["de"]));
+        assert_ne!(id(lang, &["en"]), id(lang, &[]));
     }
 
     #[test]

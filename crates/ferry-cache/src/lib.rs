@@ -49,8 +49,6 @@ pub enum CacheError {
     Io(#[from] std::io::Error),
     #[error("corrupt cache object: {0}")]
     Corrupt(String),
-    #[error("the 304 does not describe the stored response")]
-    Mismatch,
     #[error("the updated response may not be stored ({})", .0.as_str())]
     NotStorable(NotStored),
 }

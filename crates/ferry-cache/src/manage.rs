@@ -186,11 +186,8 @@ fn list(dir: &Path) -> Vec<Row> {
                 head.meta.response_time(),
                 CacheConfig::DEFAULT_HEURISTIC_MAX,
             );
-            let age = policy::current_age(
-                policy::age_header(&headers),
-                head.meta.response_time(),
-                now,
-            );
+            let age =
+                policy::current_age(policy::age_header(&headers), head.meta.response_time(), now);
             Some(Row {
                 url: head.meta.key.clone(),
                 status: head.meta.status,

@@ -166,7 +166,10 @@ impl ProxyError {
                 UpstreamError::ConnectTimeout { .. }
                 | UpstreamError::ResponseTimeout { .. }
                 | UpstreamError::BodyTimeout { .. }
-                | UpstreamError::TooSlow { .. },
+                | UpstreamError::TooSlow { .. }
+                // RFC 9111 §4.2.4: a disconnected cache that may not serve
+                // its stale copy says so with 504.
+                | UpstreamError::CannotRevalidate(_),
             ) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ProxyError::Internal(_) => StatusCode::SERVICE_UNAVAILABLE,

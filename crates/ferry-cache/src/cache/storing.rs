@@ -125,9 +125,6 @@ impl Cache {
     ) -> Result<Hit, CacheError> {
         let old = stale.entry.clone();
         let stored_headers = old.headers.clone();
-        if !policy::not_modified_matches(&stored_headers, &not_modified.headers) {
-            return Err(CacheError::Mismatch);
-        }
         let not_modified = policy::with_bounded_age(not_modified);
         let merged = policy::merge_not_modified(&stored_headers, &not_modified.headers);
         let mut parts = http::Response::new(()).into_parts().0;

@@ -10,7 +10,8 @@ use http::{StatusCode, request};
 use super::{Directives, directives, seconds};
 
 /// Status codes a cache may give heuristic freshness (RFC 9110 §15.1).
-const HEURISTICALLY_CACHEABLE: [u16; 12] = [200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501];
+const HEURISTICALLY_CACHEABLE: [u16; 12] =
+    [200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501];
 
 /// Whether RFC 9110 defines `status` as heuristically cacheable.
 pub fn heuristically_cacheable(status: StatusCode) -> bool {
@@ -119,7 +120,8 @@ pub fn age_header(headers: &HeaderMap) -> Duration {
         return Duration::ZERO;
     };
     let text = std::str::from_utf8(first.as_bytes()).unwrap_or("").trim();
-    let valid = values.next().is_none() && !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    let valid =
+        values.next().is_none() && !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
     let secs = if valid {
         text.parse::<u64>().unwrap_or(u64::MAX).min(MAX_AGE_SECS)
     } else {
@@ -165,8 +167,9 @@ pub fn evaluate(stored: &Stored<'_>, request: &request::Parts) -> Verdict {
     let accepted = match req.get("max-stale") {
         None => false,
         Some(None) => true,
-        Some(Some(_)) => seconds(&req, "max-stale")
-            .is_some_and(|max| staleness <= Duration::from_secs(max)),
+        Some(Some(_)) => {
+            seconds(&req, "max-stale").is_some_and(|max| staleness <= Duration::from_secs(max))
+        }
     };
     if accepted && !forbids_stale(&directives(stored.headers)) {
         Verdict::Fresh
@@ -177,9 +180,14 @@ pub fn evaluate(stored: &Stored<'_>, request: &request::Parts) -> Verdict {
 
 /// §4.2.4, §5.2.2: directives that forbid serving the response stale at all.
 fn forbids_stale(response: &Directives) -> bool {
-    ["must-revalidate", "proxy-revalidate", "s-maxage", "no-cache"]
-        .iter()
-        .any(|d| response.contains_key(*d))
+    [
+        "must-revalidate",
+        "proxy-revalidate",
+        "s-maxage",
+        "no-cache",
+    ]
+    .iter()
+    .any(|d| response.contains_key(*d))
 }
 
 /// How stale a response may be and still be served when the origin cannot
@@ -214,8 +222,7 @@ fn stale_rules(
             && age >= lifetime
             && swr.is_some_and(|window| staleness < window),
         if_error: sie.is_some_and(|window| staleness < window),
-        if_unreachable: !client_wants_fresh
-            && staleness < STALE_IF_UNREACHABLE_MAX.as_secs(),
+        if_unreachable: !client_wants_fresh && staleness < STALE_IF_UNREACHABLE_MAX.as_secs(),
     }
 }
 
@@ -423,31 +430,60 @@ mod tests {
             assert!(matches!(with_age(bad), Verdict::Stale(_)), "Age {bad:?}");
         }
         // A huge Age is old, not an overflow.
-        assert!(matches!(with_age(&["99999999999999999999999"]), Verdict::Stale(_)));
+        assert!(matches!(
+            with_age(&["99999999999999999999999"]),
+            Verdict::Stale(_)
+        ));
     }
 
     #[test]
     fn directive_names_are_case_insensitive() {
-        assert_eq!(verdict(&[("cache-control", "MaX-aGe=3600")], 10, &[]), Verdict::Fresh);
+        assert_eq!(
+            verdict(&[("cache-control", "MaX-aGe=3600")], 10, &[]),
+            Verdict::Fresh
+        );
         assert!(matches!(
-            verdict(&[("cache-control", "max-age=10000, No-CaChE"), ("etag", "\"e\"")], 1, &[]),
+            verdict(
+                &[
+                    ("cache-control", "max-age=10000, No-CaChE"),
+                    ("etag", "\"e\"")
+                ],
+                1,
+                &[]
+            ),
             Verdict::Stale(_)
         ));
         assert!(matches!(
-            verdict(&[("cache-control", "max-age=100")], 50, &[("cache-control", "No-Cache")]),
+            verdict(
+                &[("cache-control", "max-age=100")],
+                50,
+                &[("cache-control", "No-Cache")]
+            ),
             Verdict::Stale(_)
         ));
         assert!(matches!(
-            verdict(&[("cache-control", "max-age=100")], 50, &[("cache-control", "MAX-AGE=10")]),
+            verdict(
+                &[("cache-control", "max-age=100")],
+                50,
+                &[("cache-control", "MAX-AGE=10")]
+            ),
             Verdict::Stale(_)
         ));
     }
 
     #[test]
     fn invalid_or_conflicting_freshness_is_stale() {
-        for cc in ["max-age=abc", "max-age=-5", "max-age=", "max-age=10, max-age=3600"] {
+        for cc in [
+            "max-age=abc",
+            "max-age=-5",
+            "max-age=",
+            "max-age=10, max-age=3600",
+        ] {
             assert!(
-                matches!(verdict(&[("cache-control", cc), ("etag", "\"e\"")], 1, &[]), Verdict::Stale(_)),
+                matches!(
+                    verdict(&[("cache-control", cc), ("etag", "\"e\"")], 1, &[]),
+                    Verdict::Stale(_)
+                ),
                 "{cc}"
             );
         }
@@ -459,7 +495,15 @@ mod tests {
         // Two Expires fields.
         let future = httpdate::fmt_http_date(SystemTime::now() + DAY);
         assert!(matches!(
-            verdict(&[("expires", &future), ("expires", &future), ("etag", "\"e\"")], 1, &[]),
+            verdict(
+                &[
+                    ("expires", &future),
+                    ("expires", &future),
+                    ("etag", "\"e\"")
+                ],
+                1,
+                &[]
+            ),
             Verdict::Stale(_)
         ));
     }
@@ -481,19 +525,30 @@ mod tests {
             );
         }
         let h = headers(&[("date", date), ("expires", "0")]);
-        assert_eq!(freshness_lifetime(StatusCode::OK, &h, t, DAY), Duration::ZERO);
+        assert_eq!(
+            freshness_lifetime(StatusCode::OK, &h, t, DAY),
+            Duration::ZERO
+        );
     }
 
     #[test]
     fn any_status_with_explicit_freshness_is_fresh_and_heuristics_need_a_cacheable_status_or_public()
-    {
+     {
         let now = SystemTime::now();
         let ten_days_ago = httpdate::fmt_http_date(now - 10 * DAY);
         let lifetime = |status: u16, h: &[(&str, &str)]| {
-            freshness_lifetime(StatusCode::from_u16(status).unwrap(), &headers(h), now, 30 * DAY)
+            freshness_lifetime(
+                StatusCode::from_u16(status).unwrap(),
+                &headers(h),
+                now,
+                30 * DAY,
+            )
         };
         for status in [200, 204, 400, 404, 500, 502, 503, 504, 599] {
-            assert_eq!(lifetime(status, &[("cache-control", "max-age=60")]), Duration::from_secs(60));
+            assert_eq!(
+                lifetime(status, &[("cache-control", "max-age=60")]),
+                Duration::from_secs(60)
+            );
         }
         let lm = ("last-modified", ten_days_ago.as_str());
         assert_eq!(lifetime(200, &[lm]), DAY);
@@ -519,7 +574,12 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert!(stale_rules("max-age=10", &[]).if_unreachable);
-        for forbid in ["must-revalidate", "proxy-revalidate", "no-cache", "s-maxage=10"] {
+        for forbid in [
+            "must-revalidate",
+            "proxy-revalidate",
+            "no-cache",
+            "s-maxage=10",
+        ] {
             assert!(
                 !stale_rules(&format!("max-age=10, {forbid}"), &[]).if_unreachable,
                 "{forbid}"

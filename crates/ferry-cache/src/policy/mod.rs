@@ -41,7 +41,7 @@ pub use freshness::{
     MAX_AGE_SECS, STALE_IF_UNREACHABLE_MAX, StaleRules, Stored, Verdict, age_header, current_age,
     evaluate, freshness_lifetime, heuristically_cacheable,
 };
-pub use revalidation::{merge_not_modified, not_modified_matches, validators};
+pub use revalidation::{merge_not_modified, validators};
 pub use storable::{check_storable, response_forbids_storing};
 
 /// Why a response was not stored; feeds `Cache-Status` and logs.

@@ -16,37 +16,27 @@ pub fn validators(stored: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
     out
 }
 
-/// Headers a 304 must not replace in the stored response (§3.2).
+/// Headers a 304 never changes in the stored response (§3.2): those that
+/// describe the stored bytes (framing, coding, range, digest) and the
+/// validator the stored copy was confirmed by.
 const KEPT_ON_UPDATE: &[&str] = &[
     "content-length",
     "content-encoding",
     "transfer-encoding",
     "content-range",
+    "content-md5",
+    "etag",
 ];
 
-/// Whether a 304 describes the stored response (§4.3.4: a strong validator in
-/// the 304 must match the stored one).
-pub fn not_modified_matches(stored: &HeaderMap, not_modified: &HeaderMap) -> bool {
-    match (stored.get(header::ETAG), not_modified.get(header::ETAG)) {
-        (Some(old), Some(new)) => {
-            let strip = |v: &HeaderValue| {
-                v.as_bytes()
-                    .strip_prefix(b"W/")
-                    .unwrap_or(v.as_bytes())
-                    .to_vec()
-            };
-            strip(old) == strip(new)
-        }
-        (None, Some(_)) => false,
-        _ => true,
-    }
-}
-
-/// The stored headers updated with those of a 304 (§3.2). A user's own
-/// headers in the 304 (`Set-Cookie`, ...) are not taken: they belong to the
-/// client that caused the revalidation only.
+/// The stored headers updated with those of a 304 (§3.2), the 304 having
+/// answered a request that named the stored copy's own validators. A user's
+/// own headers in the 304 (`Set-Cookie`, ...) are not taken: they belong to
+/// the client that caused the revalidation only. The stored `Age` goes unless
+/// the 304 brings one: it described the old response, and the refreshed one
+/// is as old as the 304.
 pub fn merge_not_modified(stored: &HeaderMap, not_modified: &HeaderMap) -> HeaderMap {
     let mut merged = stored.clone();
+    merged.remove(header::AGE);
     for name in not_modified.keys() {
         if KEPT_ON_UPDATE.contains(&name.as_str()) || super::is_per_user(name) {
             continue;
@@ -74,14 +64,28 @@ mod tests {
         nm.insert("etag", "\"a\"".parse().unwrap());
         nm.insert("content-length", "0".parse().unwrap());
         nm.insert("cache-control", "max-age=60".parse().unwrap());
-        assert!(not_modified_matches(&stored, &nm));
         let merged = merge_not_modified(&stored, &nm);
         assert_eq!(merged["content-length"], "10");
         assert_eq!(merged["cache-control"], "max-age=60");
         assert_eq!(merged["x-old"], "1");
+        // Neither the digest nor the validator of the stored bytes changes,
+        // even when the 304 names others.
+        stored.insert("content-md5", "old".parse().unwrap());
+        stored.insert("age", "500".parse().unwrap());
         let mut other = HeaderMap::new();
         other.insert("etag", "\"b\"".parse().unwrap());
-        assert!(!not_modified_matches(&stored, &other));
+        other.insert("content-md5", "new".parse().unwrap());
+        other.insert("content-type", "text/new".parse().unwrap());
+        let merged = merge_not_modified(&stored, &other);
+        assert_eq!(merged["etag"], "\"a\"");
+        assert_eq!(merged["content-md5"], "old");
+        assert_eq!(merged["content-type"], "text/new");
+        assert!(
+            !merged.contains_key("age"),
+            "the old Age does not outlive the refresh"
+        );
+        other.insert("age", "7".parse().unwrap());
+        assert_eq!(merge_not_modified(&stored, &other)["age"], "7");
     }
 
     #[test]

@@ -211,7 +211,14 @@ mod tests {
                 "{status} without freshness"
             );
         }
-        assert_eq!(check(204, &[("last-modified", "Sun, 06 Nov 1994 08:49:37 GMT")], &r), Ok(()));
+        assert_eq!(
+            check(
+                204,
+                &[("last-modified", "Sun, 06 Nov 1994 08:49:37 GMT")],
+                &r
+            ),
+            Ok(())
+        );
         // must-understand: only status codes whose rules the cache knows.
         assert_eq!(
             check(599, &[("cache-control", "max-age=60, must-understand")], &r),

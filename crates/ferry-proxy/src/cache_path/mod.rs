@@ -1,7 +1,7 @@
 //! The cache's phases of a GET or HEAD: look it up; answer a fresh hit
 //! without a fetch slot; revalidate a stale copy (in the background when
 //! `stale-while-revalidate` allows, falling back to it when `stale-if-error`
-//! allows); collapse concurrent misses into one origin fetch; and store what
+//! allows or the origin cannot be reached, unless the copy forbids stale use); collapse concurrent misses into one origin fetch; and store what
 //! the origin sends while it streams to the client. Every phase reports what
 //! it did as a [`CacheOutcome`].
 //!
@@ -25,7 +25,7 @@ use crate::body::ProxyBody;
 use crate::error::{ProxyError, RequestError};
 use crate::exchange::{CacheOutcome, Fwd, StaleServed};
 use crate::state::ProxyState;
-use crate::upstream::{self, Fetched};
+use crate::upstream::{self, Fetched, UpstreamError};
 
 use self::sink::StoreSink;
 
@@ -172,6 +172,15 @@ async fn store_and_relay(
             )
         }
     };
+    // A response without a body (a 204, an empty 200) is never polled for
+    // one by the server side, so its store completes here, before it is sent.
+    let sink = match sink {
+        Some(sink) if http_body::Body::is_end_stream(&fetched.body) => {
+            sink.finish().await;
+            None
+        }
+        sink => sink,
+    };
     (
         Ok(upstream::relay(cx.state, cx.host, fetched, sink)),
         outcome,
@@ -203,8 +212,14 @@ async fn revalidate(cx: CacheRequest<'_>, parts: request::Parts, stale: Stale) -
     let fetched = match upstream::fetch(cx.state, cx.client, conditional, upstream::no_body()).await
     {
         Ok(fetched) => fetched,
-        Err(ProxyError::Upstream(_)) if stale.rules.if_error => {
+        // The origin cannot be reached: a disconnected cache may serve its
+        // stale copy (§4.2.4) unless the copy forbids it, then it says 504.
+        Err(ProxyError::Upstream(_)) if stale.rules.if_error || stale.rules.if_unreachable => {
             return serve_stale(stale.hit, None);
+        }
+        Err(ProxyError::Upstream(cause)) => {
+            let e = ProxyError::Upstream(UpstreamError::CannotRevalidate(Box::new(cause)));
+            return (Err(e), CacheOutcome::FetchFailed { fwd: Fwd::Stale });
         }
         Err(e) => return (Err(e), CacheOutcome::FetchFailed { fwd: Fwd::Stale }),
     };
@@ -229,8 +244,8 @@ async fn revalidate(cx: CacheRequest<'_>, parts: request::Parts, stale: Stale) -
                 }
                 (Ok(resp), CacheOutcome::Revalidated)
             }
-            // The 304 does not describe what is stored, or forbids keeping
-            // it (the stored copy is gone then): fetch the response whole.
+            // The 304 forbids keeping the stored copy (it is gone now), or
+            // the copy could not be rewritten: fetch the response whole.
             Err(_) => fetch_and_store(cx, parts, None, Fwd::Stale).await,
         };
     }

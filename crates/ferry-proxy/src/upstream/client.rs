@@ -58,6 +58,13 @@ pub enum UpstreamError {
     /// The network policy refused the address the name resolved to.
     #[error("{0}")]
     Forbidden(Refusal),
+    /// A stored copy needed revalidating, the origin could not be reached,
+    /// and the copy's own directives forbid serving it stale (RFC 9111
+    /// §4.2.4: `must-revalidate`, `proxy-revalidate`, `no-cache`, `s-maxage`).
+    #[error(
+        "the stored copy must be revalidated before use, and the origin could not be reached: {0}"
+    )]
+    CannotRevalidate(Box<UpstreamError>),
 }
 
 /// Why the upstream TLS settings could not be built (at startup).
