@@ -191,6 +191,21 @@ impl ObjectId {
     }
 }
 
+/// `Location`/`Content-Location` resolved against the request URI, if it
+/// names the same origin (scheme, host and port).
+pub(crate) fn resolve_same_origin(base: &Uri, value: &str) -> Option<Uri> {
+    if value.starts_with('/') && !value.starts_with("//") {
+        let mut parts = base.clone().into_parts();
+        parts.path_and_query = Some(value.parse().ok()?);
+        return Uri::from_parts(parts).ok();
+    }
+    let uri: Uri = value.parse().ok()?;
+    let same = uri.scheme() == base.scheme()
+        && uri.host().map(str::to_ascii_lowercase) == base.host().map(str::to_ascii_lowercase)
+        && uri.port_u16() == base.port_u16();
+    same.then_some(uri)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

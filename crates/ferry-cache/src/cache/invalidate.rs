@@ -3,10 +3,10 @@
 //! never reads or writes objects.
 
 use http::header;
-use http::{Uri, request, response};
+use http::{request, response};
 
 use super::{Cache, Hit};
-use crate::key::CacheKey;
+use crate::key::{CacheKey, resolve_same_origin};
 
 impl Cache {
     /// After a non-error response to an unsafe method, forgets what is stored
@@ -59,25 +59,12 @@ impl Cache {
     }
 }
 
-/// `Location`/`Content-Location` resolved against the request URI, if it
-/// names the same origin (scheme, host and port).
-fn resolve_same_origin(base: &Uri, value: &str) -> Option<Uri> {
-    if value.starts_with('/') && !value.starts_with("//") {
-        let mut parts = base.clone().into_parts();
-        parts.path_and_query = Some(value.parse().ok()?);
-        return Uri::from_parts(parts).ok();
-    }
-    let uri: Uri = value.parse().ok()?;
-    let same = uri.scheme() == base.scheme()
-        && uri.host().map(str::to_ascii_lowercase) == base.host().map(str::to_ascii_lowercase)
-        && uri.port_u16() == base.port_u16();
-    same.then_some(uri)
-}
-
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
     use http::Method;
+
+    use http::Uri;
 
     use super::*;
     use crate::cache::test_support::{body_of, config, get, key_of, ok, store};

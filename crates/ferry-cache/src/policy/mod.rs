@@ -42,7 +42,7 @@ pub use freshness::{
     evaluate, freshness_lifetime, heuristically_cacheable,
 };
 pub use revalidation::{merge_not_modified, validators};
-pub use storable::{check_storable, response_forbids_storing};
+pub use storable::{check_storable, post_response_reusable, response_forbids_storing};
 
 /// Why a response was not stored; feeds `Cache-Status` and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,9 @@
 use std::time::{Duration, SystemTime};
 
 use http::header::{self, HeaderMap};
-use http::{Method, StatusCode, request, response};
+use http::{Method, StatusCode, Uri, request, response};
+
+use crate::key::CacheKey;
 
 use super::{NotStored, directives};
 
@@ -114,6 +116,26 @@ pub fn check_storable(
         return Err(NotStored::NotReusable);
     }
     Ok(vary)
+}
+
+/// Whether a POST response may answer later GETs of its target (RFC 9110
+/// §9.3.3): a success with explicit freshness whose `Content-Location` names
+/// the target itself, i.e. the origin says this is the resource's current
+/// representation. It is then checked like any GET response.
+pub fn post_response_reusable(target: &Uri, response: &response::Parts) -> bool {
+    let res_cc = directives(&response.headers);
+    let explicit = response.headers.contains_key(header::EXPIRES)
+        || res_cc.contains_key("max-age")
+        || res_cc.contains_key("s-maxage");
+    let names_target = response
+        .headers
+        .get(header::CONTENT_LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| crate::key::resolve_same_origin(target, v.trim()))
+        .and_then(|uri| CacheKey::from_uri(&uri))
+        .zip(CacheKey::from_uri(target))
+        .is_some_and(|(location, target)| location.id() == target.id());
+    response.status.is_success() && explicit && names_target
 }
 
 /// Status codes whose meaning, and so whose caching, RFC 9110 defines
@@ -248,6 +270,30 @@ mod tests {
             check(200, &[("cache-control", "max-age=60")], &nostore),
             Err(NotStored::Request)
         );
+    }
+
+    #[test]
+    fn a_post_response_is_reusable_for_get_only_when_it_names_its_target_and_is_fresh() {
+        let target: Uri = "http://a.test/form".parse().unwrap();
+        let ok = |h: &[(&str, &str)]| post_response_reusable(&target, &resp(200, h));
+        let fresh = ("cache-control", "max-age=60");
+        assert!(ok(&[fresh, ("content-location", "/form")]));
+        assert!(ok(&[fresh, ("content-location", "http://a.test/form")]));
+        assert!(ok(&[
+            ("expires", "Sun, 06 Nov 2044 08:49:37 GMT"),
+            ("content-location", "/form")
+        ]));
+        assert!(!ok(&[fresh]), "no Content-Location");
+        assert!(!ok(&[fresh, ("content-location", "/other")]));
+        assert!(!ok(&[fresh, ("content-location", "http://b.test/form")]));
+        assert!(
+            !ok(&[("content-location", "/form")]),
+            "no explicit freshness"
+        );
+        assert!(!post_response_reusable(
+            &target,
+            &resp(500, &[fresh, ("content-location", "/form")])
+        ));
     }
 
     #[test]

@@ -172,8 +172,21 @@ async fn store_and_relay(
             )
         }
     };
-    // A response without a body (a 204, an empty 200) is never polled for
-    // one by the server side, so its store completes here, before it is sent.
+    (
+        Ok(relay_storing(cx.state, cx.host, fetched, sink).await),
+        outcome,
+    )
+}
+
+/// Relays `fetched`, teeing its body into `sink`. A response without a body
+/// (a 204, an empty 200) is never polled for one by the server side, so its
+/// store completes here, before it is sent.
+async fn relay_storing(
+    state: &ProxyState,
+    host: &str,
+    fetched: Fetched,
+    sink: Option<Box<dyn upstream::FrameSink>>,
+) -> Response<ProxyBody> {
     let sink = match sink {
         Some(sink) if http_body::Body::is_end_stream(&fetched.body) => {
             sink.finish().await;
@@ -181,10 +194,37 @@ async fn store_and_relay(
         }
         sink => sink,
     };
-    (
-        Ok(upstream::relay(cx.state, cx.host, fetched, sink)),
-        outcome,
-    )
+    upstream::relay(state, host, fetched, sink)
+}
+
+/// Relays the response to a POST, storing it for later GETs of the same URL
+/// when it says it is that resource's current representation (see
+/// [`policy::post_response_reusable`]). `get` is the POST's request head as
+/// a GET.
+pub async fn relay_post_response(
+    state: &ProxyState,
+    cache: &Cache,
+    key: &CacheKey,
+    host: &str,
+    get: &request::Parts,
+    fetched: Fetched,
+) -> Response<ProxyBody> {
+    let mut sink = None;
+    if policy::post_response_reusable(&get.uri, &fetched.head) {
+        let stored = cache
+            .begin_store(
+                key,
+                get,
+                &fetched.head,
+                fetched.request_time,
+                fetched.response_time,
+            )
+            .await;
+        if let Ok(writer) = stored {
+            sink = Some(StoreSink::boxed(writer, None));
+        }
+    }
+    relay_storing(state, host, fetched, sink).await
 }
 
 /// Revalidates a stale stored response before answering (RFC 9111 §4.3).

@@ -263,7 +263,8 @@ impl Exchange {
 
 /// Methods the cache does not answer (and everything, without a cache):
 /// straight to the origin with the client's body. A successful unsafe
-/// request invalidates what the cache holds for its target.
+/// request invalidates what the cache holds for its target; a POST response
+/// that names its target as its `Content-Location` may replace it.
 async fn forward_uncached(
     state: &Arc<ProxyState>,
     client: IpAddr,
@@ -279,10 +280,21 @@ async fn forward_uncached(
         target.uri = parts.uri.clone();
         target
     });
+    // A POST's response may be stored for later GETs; the head it would be
+    // stored under.
+    let post_as_get = cache.filter(|_| parts.method == Method::POST).map(|_| {
+        let mut get = Request::new(()).into_parts().0;
+        get.uri = parts.uri.clone();
+        get.headers = parts.headers.clone();
+        get
+    });
     let body = body.map_err(Into::into).boxed_unsync();
     let fetched = upstream::fetch(state, client, parts, body).await?;
     if let (Some((cache, key)), Some(target)) = (cache, &target) {
         cache.invalidate(key, target, &fetched.head).await;
+    }
+    if let (Some((cache, key)), Some(get)) = (cache, &post_as_get) {
+        return Ok(cache_path::relay_post_response(state, cache, key, host, get, fetched).await);
     }
     Ok(upstream::relay(state, host, fetched, None))
 }
