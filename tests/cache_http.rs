@@ -392,3 +392,206 @@ async fn https_responses_fetched_by_the_proxy_are_cached() {
     assert!(cached(&second), "{:?}\n{}", second.headers, proxy.stderr());
     assert_eq!(origin.count("/s"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_204_and_error_statuses_with_explicit_freshness_are_reused() {
+    let origin = Origin::start(|req| match req.path.as_str() {
+        "/empty" => Reply::new(204).header("cache-control", "max-age=60"),
+        "/down" => Reply::new(503)
+            .header("cache-control", "max-age=60")
+            .body("maintenance"),
+        "/odd" => Reply::new(599)
+            .header("cache-control", "max-age=60, must-understand")
+            .body("odd"),
+        _ => Reply::new(404),
+    })
+    .await;
+    let proxy = proxy(&[]);
+    let client = ProxyClient::new(proxy.addr());
+    for path in ["/empty", "/down"] {
+        let first = client.get(&origin.url(path)).await;
+        let second = client.get(&origin.url(path)).await;
+        assert_eq!(first.status, second.status, "{path}");
+        assert_eq!(second.header("x-cache"), Some("HIT"), "{path}");
+        assert_eq!(origin.count(path), 1, "{path}");
+    }
+    assert_eq!(client.get(&origin.url("/down")).await.text(), "maintenance");
+    // must-understand: a status whose rules the cache does not know is not stored.
+    client.get(&origin.url("/odd")).await;
+    let again = client.get(&origin.url("/odd")).await;
+    assert_eq!(again.status.as_u16(), 599);
+    assert_eq!(origin.count("/odd"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_origin_gets_the_stale_copy_unless_it_must_be_revalidated() {
+    // max-age=0 with a validator: stored, and stale at once.
+    let origin = Origin::start(|req| match req.path.as_str() {
+        "/soft" => Reply::text("soft copy")
+            .header("cache-control", "max-age=0")
+            .header("etag", "\"s\""),
+        "/strict" => Reply::text("strict copy")
+            .header("cache-control", "max-age=0, must-revalidate")
+            .header("etag", "\"m\""),
+        _ => Reply::text("proxy-revalidate copy")
+            .header("cache-control", "max-age=0, proxy-revalidate")
+            .header("etag", "\"p\""),
+    })
+    .await;
+    let proxy = proxy(&[]);
+    let client = ProxyClient::new(proxy.addr());
+    for path in ["/soft", "/strict", "/proxy"] {
+        assert_eq!(client.get(&origin.url(path)).await.status, 200);
+    }
+    origin.stop();
+
+    let soft = client.get(&origin.url("/soft")).await;
+    assert_eq!(soft.status, 200, "a disconnected cache may serve stale");
+    assert_eq!(soft.text(), "soft copy");
+    assert!(
+        soft.header("cache-status").unwrap().contains("fwd=stale"),
+        "{:?}",
+        soft.header("cache-status")
+    );
+    for path in ["/strict", "/proxy"] {
+        let strict = client.get(&origin.url(path)).await;
+        assert_eq!(strict.status, 504, "{path}: never stale, 504 instead");
+        assert!(
+            strict
+                .header("x-ferry-error")
+                .unwrap()
+                .contains("must be revalidated"),
+            "{:?}",
+            strict.header("x-ferry-error")
+        );
+        let page = strict.text();
+        assert!(
+            !page.contains("strict copy") && !page.contains("proxy-revalidate copy"),
+            "{path}: {page}"
+        );
+    }
+    // A client asking for validation does not get the stale copy either.
+    let validated = client
+        .get_with(&origin.url("/soft"), &[("cache-control", "no-cache")])
+        .await;
+    assert_eq!(validated.status, 504);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_response_that_names_its_url_answers_the_next_get() {
+    let origin = Origin::start(|req| match (req.method.as_str(), req.path.as_str()) {
+        ("POST", "/form") => Reply::text("posted result")
+            .header("cache-control", "max-age=60")
+            .header("content-location", "/form"),
+        ("POST", _) => Reply::text("elsewhere").header("cache-control", "max-age=60"),
+        _ => Reply::text("from the origin").header("cache-control", "max-age=60"),
+    })
+    .await;
+    let proxy = proxy(&[]);
+    let client = ProxyClient::new(proxy.addr());
+    let posted = client
+        .send(Method::POST, &origin.url("/form"), &[], "a=1")
+        .await;
+    assert_eq!(posted.text(), "posted result");
+    let get = client.get(&origin.url("/form")).await;
+    assert_eq!(get.text(), "posted result");
+    assert_eq!(get.header("x-cache"), Some("HIT"));
+    assert_eq!(origin.count("/form"), 1, "only the POST reached the origin");
+
+    // Without a Content-Location naming the URL, the POST only invalidates.
+    client
+        .send(Method::POST, &origin.url("/other"), &[], "a=1")
+        .await;
+    assert_eq!(
+        client.get(&origin.url("/other")).await.text(),
+        "from the origin"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conditional_requests_are_answered_from_a_fresh_copy() {
+    let origin = Origin::start(|_| {
+        Reply::text("body")
+            .header("cache-control", "max-age=60")
+            .header("etag", "W/\"v1\"")
+            .header("last-modified", "Sun, 06 Nov 1994 08:49:37 GMT")
+    })
+    .await;
+    let proxy = proxy(&[]);
+    let client = ProxyClient::new(proxy.addr());
+    client.get(&origin.url("/c")).await;
+    for headers in [
+        &[("if-none-match", "\"v0\", W/\"v1\", \"v2\"")][..],
+        &[("if-none-match", "\"v1\"")],
+        &[("if-modified-since", "Sunday, 06-Nov-94 08:49:37 GMT")],
+        &[("if-modified-since", "Sun Nov  6 08:49:37 1994")],
+    ] {
+        let resp = client.get_with(&origin.url("/c"), headers).await;
+        assert_eq!(resp.status, 304, "{headers:?}");
+        assert_eq!(resp.header("etag"), Some("W/\"v1\""), "{headers:?}");
+    }
+    // If-None-Match decides when both are sent.
+    let both = client
+        .get_with(
+            &origin.url("/c"),
+            &[
+                ("if-none-match", "\"other\""),
+                ("if-modified-since", "Sun, 06 Nov 1994 08:49:37 GMT"),
+            ],
+        )
+        .await;
+    assert_eq!(both.status, 200);
+    assert_eq!(origin.count("/c"), 1, "all answered by the cache");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_age_that_is_not_one_integer_makes_the_response_stale() {
+    let origin = Origin::start(|req| {
+        let age = match req.path.as_str() {
+            "/good" => "5",
+            "/float" => "5.0",
+            "/list" => "0, 0",
+            _ => "abc",
+        };
+        Reply::text("x")
+            .header("cache-control", "max-age=3600")
+            .header("etag", "\"e\"")
+            .header("age", age)
+    })
+    .await;
+    let proxy = proxy(&[]);
+    let client = ProxyClient::new(proxy.addr());
+    for path in ["/good", "/float", "/list", "/text"] {
+        client.get(&origin.url(path)).await;
+        client.get(&origin.url(path)).await;
+    }
+    assert_eq!(origin.count("/good"), 1);
+    for path in ["/float", "/list", "/text"] {
+        assert_eq!(origin.count(path), 2, "{path} is revalidated");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_that_say_the_same_thing_share_a_variant() {
+    let origin = Origin::start(|_| {
+        Reply::text("negotiated")
+            .header("cache-control", "max-age=60")
+            .header("vary", "Accept-Language")
+    })
+    .await;
+    let proxy = proxy(&[]);
+    let client = ProxyClient::new(proxy.addr());
+    client
+        .get_with(&origin.url("/v"), &[("accept-language", "en, de")])
+        .await;
+    for same in ["de, en", "EN,De", "  en ,de "] {
+        let resp = client
+            .get_with(&origin.url("/v"), &[("accept-language", same)])
+            .await;
+        assert_eq!(resp.header("x-cache"), Some("HIT"), "{same}");
+    }
+    client
+        .get_with(&origin.url("/v"), &[("accept-language", "fr")])
+        .await;
+    assert_eq!(origin.count("/v"), 2);
+}
