@@ -1,5 +1,6 @@
-//! RFC 9110 §13/§14 answers from a complete stored response: the client's
-//! own conditional (304) and single byte range (206/416) requests, and HEAD.
+//! RFC 9110 §13/§14 answers from a stored response: the client's own
+//! conditional (304) and single byte range (206/416) requests, and HEAD; and
+//! where a stored partial response (206) sits in the whole representation.
 //! Whether the stored response may be used at all (RFC 9111) is `crate::policy`.
 
 use http::header::{self, HeaderMap, HeaderValue};
@@ -37,32 +38,44 @@ pub fn hit_response(
     let head = request.method == Method::HEAD;
     let mut status = stored.status;
     let mut plan = if head { BodyPlan::None } else { BodyPlan::Full };
+    // A stored part is served only as the sub-range asked for (the lookup
+    // made sure it holds it); its offsets are those of the whole.
+    let part = (status == StatusCode::PARTIAL_CONTENT)
+        .then(|| stored_part(stored.headers))
+        .flatten();
+    let (offset, complete_length) = part.map_or((0, body_len), |p| (p.first, p.complete_length));
 
     if client_not_modified(&request.headers, &headers) {
         status = StatusCode::NOT_MODIFIED;
         plan = BodyPlan::None;
         headers.remove(header::CONTENT_LENGTH);
         headers.remove(header::CONTENT_TYPE);
-    } else if status == StatusCode::OK && !head && range_applies(&request.headers, &headers) {
+    } else if (status == StatusCode::OK || part.is_some())
+        && !head
+        && range_applies(&request.headers, &headers)
+    {
+        let held = |start: u64, end: u64| start >= offset && end - offset < body_len;
         match request
             .headers
             .get(header::RANGE)
             .and_then(|v| v.to_str().ok())
-            .map(|r| parse_range(r, body_len))
+            .map(|r| parse_range(r, complete_length))
         {
-            Some(RangeSpec::Satisfiable(start, end)) => {
+            Some(RangeSpec::Satisfiable(start, end)) if held(start, end) => {
                 status = StatusCode::PARTIAL_CONTENT;
-                plan = BodyPlan::Range(start, end);
+                plan = BodyPlan::Range(start - offset, end - offset);
                 headers.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start + 1));
-                if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{body_len}")) {
+                if let Ok(v) =
+                    HeaderValue::from_str(&format!("bytes {start}-{end}/{complete_length}"))
+                {
                     headers.insert(header::CONTENT_RANGE, v);
                 }
             }
-            Some(RangeSpec::Unsatisfiable) => {
+            Some(RangeSpec::Satisfiable(..) | RangeSpec::Unsatisfiable) => {
                 status = StatusCode::RANGE_NOT_SATISFIABLE;
                 plan = BodyPlan::None;
                 headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
-                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{body_len}")) {
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{complete_length}")) {
                     headers.insert(header::CONTENT_RANGE, v);
                 }
             }
@@ -111,6 +124,73 @@ fn client_not_modified(request: &HeaderMap, stored: &HeaderMap) -> bool {
     };
     let modified = date(header::LAST_MODIFIED).or_else(|| date(header::DATE));
     matches!((since, modified), (Some(since), Some(modified)) if modified <= since)
+}
+
+/// Where a stored 206's bytes sit in the whole representation (RFC 9110
+/// §14.4), all inclusive offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredPart {
+    pub first: u64,
+    pub last: u64,
+    pub complete_length: u64,
+}
+
+/// The part a 206 holds, if it can be stored and served again: one
+/// `Content-Range: bytes FIRST-LAST/LENGTH` with a known complete length,
+/// in bounds, and agreeing with `Content-Length` when there is one (the body
+/// is then checked against it as it is stored). Anything else (several
+/// ranges, `*` lengths, a range whose size is not the body's) is not kept:
+/// serving it again would hand other clients bytes at the wrong offsets.
+pub fn stored_part(headers: &HeaderMap) -> Option<StoredPart> {
+    let mut values = headers.get_all(header::CONTENT_RANGE).iter();
+    let value = values.next()?.to_str().ok()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let (unit, rest) = value.trim().split_once(' ')?;
+    if !unit.eq_ignore_ascii_case("bytes") {
+        return None;
+    }
+    let (range, length) = rest.trim().split_once('/')?;
+    let (first, last) = range.split_once('-')?;
+    let number = |t: &str| {
+        let t = t.trim();
+        (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse::<u64>().ok())
+            .flatten()
+    };
+    let part = StoredPart {
+        first: number(first)?,
+        last: number(last)?,
+        complete_length: number(length)?,
+    };
+    if part.first > part.last || part.last >= part.complete_length {
+        return None;
+    }
+    let size = part.last - part.first + 1;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .map(|v| v.to_str().ok().and_then(|t| t.trim().parse::<u64>().ok()));
+    match declared {
+        Some(Some(len)) if len != size => None,
+        Some(None) => None,
+        _ => Some(part),
+    }
+}
+
+/// Whether a stored part can answer `request` (RFC 9111 §3.3): a GET for one
+/// byte range that applies (no If-Range, or a matching one) and lies wholly
+/// inside the part.
+pub fn part_answers(part: &StoredPart, request: &request::Parts, stored: &HeaderMap) -> bool {
+    if request.method != Method::GET || !range_applies(&request.headers, stored) {
+        return false;
+    }
+    let asked = request
+        .headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(|r| parse_range(r, part.complete_length));
+    matches!(asked, Some(RangeSpec::Satisfiable(start, end)) if start >= part.first && end <= part.last)
 }
 
 /// RFC 9110 §13.1.5: a Range with If-Range applies only if the validator
@@ -406,5 +486,80 @@ mod tests {
             100,
         );
         assert_eq!(parts.status.as_u16(), 206);
+    }
+
+    #[test]
+    fn a_stored_part_is_where_its_content_range_says() {
+        let part = |range: &str, len: Option<&str>| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_RANGE, HeaderValue::from_str(range).unwrap());
+            if let Some(len) = len {
+                h.insert(header::CONTENT_LENGTH, HeaderValue::from_str(len).unwrap());
+            }
+            stored_part(&h)
+        };
+        let want = |first, last, complete_length| {
+            Some(StoredPart {
+                first,
+                last,
+                complete_length,
+            })
+        };
+        assert_eq!(part("bytes 4-9/10", Some("6")), want(4, 9, 10));
+        assert_eq!(part("bytes 0-0/1", None), want(0, 0, 1));
+        assert_eq!(part("Bytes 4-9/10", None), want(4, 9, 10));
+        for (range, len) in [
+            ("bytes 4-9/10", Some("5")),
+            ("bytes 4-9/10", Some("six")),
+            ("bytes 4-9/*", None),
+            ("bytes */10", None),
+            ("bytes 9-4/10", None),
+            ("bytes 4-10/10", None),
+            ("bytes -4-9/10", None),
+            ("bytes 4-9/1+0", None),
+            ("items 4-9/10", None),
+            ("bytes 4-9", None),
+        ] {
+            assert_eq!(part(range, len), None, "{range} {len:?}");
+        }
+    }
+
+    #[test]
+    fn a_stored_part_answers_ranges_inside_it_at_the_whole_offsets() {
+        let h = [
+            ("cache-control", "max-age=600"),
+            ("etag", "\"e\""),
+            ("content-range", "bytes 80-99/100"),
+            ("content-length", "20"),
+        ];
+        let (mut meta, now) = stored(&h, &req(&[]), 1);
+        meta.status = 206;
+        let headers = meta.header_map();
+        let part = stored_part(&headers).unwrap();
+        let answers = |range: Option<&str>| {
+            let r = range.map(|r| vec![("range", r)]).unwrap_or_default();
+            part_answers(&part, &req(&r), &headers)
+        };
+        assert!(answers(Some("bytes=80-99")));
+        assert!(answers(Some("bytes=85-90")));
+        assert!(answers(Some("bytes=90-")), "open-ended");
+        assert!(answers(Some("bytes=-10")), "suffix");
+        assert!(!answers(Some("bytes=70-90")), "starts before the part");
+        assert!(!answers(Some("bytes=-30")), "suffix longer than the part");
+        assert!(!answers(Some("bytes=0-1,85-90")), "several ranges");
+        assert!(!answers(None), "the whole was asked for");
+        let if_range = [("range", "bytes=85-90"), ("if-range", "\"other\"")];
+        assert!(!part_answers(&part, &req(&if_range), &headers));
+
+        let (parts, plan) = hit(&meta, &req(&[("range", "bytes=85-90")]), now, 20);
+        assert_eq!((parts.status.as_u16(), plan), (206, BodyPlan::Range(5, 10)));
+        assert_eq!(parts.headers["content-range"], "bytes 85-90/100");
+        assert_eq!(parts.headers["content-length"], "6");
+        let (parts, plan) = hit(&meta, &req(&[("range", "bytes=-5")]), now, 20);
+        assert_eq!(
+            (parts.status.as_u16(), plan),
+            (206, BodyPlan::Range(15, 19))
+        );
+        assert_eq!(parts.headers["content-range"], "bytes 95-99/100");
     }
 }

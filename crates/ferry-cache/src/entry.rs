@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use http::header::HeaderMap;
 
+use crate::conditional::StoredPart;
 use crate::key::ObjectId;
 use crate::meta::Meta;
 use crate::policy;
@@ -31,6 +32,8 @@ pub(crate) struct Entry {
     /// The `Age` it arrived with and when it arrived, for its current age.
     pub age_header: Duration,
     pub response_time: SystemTime,
+    /// For a stored 206: which bytes of the whole representation it holds.
+    pub partial: Option<StoredPart>,
 }
 
 impl Entry {
@@ -51,7 +54,11 @@ impl Entry {
         };
         // Kept once, as the parsed map; the meta copy is only for writing files.
         meta.headers = Vec::new();
+        let partial = (meta.status == 206)
+            .then(|| crate::conditional::stored_part(&headers))
+            .flatten();
         Entry {
+            partial,
             id,
             age_header: policy::age_header(&headers),
             response_time: meta.response_time(),

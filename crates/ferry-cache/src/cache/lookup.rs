@@ -40,6 +40,8 @@ pub enum MissKind {
     UriMiss,
     /// Stored responses, but none for this request's `Vary` header values.
     VaryMiss,
+    /// A partial response is stored that does not hold the range asked for.
+    Partial,
 }
 
 impl MissKind {
@@ -47,6 +49,7 @@ impl MissKind {
         match self {
             MissKind::UriMiss => "uri-miss",
             MissKind::VaryMiss => "vary-miss",
+            MissKind::Partial => "partial",
         }
     }
 }
@@ -167,6 +170,13 @@ impl Cache {
             entry,
             inner: self.inner.clone(),
         };
+        // A stored part answers only a range request wholly inside it
+        // (RFC 9111 §3.3); anything else is fetched (and may replace it).
+        if let Some(part) = hit.entry.partial {
+            if !conditional::part_answers(&part, request, &hit.entry.headers) {
+                return miss(MissKind::Partial);
+            }
+        }
         let stored = hit.entry.stored(SystemTime::now());
         match policy::evaluate(&stored, request) {
             Verdict::Fresh => Lookup::Fresh(hit),

@@ -98,7 +98,13 @@ impl Cache {
             .headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok());
+            .and_then(|v| v.parse().ok())
+            // A stored part must hold exactly the bytes its range names.
+            .or_else(|| {
+                crate::conditional::stored_part(&response.headers)
+                    .filter(|_| response.status == http::StatusCode::PARTIAL_CONTENT)
+                    .map(|p| p.last - p.first + 1)
+            });
         Ok(StoreWriter::start(
             self.inner.clone(),
             Plan {

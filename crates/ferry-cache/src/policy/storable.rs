@@ -47,7 +47,10 @@ pub fn check_storable(
     }
     let bounded = super::with_bounded_age(response);
     let response = bounded.as_ref();
-    if request.headers.contains_key(header::RANGE) || response.status == StatusCode::PARTIAL_CONTENT
+    // §3.3: a 206 is kept only when it says exactly which bytes of the whole
+    // it holds (a 200 to a range request is the whole, stored as any 200).
+    if response.status == StatusCode::PARTIAL_CONTENT
+        && crate::conditional::stored_part(&response.headers).is_none()
     {
         return Err(NotStored::Partial);
     }
@@ -170,6 +173,27 @@ mod tests {
         assert_eq!(
             check(206, &[("cache-control", "max-age=60")], &r),
             Err(NotStored::Partial)
+        );
+        let part = |range: &str, len: &str| {
+            let h = [
+                ("cache-control", "max-age=60"),
+                ("content-range", range),
+                ("content-length", len),
+            ];
+            check(206, &h, &r)
+        };
+        assert_eq!(part("bytes 4-9/10", "6"), Ok(()));
+        // The body's size is not the range's, or the range is not one known
+        // span of a known whole: serving it again would misplace bytes.
+        assert_eq!(part("bytes 4-9/10", "5"), Err(NotStored::Partial));
+        assert_eq!(part("bytes 4-9/*", "6"), Err(NotStored::Partial));
+        assert_eq!(part("bytes 9-4/10", "6"), Err(NotStored::Partial));
+        assert_eq!(part("bytes 4-10/10", "7"), Err(NotStored::Partial));
+        // A whole response to a range request is stored like any other.
+        let ranged = req(&[("range", "bytes=0-3")]);
+        assert_eq!(
+            check(200, &[("cache-control", "max-age=60")], &ranged),
+            Ok(())
         );
         assert_eq!(
             check(200, &[("cache-control", "no-store, max-age=60")], &r),

@@ -72,6 +72,8 @@ pub enum Fwd {
     VaryMiss,
     /// A stored response needed revalidation.
     Stale,
+    /// Part of the response is stored, not the part asked for.
+    Partial,
     /// The request cannot be answered from the cache at all.
     Bypass,
 }
@@ -82,6 +84,7 @@ impl Fwd {
             Fwd::UriMiss => "uri-miss",
             Fwd::VaryMiss => "vary-miss",
             Fwd::Stale => "stale",
+            Fwd::Partial => "partial",
             Fwd::Bypass => "bypass",
         }
     }
@@ -92,6 +95,7 @@ impl From<MissKind> for Fwd {
         match kind {
             MissKind::UriMiss => Fwd::UriMiss,
             MissKind::VaryMiss => Fwd::VaryMiss,
+            MissKind::Partial => Fwd::Partial,
         }
     }
 }
