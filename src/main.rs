@@ -26,6 +26,7 @@ fn main() -> ExitCode {
             ferry_cache::manage::run(&dir, command).map_err(Into::into)
         }
         Command::HashPassword(args) => cli::password::run(args),
+        Command::Ca(args) => cli::ca::run(args),
     };
     match result {
         Ok(code) => code,

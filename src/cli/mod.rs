@@ -1,6 +1,7 @@
 //! The command line: one clap struct per subcommand, each turned into the
 //! plain settings its library takes. The libraries never see clap.
 
+pub mod ca;
 pub mod cache;
 pub mod client;
 pub mod password;
@@ -26,6 +27,8 @@ pub enum Command {
     Client(client::GetArgs),
     /// Inspect and manage the cache directory.
     Cache(cache::CacheArgs),
+    /// The local certificate authority for TLS interception.
+    Ca(ca::CaArgs),
     /// Read a password from standard input and print its argon2 hash for the
     /// proxy's `[[auth.users]]` config.
     HashPassword(password::HashPasswordArgs),

@@ -117,6 +117,11 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "FILE")]
     pub upstream_ca: Vec<PathBuf>,
 
+    /// Directory of the local CA made by `ferry ca init`, offered at `/ca`.
+    /// [default: the platform config dir, e.g. ~/.config/ferry]
+    #[arg(long, value_name = "DIR")]
+    pub ca_dir: Option<PathBuf>,
+
     /// Most upstream connections kept for reuse, all origins together; beyond
     /// it connections serve one exchange and close. [default: 512]
     #[arg(long, value_name = "N")]
@@ -253,6 +258,9 @@ impl ProxyArgs {
         }
         set(&mut c.auth_realm, &self.auth_realm);
         set_list(&mut c.upstream_ca, &self.upstream_ca);
+        if self.ca_dir.is_some() {
+            c.ca_dir = self.ca_dir.clone();
+        }
         set(&mut c.max_pooled_upstream, &self.max_pooled_upstream);
         set(&mut c.connect_timeout, &self.connect_timeout);
         set(&mut c.response_timeout, &self.response_timeout);

@@ -152,6 +152,8 @@ pub struct ProxyConfig {
     pub via_pseudonym: String,
     pub forwarded_header: ForwardedHeader,
     pub cache: CacheSection,
+    /// The local CA's directory (`ferry ca`); `None`: the platform config dir.
+    pub ca_dir: Option<PathBuf>,
 }
 
 impl Default for ProxyConfig {
@@ -190,11 +192,18 @@ impl Default for ProxyConfig {
             via_pseudonym: "ferry".into(),
             forwarded_header: ForwardedHeader::None,
             cache: CacheSection::default(),
+            ca_dir: None,
         }
     }
 }
 
 impl ProxyConfig {
+    pub fn ca_dir_or_default(&self) -> PathBuf {
+        self.ca_dir
+            .clone()
+            .unwrap_or_else(crate::intercept::ca::default_dir)
+    }
+
     pub fn from_file(path: &Path) -> Result<ProxyConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),

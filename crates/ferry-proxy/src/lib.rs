@@ -8,6 +8,7 @@
 //! - `upstream`: the fetch slots and their queue, the upstream client, the
 //!   body relay;
 //! - `tunnel`: CONNECT;
+//! - `intercept`: TLS interception's local certificate authority;
 //! - `ops`: access log, metrics, the proxy's own pages;
 //! - `error`, `pages`, `headers`, `body`, `config`, `state`: the shared parts.
 
@@ -18,6 +19,7 @@ mod config;
 mod error;
 mod exchange;
 mod headers;
+pub mod intercept;
 mod listener;
 mod ops;
 mod pages;

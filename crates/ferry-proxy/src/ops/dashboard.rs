@@ -1,7 +1,7 @@
 //! What the proxy serves when it is addressed itself: a live status page at
 //! `/` (refreshed from `/status.json` every second), `/status.json`,
 //! Prometheus `/metrics`, `/healthz`, and `/proxy.pac` for browser
-//! auto-configuration. Every figure comes from the metric registry.
+//! auto-configuration, and `/ca` (the local CA, `ca_page`). Every figure comes from the metric registry.
 
 use std::collections::BTreeMap;
 
@@ -87,6 +87,9 @@ pub fn serve(
             full(pac(state, headers)),
             "application/x-ns-proxy-autoconfig",
         ),
+        ca if ca == "/ca" || ca.starts_with("/ca/") => {
+            return super::ca_page::serve(&state.config.ca_dir_or_default(), ca);
+        }
         _ => return Err(RequestError::UnknownPage.into()),
     })
 }
@@ -139,7 +142,8 @@ fn page(snapshot: &Snapshot) -> Response<ProxyBody> {
 Point your browser (or <a href=\"/proxy.pac\">/proxy.pac</a>) or <code>curl -x</code> at it.</p>\n\
 <table>\n{totals}</table>\n<h2>By label</h2>\n<table>\n{detail}</table>\n\
 <footer>ferry {version} — <a href=\"/status.json\">status.json</a> · \
-<a href=\"/metrics\">metrics</a> · <a href=\"/healthz\">healthz</a></footer>\n\
+<a href=\"/metrics\">metrics</a> · <a href=\"/healthz\">healthz</a> · \
+<a href=\"/ca\">CA certificate</a></footer>\n\
 <script>\nfunction show(id, v) {{ const el = document.getElementById(id); if (el) el.textContent = v; }}\n\
 async function refresh() {{\n  try {{\n    const s = await (await fetch('/status.json')).json();\n\
     show('listen', s.listen.join(', '));\n\

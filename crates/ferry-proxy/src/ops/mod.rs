@@ -2,5 +2,6 @@
 //! registry, and the pages the proxy serves about itself.
 
 pub mod access_log;
+pub mod ca_page;
 pub mod dashboard;
 pub mod metrics;
