@@ -167,9 +167,11 @@ impl LocalCa {
         hex.join(":")
     }
 
-    /// The key, for signing the leaves the proxy mints.
-    pub fn key(&self) -> &KeyPair {
-        &self.key
+    /// The CA as the signer of the leaves the proxy mints.
+    pub fn issuer(&self) -> Result<rcgen::Issuer<'static, KeyPair>, CaError> {
+        let key = KeyPair::from_pem(&self.key.serialize_pem())?;
+        let der = rustls::pki_types::CertificateDer::from(self.cert_der.clone());
+        Ok(rcgen::Issuer::from_ca_cert_der(&der, key)?)
     }
 
     /// Writes the certificate (never the key) as `<prefix>.pem` and

@@ -3,3 +3,4 @@
 //! unless asked for.
 
 pub mod ca;
+pub mod mint;
