@@ -122,6 +122,12 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "DIR")]
     pub ca_dir: Option<PathBuf>,
 
+    /// Intercept HTTPS: answer CONNECT with TLS made by the local CA
+    /// (`ferry ca init`; clients must trust it), so the requests inside are
+    /// checked by the URL rules and cached. Off by default.
+    #[arg(long)]
+    pub intercept_tls: bool,
+
     /// Most upstream connections kept for reuse, all origins together; beyond
     /// it connections serve one exchange and close. [default: 512]
     #[arg(long, value_name = "N")]
@@ -258,6 +264,9 @@ impl ProxyArgs {
         }
         set(&mut c.auth_realm, &self.auth_realm);
         set_list(&mut c.upstream_ca, &self.upstream_ca);
+        if self.intercept_tls {
+            c.intercept_tls = true;
+        }
         if self.ca_dir.is_some() {
             c.ca_dir = self.ca_dir.clone();
         }

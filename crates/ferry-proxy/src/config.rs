@@ -154,6 +154,9 @@ pub struct ProxyConfig {
     pub cache: CacheSection,
     /// The local CA's directory (`ferry ca`); `None`: the platform config dir.
     pub ca_dir: Option<PathBuf>,
+    /// Terminate the TLS of CONNECT tunnels with leaves from the local CA,
+    /// so HTTPS requests are filtered and cached like plain ones.
+    pub intercept_tls: bool,
 }
 
 impl Default for ProxyConfig {
@@ -193,6 +196,7 @@ impl Default for ProxyConfig {
             forwarded_header: ForwardedHeader::None,
             cache: CacheSection::default(),
             ca_dir: None,
+            intercept_tls: false,
         }
     }
 }

@@ -51,6 +51,8 @@ pub enum RequestError {
     UnknownPage,
     #[error("not in the cache")]
     NotCached,
+    #[error("CONNECT inside an intercepted tunnel is not supported")]
+    NestedConnect,
     #[error("not in the cache, and the request allows only cached responses (only-if-cached)")]
     OnlyIfCached,
 }
@@ -222,6 +224,8 @@ pub enum StartupError {
     Signals(std::io::Error),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("TLS interception: {0}")]
+    Intercept(#[from] crate::intercept::mint::MintError),
 }
 
 #[cfg(test)]

@@ -32,6 +32,8 @@ pub struct ProxyState {
     pub own_addrs: Vec<SocketAddr>,
     /// `1.1 <pseudonym>`, made once.
     pub via_11: http::HeaderValue,
+    /// Leaves for intercepted tunnels; `None` unless `intercept_tls`.
+    pub intercept: Option<Arc<crate::intercept::mint::Minter>>,
 }
 
 impl ProxyState {
@@ -105,6 +107,7 @@ impl ProxyState {
             cache,
             own_addrs: Vec::new(),
             via_11: http::HeaderValue::from_static("1.1 ferry"),
+            intercept: None,
             config,
         })
     }

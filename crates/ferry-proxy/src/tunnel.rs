@@ -2,7 +2,8 @@
 //! opened to the destination (the access rules were checked by the exchange),
 //! then bytes are copied both ways until either side closes or the tunnel is
 //! idle too long. The access-log line is written when the tunnel ends, with
-//! the bytes sent to the client.
+//! the bytes sent to the client. With `intercept_tls`, a CONNECT is instead
+//! answered by the proxy itself (`crate::intercept`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -80,4 +81,74 @@ pub fn start(
         finish_record(record, started, &state2.log, &state2.metrics);
     });
     Response::new(empty())
+}
+
+/// A CONNECT the proxy will terminate: its tunnel place and its target.
+pub struct Intercept {
+    permit: OwnedSemaphorePermit,
+    host: String,
+    port: u16,
+    user: Option<String>,
+}
+
+impl Intercept {
+    /// Takes a tunnel place; nothing is connected upstream (the requests
+    /// inside go through the usual upstream client, with full verification).
+    pub fn reserve(
+        state: &ProxyState,
+        host: &str,
+        port: u16,
+        user: Option<String>,
+    ) -> Result<Intercept, ProxyError> {
+        let permit = state
+            .tunnels
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| InternalError::TooManyTunnels)?;
+        Ok(Intercept {
+            permit,
+            host: host.to_string(),
+            port,
+            user,
+        })
+    }
+
+    /// Answers `200`; once the connection is handed over, terminates its TLS
+    /// and serves the requests inside. Logs `record` when it closes.
+    pub fn start(
+        self,
+        state: &Arc<ProxyState>,
+        req: Request<Incoming>,
+        peer: std::net::SocketAddr,
+        record: AccessRecord,
+        started: Instant,
+    ) -> Response<ProxyBody> {
+        let Intercept {
+            permit,
+            host,
+            port,
+            user,
+        } = self;
+        let state2 = state.clone();
+        state.metrics.tunnels_open.inc();
+        state.metrics.tunnels_total.inc();
+        state.tunnel_tasks.spawn(async move {
+            let _permit = permit;
+            match hyper::upgrade::on(req).await {
+                Ok(upgraded) => {
+                    let target = crate::intercept::inner::Target {
+                        host,
+                        port,
+                        user,
+                        peer,
+                    };
+                    crate::intercept::inner::serve(&state2, TokioIo::new(upgraded), target).await;
+                }
+                Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
+            }
+            state2.metrics.tunnels_open.dec();
+            finish_record(record, started, &state2.log, &state2.metrics);
+        });
+        Response::new(empty())
+    }
 }

@@ -47,6 +47,18 @@ use crate::upstream;
 #[derive(Debug, Clone)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
+    /// Set on the TLS connection inside an intercepted CONNECT tunnel.
+    pub intercepted: Option<Intercepted>,
+}
+
+/// The CONNECT an intercepted connection came through: every request on it
+/// is for that origin, whatever its own `Host` or `:authority` says, and it
+/// was authenticated with the CONNECT.
+#[derive(Debug, Clone)]
+pub struct Intercepted {
+    /// `host` or `host:port` (the port when not 443), as in an `https://` URL.
+    pub authority: http::uri::Authority,
+    pub user: Option<String>,
 }
 
 /// One request and what has been decided about it so far.
@@ -81,6 +93,8 @@ pub struct Exchange {
 enum Reply {
     Response(Response<ProxyBody>),
     Tunnel(Box<(OpenTunnel, Request<Incoming>)>),
+    /// A CONNECT whose TLS the proxy terminates (`intercept_tls`).
+    Intercept(Box<(tunnel::Intercept, Request<Incoming>)>),
 }
 
 /// The hyper service: answers every request (failures become pages, never a
@@ -88,14 +102,17 @@ enum Reply {
 pub async fn handle(
     state: Arc<ProxyState>,
     conn: Arc<ConnInfo>,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let json_log = state.config.log_format == LogFormat::Json;
+    if let Some(tls) = &conn.intercepted {
+        crate::intercept::inner::to_origin_url(&mut req, &tls.authority);
+    }
     let mut exchange = Exchange::begin(conn.peer, &req, json_log);
     // Boxed: hyper keeps each connection's request future allocated for the
     // connection's whole life, so an inline (multi-KiB) future would be held
     // by every idle keep-alive connection.
-    let reply = Box::pin(exchange.proceed(&state, req)).await;
+    let reply = Box::pin(exchange.proceed(&state, &conn, req)).await;
     Ok(exchange.respond(&state, reply))
 }
 
@@ -129,13 +146,17 @@ impl Exchange {
     async fn proceed(
         &mut self,
         state: &Arc<ProxyState>,
+        conn: &ConnInfo,
         req: Request<Incoming>,
     ) -> Result<Reply, ProxyError> {
         access::admit(state, req.headers())?;
         let route = Route::of(state, &req);
         // The proxy's own pages are open to allowed clients; everything else
-        // needs credentials when users are configured.
-        if route != Ok(Route::Own) {
+        // needs credentials when users are configured (inside an intercepted
+        // tunnel, the CONNECT's).
+        if let Some(tls) = &conn.intercepted {
+            self.user = tls.user.clone();
+        } else if route != Ok(Route::Own) {
             self.user = access::authenticate(state, req.headers(), self.client.ip()).await?;
         }
         let route = route?;
@@ -143,6 +164,14 @@ impl Exchange {
             Route::Own => {
                 let page = dashboard::serve(state, req.uri().path(), req.headers())?;
                 Ok(Reply::Response(page))
+            }
+            Route::Tunnel { .. } if conn.intercepted.is_some() => {
+                Err(crate::error::RequestError::NestedConnect.into())
+            }
+            Route::Tunnel { host, port } if state.intercept.is_some() => {
+                access::check_tunnel(state, &host, port)?;
+                let intercept = tunnel::Intercept::reserve(state, &host, port, self.user.clone())?;
+                Ok(Reply::Intercept(Box::new((intercept, req))))
             }
             Route::Tunnel { host, port } => {
                 access::check_tunnel(state, &host, port)?;
@@ -225,6 +254,12 @@ impl Exchange {
                 let started = self.started;
                 let record = self.into_record(200);
                 return tunnel::start(state, open, req, record, started);
+            }
+            Ok(Reply::Intercept(intercept)) => {
+                let (intercept, req) = *intercept;
+                let (peer, started) = (self.client, self.started);
+                let record = self.into_record(200);
+                return intercept.start(state, req, peer, record, started);
             }
             Err(error) => {
                 self.error = Some(error.source());

@@ -3,4 +3,5 @@
 //! unless asked for.
 
 pub mod ca;
+pub mod inner;
 pub mod mint;

@@ -25,6 +25,8 @@ use crate::access::{Authenticator, NetworkPolicy, Rules};
 use crate::config::ProxyConfig;
 use crate::error::StartupError;
 use crate::exchange::{self, ConnInfo};
+use crate::intercept::ca::LocalCa;
+use crate::intercept::mint::{MintError, Minter};
 use crate::ops::access_log::AccessLog;
 use crate::ops::metrics::{Metrics, StateCollector};
 use crate::state::ProxyState;
@@ -38,6 +40,9 @@ const REFUSALS_AT_ONCE: usize = 64;
 /// Largest request head accepted; beyond it the client gets 431.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
+/// How many intercepted hosts' TLS configs are kept.
+const LEAF_CONFIGS: usize = 1024;
+
 pub async fn serve(config: ProxyConfig) -> Result<(), StartupError> {
     let rules = Rules::build(&config)?;
     let networks =
@@ -49,6 +54,12 @@ pub async fn serve(config: ProxyConfig) -> Result<(), StartupError> {
         Arc::new(networks),
         config.max_pooled_upstream,
     )?;
+    let intercept = if config.intercept_tls {
+        let ca = LocalCa::load(&config.ca_dir_or_default()).map_err(MintError::from)?;
+        Some(Arc::new(Minter::new(&ca, LEAF_CONFIGS)?))
+    } else {
+        None
+    };
     let log = AccessLog::open(&config.access_log, config.log_format).map_err(|source| {
         StartupError::AccessLog {
             path: config.access_log.clone(),
@@ -99,6 +110,7 @@ pub async fn serve(config: ProxyConfig) -> Result<(), StartupError> {
         own_addrs: own_addrs.clone(),
         via_11: http::HeaderValue::from_str(&format!("1.1 {}", config.via_pseudonym))
             .unwrap_or_else(|_| http::HeaderValue::from_static("1.1 ferry")),
+        intercept,
         config,
     });
 
@@ -282,7 +294,10 @@ async fn serve_connection(
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let conn_info = Arc::new(ConnInfo { peer });
+    let conn_info = Arc::new(ConnInfo {
+        peer,
+        intercepted: None,
+    });
     let service_state = state.clone();
     let service = hyper::service::service_fn(move |req| {
         exchange::handle(service_state.clone(), conn_info.clone(), req)

@@ -1,0 +1,138 @@
+//! The TLS connection inside an intercepted CONNECT: the handshake with a
+//! leaf for the client's SNI name (else the CONNECT host), then HTTP/2 or
+//! HTTP/1.1 (by ALPN) whose every request goes through the same exchange as
+//! a plain request, as `https://<CONNECT target><path>`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Request;
+use http::uri::{Authority, Scheme, Uri};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::exchange::{self, ConnInfo, Intercepted};
+use crate::state::ProxyState;
+
+/// What the CONNECT asked for and who asked.
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    pub user: Option<String>,
+    pub peer: std::net::SocketAddr,
+}
+
+/// The client has this long to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Terminates the client's TLS on `io` and serves the requests inside until
+/// the client closes.
+pub async fn serve<IO>(state: &Arc<ProxyState>, io: IO, target: Target)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Some(minter) = state.intercept.clone() else {
+        return;
+    };
+    let Some(authority) = authority_of(&target.host, target.port) else {
+        return;
+    };
+    let acceptor = tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io);
+    let handshake = async {
+        let start = acceptor.await?;
+        let name = start
+            .client_hello()
+            .server_name()
+            .map(str::to_string)
+            .unwrap_or_else(|| target.host.clone());
+        let config = minter
+            .server_config(&name)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        start.into_stream(config).await
+    };
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::info!(host = %target.host, error = %e, "client refused the intercepted TLS handshake");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(host = %target.host, "intercepted TLS handshake timed out");
+            return;
+        }
+    };
+    let conn = Arc::new(ConnInfo {
+        peer: target.peer,
+        intercepted: Some(Intercepted {
+            authority,
+            user: target.user,
+        }),
+    });
+    let service_state = state.clone();
+    let service = hyper::service::service_fn(move |req| {
+        exchange::handle(service_state.clone(), conn.clone(), req)
+    });
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.config.header_timeout());
+    if let Err(e) = builder.serve_connection(TokioIo::new(tls), service).await {
+        tracing::debug!(host = %target.host, error = %e, "intercepted connection ended with an error");
+    }
+}
+
+/// `host` or `host:port` as an `https://` URL's authority (no port for 443,
+/// brackets around an IPv6 address).
+fn authority_of(host: &str, port: u16) -> Option<Authority> {
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    let text = if port == 443 {
+        host
+    } else {
+        format!("{host}:{port}")
+    };
+    text.parse().ok()
+}
+
+/// Makes a request inside the tunnel the absolute `https://` request it
+/// stands for: always the CONNECT's origin (a `Host` or `:authority` naming
+/// another would let a client reach, under one certificate, a host the rules
+/// were never asked about for this tunnel).
+pub fn to_origin_url(req: &mut Request<Incoming>, authority: &Authority) {
+    let mut parts = req.uri().clone().into_parts();
+    parts.scheme = Some(Scheme::HTTPS);
+    parts.authority = Some(authority.clone());
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+    }
+    if let Ok(uri) = Uri::from_parts(parts) {
+        *req.uri_mut() = uri;
+    }
+    // HTTP/2 carries the authority in the URI; HTTP/1.1's Host must agree.
+    if req.version() < http::Version::HTTP_2 {
+        if let Ok(host) = http::HeaderValue::from_str(authority.as_str()) {
+            req.headers_mut().insert(http::header::HOST, host);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn authorities_read_as_in_a_url() {
+        let a = |h: &str, p| authority_of(h, p).map(|a| a.to_string());
+        assert_eq!(a("shop.test", 443).as_deref(), Some("shop.test"));
+        assert_eq!(a("shop.test", 8443).as_deref(), Some("shop.test:8443"));
+        assert_eq!(a("::1", 443).as_deref(), Some("[::1]"));
+        assert_eq!(a("[::1]", 8443).as_deref(), Some("[::1]:8443"));
+        assert_eq!(a("bad host", 443), None);
+    }
+}

@@ -1,0 +1,152 @@
+//! TLS interception through the real proxy and the real curl: curl trusts
+//! only Ferry's CA, the origin's certificate comes from its own test CA that
+//! only the proxy trusts (`--upstream-ca`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+
+struct Setup {
+    _scratch: tempfile::TempDir,
+    ca_pem: String,
+    proxy: Proxy,
+}
+
+fn setup(extra: &[&str]) -> Setup {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("ca");
+    let init = std::process::Command::new(ferry())
+        .args(["ca", "--ca-dir", dir.to_str().unwrap(), "init"])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{init:?}");
+    let mut args = vec!["--intercept-tls", "--ca-dir", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    Setup {
+        ca_pem: dir.join("ca.pem").to_str().unwrap().to_string(),
+        proxy: proxy(&args),
+        _scratch: scratch,
+    }
+}
+
+/// curl through the proxy, trusting only Ferry's CA: the response head and
+/// body, and curl's errors.
+fn fetch(setup: &Setup, url: &str, http: &str) -> (String, String) {
+    let out = curl(&[
+        http,
+        "--proxy",
+        &setup.proxy.url(),
+        "--cacert",
+        &setup.ca_pem,
+        "--include",
+        url,
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (text, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+    response.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_through_an_intercepted_tunnel_is_cached_over_http1_and_http2() {
+    let origin_ca = TestCa::new();
+    let origin = Origin::start_tls(&origin_ca, |req| {
+        Reply::html(format!("secret page {}", req.path)).header("cache-control", "max-age=60")
+    })
+    .await;
+    let port = origin.addr().port().to_string();
+    let setup = setup(&[
+        "--upstream-ca",
+        origin_ca.pem_path().to_str().unwrap(),
+        "--connect-port",
+        &port,
+    ]);
+    for (http, path) in [("--http1.1", "/one"), ("--http2", "/two")] {
+        let url = origin.url(path);
+        let (first, err) = fetch(&setup, &url, http);
+        assert!(
+            first.contains(&format!("secret page {path}")),
+            "{first}\n{err}"
+        );
+        assert_eq!(header(&first, "x-cache"), Some("MISS"), "{first}");
+        let (second, err) = fetch(&setup, &url, http);
+        assert!(
+            second.contains(&format!("secret page {path}")),
+            "{second}\n{err}"
+        );
+        assert_eq!(header(&second, "x-cache"), Some("HIT"), "{http}: {second}");
+        assert_eq!(origin.count(path), 1, "{http}");
+        let version = if http == "--http2" {
+            "HTTP/2 "
+        } else {
+            "HTTP/1.1 "
+        };
+        assert!(
+            second.starts_with(version) || second.contains(&format!("\n{version}")),
+            "{second}"
+        );
+    }
+    // A Host naming another site inside the tunnel still reaches the
+    // CONNECT's origin (the rules were asked about that one only).
+    let out = curl(&[
+        "--http1.1",
+        "--proxy",
+        &setup.proxy.url(),
+        "--cacert",
+        &setup.ca_pem,
+        "-H",
+        "Host: elsewhere.test",
+        &origin.url("/three"),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "secret page /three");
+    assert_eq!(origin.count("/three"), 1);
+    // The access log names the https:// URLs.
+    let log = setup.proxy.stdout();
+    assert!(
+        log.contains(&format!("GET {} ", origin.url("/one"))),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_origin_certificate_the_proxy_cannot_verify_is_a_502_naming_the_cause() {
+    let untrusted = TestCa::new();
+    let origin = Origin::start_tls(&untrusted, |_| Reply::html("should not be seen")).await;
+    let port = origin.addr().port().to_string();
+    let setup = setup(&["--connect-port", &port]);
+    let (resp, err) = fetch(&setup, &origin.url("/x"), "--http1.1");
+    assert!(resp.contains(" 502"), "{resp}\n{err}");
+    let cause = header(&resp, "x-ferry-error")
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(cause.contains("certificate"), "{resp}");
+    assert!(!resp.contains("should not be seen"));
+    assert_eq!(origin.count("/x"), 0);
+}
+
+#[test]
+fn without_a_ca_the_proxy_refuses_to_start_and_says_why() {
+    let scratch = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(ferry())
+        .args([
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--intercept-tls",
+            "--ca-dir",
+        ])
+        .arg(scratch.path())
+        .arg("--cache-dir")
+        .arg(scratch.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ferry ca init"), "{err}");
+}
