@@ -21,6 +21,15 @@ use crate::listener::stall::Activity;
 use crate::ops::access_log::AccessRecord;
 use crate::state::ProxyState;
 
+/// One of the `max_tunnels` places, held for the tunnel's life.
+fn take_place(state: &ProxyState) -> Result<OwnedSemaphorePermit, ProxyError> {
+    Ok(state
+        .tunnels
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| InternalError::TooManyTunnels)?)
+}
+
 /// A connected tunnel, waiting for the client to be told `200`.
 pub struct OpenTunnel {
     permit: OwnedSemaphorePermit,
@@ -34,11 +43,7 @@ pub async fn open(
     host: &str,
     port: u16,
 ) -> Result<OpenTunnel, ProxyError> {
-    let permit = state
-        .tunnels
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| InternalError::TooManyTunnels)?;
+    let permit = take_place(state)?;
     let local = crate::access::is_local_client(client);
     let upstream = state.upstream.connect_tunnel(host, port, local).await?;
     Ok(OpenTunnel { permit, upstream })
@@ -100,11 +105,7 @@ impl Intercept {
         port: u16,
         user: Option<String>,
     ) -> Result<Intercept, ProxyError> {
-        let permit = state
-            .tunnels
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| InternalError::TooManyTunnels)?;
+        let permit = take_place(state)?;
         Ok(Intercept {
             permit,
             host: host.to_string(),
