@@ -106,6 +106,15 @@ async fn https_through_an_intercepted_tunnel_is_cached_over_http1_and_http2() {
     ]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "secret page /three");
     assert_eq!(origin.count("/three"), 1);
+    // What the client sees is Ferry's certificate, not the origin's.
+    let origin_only = curl(&[
+        "--proxy",
+        &setup.proxy.url(),
+        "--cacert",
+        origin_ca.pem_path().to_str().unwrap(),
+        &origin.url("/one"),
+    ]);
+    assert!(!origin_only.status.success(), "{origin_only:?}");
     // The access log names the https:// URLs.
     let log = setup.proxy.stdout();
     assert!(
@@ -149,4 +158,27 @@ fn without_a_ca_the_proxy_refuses_to_start_and_says_why() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ferry ca init"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_excluded_site_passes_through_with_its_own_certificate() {
+    let origin_ca = TestCa::new();
+    let origin = Origin::start_tls(&origin_ca, |_| Reply::html("direct")).await;
+    let port = origin.addr().port().to_string();
+    let setup = setup(&["--connect-port", &port, "--no-intercept", "localhost"]);
+    let through = |ca: &str| {
+        curl(&[
+            "--proxy",
+            &setup.proxy.url(),
+            "--cacert",
+            ca,
+            &origin.url("/p"),
+        ])
+    };
+    // Only the origin's own CA verifies what the client now sees.
+    let own = through(origin_ca.pem_path().to_str().unwrap());
+    assert_eq!(String::from_utf8_lossy(&own.stdout), "direct", "{own:?}");
+    let ferrys = through(&setup.ca_pem);
+    assert!(!ferrys.status.success(), "{ferrys:?}");
+    assert_eq!(origin.count("/p"), 1);
 }

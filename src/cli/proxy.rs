@@ -128,6 +128,16 @@ pub struct ProxyArgs {
     #[arg(long)]
     pub intercept_tls: bool,
 
+    /// Never intercept this site's tunnels (same patterns as --deny-domain):
+    /// pinned apps, banking. Repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub no_intercept: Vec<String>,
+
+    /// File of sites never intercepted, same format as --deny-list; reloaded
+    /// on SIGHUP. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub no_intercept_list: Vec<PathBuf>,
+
     /// Most upstream connections kept for reuse, all origins together; beyond
     /// it connections serve one exchange and close. [default: 512]
     #[arg(long, value_name = "N")]
@@ -267,6 +277,8 @@ impl ProxyArgs {
         if self.intercept_tls {
             c.intercept_tls = true;
         }
+        set_list(&mut c.no_intercept, &self.no_intercept);
+        set_list(&mut c.no_intercept_lists, &self.no_intercept_list);
         if self.ca_dir.is_some() {
             c.ca_dir = self.ca_dir.clone();
         }

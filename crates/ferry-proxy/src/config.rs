@@ -157,6 +157,10 @@ pub struct ProxyConfig {
     /// Terminate the TLS of CONNECT tunnels with leaves from the local CA,
     /// so HTTPS requests are filtered and cached like plain ones.
     pub intercept_tls: bool,
+    /// Sites whose tunnels are never intercepted (domain patterns, and list
+    /// files in the deny-list format, reloaded on SIGHUP).
+    pub no_intercept: Vec<String>,
+    pub no_intercept_lists: Vec<PathBuf>,
 }
 
 impl Default for ProxyConfig {
@@ -197,6 +201,8 @@ impl Default for ProxyConfig {
             cache: CacheSection::default(),
             ca_dir: None,
             intercept_tls: false,
+            no_intercept: Vec::new(),
+            no_intercept_lists: Vec::new(),
         }
     }
 }

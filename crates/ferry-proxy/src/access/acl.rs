@@ -199,6 +199,8 @@ pub struct Rules {
     pub deny: DomainSet,
     pub allow: DomainSet,
     pub connect_ports: Vec<u16>,
+    /// Sites whose CONNECT tunnels are passed through, not intercepted.
+    pub no_intercept: DomainSet,
 }
 
 impl Rules {
@@ -221,6 +223,12 @@ impl Rules {
         }
         for path in &config.allow_lists {
             load_list(path, &mut rules.allow)?;
+        }
+        for p in &config.no_intercept {
+            rules.no_intercept.insert(p, "no-intercept")?;
+        }
+        for path in &config.no_intercept_lists {
+            load_list(path, &mut rules.no_intercept)?;
         }
         Ok(rules)
     }
@@ -266,6 +274,11 @@ impl Rules {
             });
         }
         Ok(())
+    }
+
+    /// Whether a tunnel to `host` may be intercepted (when interception is on).
+    pub fn may_intercept(&self, host: &str) -> bool {
+        self.no_intercept.find(host).is_none()
     }
 
     pub fn check_connect_port(&self, port: u16) -> Result<(), Refusal> {

@@ -168,7 +168,9 @@ impl Exchange {
             Route::Tunnel { .. } if conn.intercepted.is_some() => {
                 Err(crate::error::RequestError::NestedConnect.into())
             }
-            Route::Tunnel { host, port } if state.intercept.is_some() => {
+            Route::Tunnel { host, port }
+                if state.intercept.is_some() && state.rules.load().may_intercept(&host) =>
+            {
                 access::check_tunnel(state, &host, port)?;
                 let intercept = tunnel::Intercept::reserve(state, &host, port, self.user.clone())?;
                 Ok(Reply::Intercept(Box::new((intercept, req))))
