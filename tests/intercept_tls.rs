@@ -182,3 +182,63 @@ async fn an_excluded_site_passes_through_with_its_own_certificate() {
     assert!(!ferrys.status.success(), "{ferrys:?}");
     assert_eq!(origin.count("/p"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_keeps_refusing_the_certificate_is_passed_through_alone() {
+    let origin_ca = TestCa::new();
+    let origin = Origin::start_tls(&origin_ca, |_| Reply::html("direct")).await;
+    let port = origin.addr().port().to_string();
+    let other = non_loopback_ipv4().to_string();
+    let other_net = format!("{other}/32");
+    let setup = setup(&[
+        "--connect-port",
+        &port,
+        "--upstream-ca",
+        origin_ca.pem_path().to_str().unwrap(),
+        "--allow-client",
+        "127.0.0.0/8",
+        "--allow-client",
+        &other_net,
+        // The origin is on this host, which other clients may not reach
+        // unless the network is opened for them.
+        "--allow-network",
+        "127.0.0.0/8",
+    ]);
+    let via = |ca: &str, from: &str| {
+        curl(&[
+            "--interface",
+            from,
+            "--proxy",
+            &setup.proxy.url(),
+            "--cacert",
+            ca,
+            &origin.url("/p"),
+        ])
+    };
+    let origin_pem = origin_ca.pem_path().to_str().unwrap();
+    // A device without Ferry's CA: each handshake fails on the client side.
+    for _ in 0..3 {
+        assert!(!via(origin_pem, "127.0.0.1").status.success());
+    }
+    // Now that client's tunnels to this site pass through: it sees the
+    // origin's own certificate.
+    let passed = via(origin_pem, "127.0.0.1");
+    assert_eq!(
+        String::from_utf8_lossy(&passed.stdout),
+        "direct",
+        "{passed:?}"
+    );
+    // Another client is still intercepted.
+    let other_client = via(&setup.ca_pem, &other);
+    assert_eq!(
+        String::from_utf8_lossy(&other_client.stdout),
+        "direct",
+        "{other_client:?}"
+    );
+    assert!(!via(origin_pem, &other).status.success());
+    // The status page says so.
+    let client = ProxyClient::new(setup.proxy.addr());
+    let status = client.get(&format!("{}/", setup.proxy.url())).await.text();
+    assert!(status.contains("Not intercepted for now"), "{status}");
+    assert!(status.contains("localhost"));
+}

@@ -33,7 +33,7 @@ pub struct ProxyState {
     /// `1.1 <pseudonym>`, made once.
     pub via_11: http::HeaderValue,
     /// Leaves for intercepted tunnels; `None` unless `intercept_tls`.
-    pub intercept: Option<Arc<crate::intercept::mint::Minter>>,
+    pub intercept: Option<Arc<crate::intercept::Interception>>,
 }
 
 impl ProxyState {

@@ -168,9 +168,7 @@ impl Exchange {
             Route::Tunnel { .. } if conn.intercepted.is_some() => {
                 Err(crate::error::RequestError::NestedConnect.into())
             }
-            Route::Tunnel { host, port }
-                if state.intercept.is_some() && state.rules.load().may_intercept(&host) =>
-            {
+            Route::Tunnel { host, port } if self.intercepts(state, &host) => {
                 access::check_tunnel(state, &host, port)?;
                 let intercept = tunnel::Intercept::reserve(state, &host, port, self.user.clone())?;
                 Ok(Reply::Intercept(Box::new((intercept, req))))
@@ -185,6 +183,28 @@ impl Exchange {
                 self.forward(state, req, &host).await.map(Reply::Response)
             }
         }
+    }
+
+    /// Whether a CONNECT to `host` is intercepted: interception is on, the
+    /// site is not excluded, and this client has not been refusing the
+    /// proxy's certificate for it lately.
+    fn intercepts(&self, state: &ProxyState, host: &str) -> bool {
+        let Some(interception) = &state.intercept else {
+            return false;
+        };
+        if !state.rules.load().may_intercept(host) {
+            return false;
+        }
+        let host = crate::access::normalize_host(host);
+        let now = Instant::now();
+        if interception
+            .passthrough
+            .active(self.client.ip(), &host, now)
+        {
+            state.metrics.intercept_auto_passthrough.inc();
+            return false;
+        }
+        true
     }
 
     /// An origin's URL: the cache answers what it can (GET, HEAD, PURGE);

@@ -32,29 +32,45 @@ pub async fn serve<IO>(state: &Arc<ProxyState>, io: IO, target: Target)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let Some(minter) = state.intercept.clone() else {
+    let Some(interception) = state.intercept.clone() else {
         return;
     };
     let Some(authority) = authority_of(&target.host, target.port) else {
         return;
     };
+    state.metrics.tunnels_intercepted.inc();
     let acceptor = tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io);
+    // Two steps: a client that sends no ClientHello refused nothing; one that
+    // drops or alerts after seeing the proxy's certificate refused it.
     let handshake = async {
-        let start = acceptor.await?;
+        let start = acceptor.await.map_err(Handshake::NoHello)?;
         let name = start
             .client_hello()
             .server_name()
             .map(str::to_string)
             .unwrap_or_else(|| target.host.clone());
-        let config = minter
+        let config = interception
+            .minter
             .server_config(&name)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        start.into_stream(config).await
+            .map_err(|e| Handshake::NoHello(std::io::Error::other(e.to_string())))?;
+        start.into_stream(config).await.map_err(Handshake::Refused)
     };
     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => {
-            tracing::info!(host = %target.host, error = %e, "client refused the intercepted TLS handshake");
+        Ok(Err(Handshake::Refused(e))) if refused_the_certificate(&e) => {
+            state.metrics.intercept_refused.inc();
+            let host = crate::access::normalize_host(&target.host);
+            let client = target.peer.ip();
+            let now = std::time::Instant::now();
+            if interception.passthrough.refused(client, &host, now) {
+                tracing::warn!(%client, %host, "client keeps refusing the proxy's certificate; passing its tunnels to this site through for a while");
+            } else {
+                tracing::info!(%client, %host, error = %e, "client refused the proxy's certificate");
+            }
+            return;
+        }
+        Ok(Err(Handshake::NoHello(e) | Handshake::Refused(e))) => {
+            tracing::debug!(host = %target.host, error = %e, "intercepted TLS handshake failed");
             return;
         }
         Err(_) => {
@@ -81,6 +97,37 @@ where
     if let Err(e) = builder.serve_connection(TokioIo::new(tls), service).await {
         tracing::debug!(host = %target.host, error = %e, "intercepted connection ended with an error");
     }
+}
+
+enum Handshake {
+    NoHello(std::io::Error),
+    Refused(std::io::Error),
+}
+
+/// Whether a handshake that failed after the proxy sent its certificate
+/// failed because the client would not accept it: a certificate alert, or
+/// the connection dropped (what many pinned apps do).
+fn refused_the_certificate(e: &std::io::Error) -> bool {
+    use rustls::AlertDescription as A;
+    if matches!(
+        e.kind(),
+        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+    ) {
+        return true;
+    }
+    matches!(
+        e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>()),
+        Some(rustls::Error::AlertReceived(
+            A::BadCertificate
+                | A::UnsupportedCertificate
+                | A::CertificateRevoked
+                | A::CertificateExpired
+                | A::CertificateUnknown
+                | A::UnknownCA
+                | A::AccessDenied
+        ))
+    )
 }
 
 /// `host` or `host:port` as an `https://` URL's authority (no port for 443,

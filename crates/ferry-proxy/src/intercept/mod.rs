@@ -5,3 +5,11 @@
 pub mod ca;
 pub mod inner;
 pub mod mint;
+pub mod passthrough;
+
+/// What the proxy needs to intercept: the leaves, and the client-and-site
+/// pairs currently passed through.
+pub struct Interception {
+    pub minter: mint::Minter,
+    pub passthrough: passthrough::AutoPassthrough,
+}

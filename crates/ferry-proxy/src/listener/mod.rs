@@ -25,8 +25,10 @@ use crate::access::{Authenticator, NetworkPolicy, Rules};
 use crate::config::ProxyConfig;
 use crate::error::StartupError;
 use crate::exchange::{self, ConnInfo};
+use crate::intercept::Interception;
 use crate::intercept::ca::LocalCa;
 use crate::intercept::mint::{MintError, Minter};
+use crate::intercept::passthrough::AutoPassthrough;
 use crate::ops::access_log::AccessLog;
 use crate::ops::metrics::{Metrics, StateCollector};
 use crate::state::ProxyState;
@@ -56,7 +58,10 @@ pub async fn serve(config: ProxyConfig) -> Result<(), StartupError> {
     )?;
     let intercept = if config.intercept_tls {
         let ca = LocalCa::load(&config.ca_dir_or_default()).map_err(MintError::from)?;
-        Some(Arc::new(Minter::new(&ca, LEAF_CONFIGS)?))
+        Some(Arc::new(Interception {
+            minter: Minter::new(&ca, LEAF_CONFIGS)?,
+            passthrough: AutoPassthrough::default(),
+        }))
     } else {
         None
     };

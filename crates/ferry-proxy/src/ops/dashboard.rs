@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::body::{ProxyBody, full};
 use crate::error::{ProxyError, RequestError};
+use crate::intercept::passthrough::Passing;
 use crate::ops::metrics::{self, Sample};
 use crate::pages::{self, STYLE, escape, html_response};
 use crate::state::ProxyState;
@@ -26,6 +27,9 @@ pub struct Snapshot {
     pub totals: Vec<Total>,
     /// Every sample with its labels.
     pub samples: Vec<Sample>,
+    /// Clients and sites whose tunnels pass through for now because the
+    /// client kept refusing the proxy's certificate.
+    pub auto_passthrough: Vec<Passing>,
 }
 
 #[derive(Debug, Serialize)]
@@ -59,6 +63,11 @@ impl Snapshot {
             listen: state.own_addrs.iter().map(|a| a.to_string()).collect(),
             totals,
             samples,
+            auto_passthrough: state
+                .intercept
+                .as_ref()
+                .map(|i| i.passthrough.list(std::time::Instant::now()))
+                .unwrap_or_default(),
         }
     }
 }
@@ -136,11 +145,28 @@ fn page(snapshot: &Snapshot) -> Response<ProxyBody> {
             name = escape(&s.name),
         ));
     }
+    let mut passing = String::new();
+    if !snapshot.auto_passthrough.is_empty() {
+        passing.push_str(
+            "<h2>Not intercepted for now</h2>\n<p>These clients kept refusing the \
+proxy's certificate for these sites, so their tunnels pass through untouched \
+until the time is up.</p>\n<table>\n",
+        );
+        for p in &snapshot.auto_passthrough {
+            passing.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{} s left</td></tr>\n",
+                escape(&p.host),
+                p.client,
+                p.seconds_left
+            ));
+        }
+        passing.push_str("</table>\n");
+    }
     let html = format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Ferry proxy</title>\
 <style>{STYLE}</style></head><body>\n<h1>Ferry proxy</h1>\n<p>This is a caching HTTP proxy. \
 Point your browser (or <a href=\"/proxy.pac\">/proxy.pac</a>) or <code>curl -x</code> at it.</p>\n\
-<table>\n{totals}</table>\n<h2>By label</h2>\n<table>\n{detail}</table>\n\
+<table>\n{totals}</table>\n{passing}<h2>By label</h2>\n<table>\n{detail}</table>\n\
 <footer>ferry {version} — <a href=\"/status.json\">status.json</a> · \
 <a href=\"/metrics\">metrics</a> · <a href=\"/healthz\">healthz</a> · \
 <a href=\"/ca\">CA certificate</a></footer>\n\

@@ -45,6 +45,9 @@ pub struct Metrics {
     pub connections_capped: Counter,
     pub tunnels_open: Gauge,
     pub tunnels_total: Counter,
+    pub tunnels_intercepted: Counter,
+    pub intercept_refused: Counter,
+    pub intercept_auto_passthrough: Counter,
 }
 
 /// Live state read at each scrape.
@@ -114,6 +117,21 @@ impl Metrics {
         );
         let tunnels_open = gauge(&mut registry, "ferry_tunnels_open", "CONNECT tunnels open.");
         let tunnels_total = counter(&mut registry, "ferry_tunnels", "CONNECT tunnels opened.");
+        let tunnels_intercepted = counter(
+            &mut registry,
+            "ferry_tunnels_intercepted",
+            "CONNECT tunnels whose TLS the proxy terminated (the rest passed through).",
+        );
+        let intercept_refused = counter(
+            &mut registry,
+            "ferry_intercept_refused",
+            "Intercepted TLS handshakes the client refused (the proxy's certificate not trusted).",
+        );
+        let intercept_auto_passthrough = counter(
+            &mut registry,
+            "ferry_intercept_auto_passthrough",
+            "Tunnels passed through because their client had refused the proxy's certificate for that site.",
+        );
         registry.register_collector(Box::new(state));
         Metrics {
             registry,
@@ -127,6 +145,9 @@ impl Metrics {
             connections_capped,
             tunnels_open,
             tunnels_total,
+            tunnels_intercepted,
+            intercept_refused,
+            intercept_auto_passthrough,
         }
     }
 
