@@ -125,18 +125,51 @@ async fn https_through_an_intercepted_tunnel_is_cached_over_http1_and_http2() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_origin_certificate_the_proxy_cannot_verify_is_a_502_naming_the_cause() {
-    let untrusted = TestCa::new();
-    let origin = Origin::start_tls(&untrusted, |_| Reply::html("should not be seen")).await;
+    let ca = TestCa::new();
+    let ca_file = ca.pem_path().to_str().unwrap();
+    // (the origin's certificate, whether the proxy trusts its CA, the cause)
+    let cases = [
+        (ca.server_config(&["localhost"]), false, "unknown issuer"),
+        (ca.server_config_with(&["localhost"], true), true, "expired"),
+        (ca.server_config(&["elsewhere.test"]), true, "name mismatch"),
+    ];
+    for (config, trusted, cause) in cases {
+        let origin = Origin::start_tls_with(config, |_| Reply::html("should not be seen")).await;
+        let port = origin.addr().port().to_string();
+        let mut args = vec!["--connect-port", &port];
+        if trusted {
+            args.extend(["--upstream-ca", ca_file]);
+        }
+        let setup = setup(&args);
+        let (resp, err) = fetch(&setup, &origin.url("/x"), "--http1.1");
+        assert!(resp.contains(" 502"), "{cause}: {resp}\n{err}");
+        let named = header(&resp, "x-ferry-error").unwrap_or_default();
+        assert!(named.contains(cause), "{cause}: {named}");
+        assert!(!resp.contains("should not be seen"));
+        assert_eq!(origin.count("/x"), 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ip_address_origin_gets_an_ip_san() {
+    let origin_ca = TestCa::new();
+    let origin = Origin::start_tls(&origin_ca, |_| {
+        Reply::html("by address").header("cache-control", "max-age=60")
+    })
+    .await;
     let port = origin.addr().port().to_string();
-    let setup = setup(&["--connect-port", &port]);
-    let (resp, err) = fetch(&setup, &origin.url("/x"), "--http1.1");
-    assert!(resp.contains(" 502"), "{resp}\n{err}");
-    let cause = header(&resp, "x-ferry-error")
-        .unwrap_or_default()
-        .to_lowercase();
-    assert!(cause.contains("certificate"), "{resp}");
-    assert!(!resp.contains("should not be seen"));
-    assert_eq!(origin.count("/x"), 0);
+    let setup = setup(&[
+        "--connect-port",
+        &port,
+        "--upstream-ca",
+        origin_ca.pem_path().to_str().unwrap(),
+    ]);
+    let url = format!("https://127.0.0.1:{port}/ip");
+    for expected in ["MISS", "HIT"] {
+        let (resp, err) = fetch(&setup, &url, "--http2");
+        assert!(resp.contains("by address"), "{resp}\n{err}");
+        assert_eq!(header(&resp, "x-cache"), Some(expected), "{resp}");
+    }
 }
 
 #[test]

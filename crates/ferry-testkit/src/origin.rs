@@ -203,6 +203,18 @@ impl Origin {
 
     /// Starts an HTTPS origin (HTTP/1.1 and HTTP/2 by ALPN) whose certificate,
     /// for `localhost` and `127.0.0.1`, is signed by `ca`.
+    /// A TLS origin presenting the certificate in `config`.
+    pub async fn start_tls_with(
+        config: rustls::ServerConfig,
+        handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> Origin {
+        Self::launch(
+            handler,
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+        )
+        .await
+    }
+
     pub async fn start_tls(
         ca: &TestCa,
         handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,

@@ -46,8 +46,19 @@ impl TestCa {
 
     /// A server config (ALPN h2 and http/1.1) with a certificate for `names`.
     pub fn server_config(&self, names: &[&str]) -> rustls::ServerConfig {
+        self.server_config_with(names, false)
+    }
+
+    /// As [`TestCa::server_config`], with a certificate that expired
+    /// yesterday when `expired`.
+    pub fn server_config_with(&self, names: &[&str], expired: bool) -> rustls::ServerConfig {
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let params = CertificateParams::new(names).unwrap();
+        let mut params = CertificateParams::new(names).unwrap();
+        if expired {
+            let now = time::OffsetDateTime::now_utc();
+            params.not_before = now - time::Duration::days(30);
+            params.not_after = now - time::Duration::days(1);
+        }
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));

@@ -332,7 +332,7 @@ fn classify(
         if let Some(tls) = find_rustls(*e) {
             return UpstreamError::Tls {
                 host,
-                detail: tls.to_string(),
+                detail: tls_detail(tls),
             };
         }
         if e.is::<ConnectTimedOut>() {
@@ -400,6 +400,34 @@ fn error_chain<'a>(
         };
     }
     out
+}
+
+/// A TLS failure in words a user can act on, with rustls' own name for it
+/// after (the certificate problems are what users meet most).
+fn tls_detail(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    let plain = match e {
+        rustls::Error::InvalidCertificate(cert) => match cert {
+            C::Expired | C::ExpiredContext { .. } => Some("the site's certificate has expired"),
+            C::NotValidYet | C::NotValidYetContext { .. } => {
+                Some("the site's certificate is not valid yet")
+            }
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                Some("the site's certificate is for another name (name mismatch)")
+            }
+            C::UnknownIssuer => Some(
+                "the site's certificate is signed by an authority the proxy does not trust (unknown issuer)",
+            ),
+            C::Revoked => Some("the site's certificate has been revoked"),
+            C::BadSignature => Some("the site's certificate has a bad signature"),
+            _ => None,
+        },
+        _ => None,
+    };
+    match plain {
+        Some(plain) => format!("{plain} [{e}]"),
+        None => e.to_string(),
+    }
 }
 
 fn find_rustls<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
