@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs Ferry's whole test suite on a fresh machine: installs the system tools the
-# tests drive (curl, a real browser, the HTTP caching test suite from npm), then
+# tests drive (curl, a real browser and NSS certutil, the HTTP caching test suite
+# from npm), then
 # runs every unit and integration test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +9,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# certutil: the browser test trusts Ferry's CA in an NSS database, as users do.
+command -v certutil >/dev/null 2>&1 || need+=(libnss3-tools)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""

@@ -5,6 +5,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -32,8 +33,18 @@ enum Via {
 
 /// Loads `url` in headless Chromium and returns the DOM after scripts ran.
 fn dump_dom(via: Via, url: &str) -> String {
+    dump_dom_as(via, url, None)
+}
+
+/// As [`dump_dom`], for a user whose home is `home` (Chromium on Linux
+/// reads the certificates it trusts from `$HOME/.pki/nssdb`).
+fn dump_dom_as(via: Via, url: &str, home: Option<&Path>) -> String {
     let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(chromium())
+    let mut command = Command::new(chromium());
+    if let Some(home) = home {
+        command.env("HOME", home);
+    }
+    let out = command
         .args([
             "--headless",
             "--no-sandbox",
@@ -140,4 +151,116 @@ async fn the_dashboard_refreshes_itself_from_status_json() {
     let start = dom.find(marker).expect("requests row") + marker.len();
     let shown: u64 = dom[start..].split('<').next().unwrap().parse().unwrap();
     assert!(shown >= 1, "the dashboard never refreshed: {dom}");
+}
+
+/// A user's NSS database trusting `ca_pem`, made with the real `certutil`
+/// as the proxy's /ca page tells users to.
+fn trust_in_nss(home: &Path, ca_pem: &Path) {
+    let db = home.join(".pki/nssdb");
+    std::fs::create_dir_all(&db).unwrap();
+    let db = format!("sql:{}", db.display());
+    let run = |args: &[&str]| {
+        let out = Command::new("certutil")
+            .args(args)
+            .output()
+            .expect("certutil is required (scripts/test.sh installs libnss3-tools)");
+        assert!(out.status.success(), "certutil {args:?}: {out:?}");
+    };
+    run(&["-N", "--empty-password", "-d", &db]);
+    run(&[
+        "-A",
+        "-d",
+        &db,
+        "-t",
+        "C,,",
+        "-n",
+        "Ferry local CA",
+        "-i",
+        ca_pem.to_str().unwrap(),
+    ]);
+}
+
+/// A 1×1 PNG.
+const PIXEL: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0,
+    0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chromium_trusting_the_ca_loads_an_https_page_twice_the_second_time_from_the_cache() {
+    let origin_ca = TestCa::new();
+    let origin = Origin::start_tls(&origin_ca, |req| {
+        let fresh = |r: Reply| r.header("cache-control", "max-age=600");
+        match req.path.as_str() {
+            "/style.css" => fresh(
+                Reply::new(200)
+                    .header("content-type", "text/css")
+                    .body("body { color: rgb(4, 5, 6) }"),
+            ),
+            "/pixel.png" => fresh(
+                Reply::new(200)
+                    .header("content-type", "image/png")
+                    .body(PIXEL),
+            ),
+            "/favicon.ico" => Reply::new(404),
+            _ => fresh(Reply::html(
+                "<!DOCTYPE html><html><head><title>Secure</title>\
+                 <link rel=stylesheet href=/style.css></head>\
+                 <body><p id=msg>loading</p><img id=img src=/pixel.png><script>\
+                 window.onload = () => { document.getElementById('msg').textContent = \
+                 'color=' + getComputedStyle(document.body).color + \
+                 ' width=' + document.getElementById('img').naturalWidth; };\
+                 </script></body></html>",
+            )),
+        }
+    })
+    .await;
+    let home = tempfile::tempdir().unwrap();
+    let ca_dir = home.path().join("ferry-ca");
+    let init = Command::new(ferry())
+        .args(["ca", "--ca-dir", ca_dir.to_str().unwrap(), "init"])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{init:?}");
+    trust_in_nss(home.path(), &ca_dir.join("ca.pem"));
+    let port = origin.addr().port().to_string();
+    let proxy = proxy(&[
+        "--intercept-tls",
+        "--ca-dir",
+        ca_dir.to_str().unwrap(),
+        "--upstream-ca",
+        origin_ca.pem_path().to_str().unwrap(),
+        "--connect-port",
+        &port,
+    ]);
+    let url = origin.url("/index.html");
+    for round in 0..2 {
+        let (addr, url, home) = (proxy.addr(), url.clone(), home.path().to_path_buf());
+        let dom = tokio::task::spawn_blocking(move || {
+            dump_dom_as(Via::ProxyServer(addr), &url, Some(&home))
+        })
+        .await
+        .unwrap();
+        assert!(
+            dom.contains("color=rgb(4, 5, 6) width=1"),
+            "round {round}: the page, its stylesheet or its image did not load: {dom}\n{}",
+            proxy.stderr()
+        );
+    }
+    // The second load came from Ferry's cache: the origin saw each once, and
+    // the access log has hits for the https:// URLs.
+    for path in ["/index.html", "/style.css", "/pixel.png"] {
+        assert_eq!(origin.count(path), 1, "{path}");
+    }
+    let log = proxy.wait_stdout_lines(8, Duration::from_secs(5));
+    for path in ["/index.html", "/style.css", "/pixel.png"] {
+        let hit = format!("GET {} ", origin.url(path));
+        assert!(
+            log.iter().any(|l| l.contains(&hit) && l.ends_with("HIT")),
+            "{path}: {log:#?}"
+        );
+    }
 }
