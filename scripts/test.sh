@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Runs Ferry's whole test suite on a fresh machine: installs the system tools the
 # tests drive (curl, a real browser and NSS certutil, the HTTP caching test suite
-# from npm), then
-# runs every unit and integration test.
+# from npm), then runs every unit and integration test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
