@@ -21,19 +21,11 @@ IDLE_CONNS=${IDLE_CONNS:-10000}
 FERRY_SLOTS=256
 MODE=${1:-full}
 
-log() { printf '\n== %s\n' "$*" >&2; }
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 # --- tools ------------------------------------------------------------------
-need=()
-for tool in wrk:wrk nginx:nginx-light squid:squid curl:curl python3:python3; do
-  command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  log "installing ${need[*]}"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+install_missing wrk:wrk nginx:nginx-light squid:squid curl:curl python3:python3
 # Debian starts the packaged services; they are not part of the measurement.
 (service squid stop; service nginx stop) >/dev/null 2>&1 || true
 
@@ -88,15 +80,6 @@ cleanup() {
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
-
-wait_port() {
-  for _ in $(seq 1 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "nothing listens on port $1" >&2
-  return 1
-}
 
 record() { # scenario target metric value
   printf '{"scenario":"%s","target":"%s","metric":"%s","value":%s}\n' "$1" "$2" "$3" "$4" >>"$RESULTS"

@@ -30,6 +30,20 @@ fn setup(extra: &[&str]) -> Setup {
     }
 }
 
+/// Interception of `origin` (its port allowed for CONNECT), the proxy
+/// trusting `origin_ca` upstream.
+fn setup_trusting(origin: &Origin, origin_ca: &TestCa, extra: &[&str]) -> Setup {
+    let port = origin.addr().port().to_string();
+    let mut args = vec![
+        "--upstream-ca",
+        origin_ca.pem_path().to_str().unwrap(),
+        "--connect-port",
+        &port,
+    ];
+    args.extend_from_slice(extra);
+    setup(&args)
+}
+
 /// curl through the proxy, trusting only Ferry's CA: the response head and
 /// body, and curl's errors.
 fn fetch(setup: &Setup, url: &str, http: &str) -> (String, String) {
@@ -60,13 +74,7 @@ async fn https_through_an_intercepted_tunnel_is_cached_over_http1_and_http2() {
         Reply::html(format!("secret page {}", req.path)).header("cache-control", "max-age=60")
     })
     .await;
-    let port = origin.addr().port().to_string();
-    let setup = setup(&[
-        "--upstream-ca",
-        origin_ca.pem_path().to_str().unwrap(),
-        "--connect-port",
-        &port,
-    ]);
+    let setup = setup_trusting(&origin, &origin_ca, &[]);
     for (http, path) in [("--http1.1", "/one"), ("--http2", "/two")] {
         let url = origin.url(path);
         let (first, err) = fetch(&setup, &url, http);
@@ -157,14 +165,8 @@ async fn an_ip_address_origin_gets_an_ip_san() {
         Reply::html("by address").header("cache-control", "max-age=60")
     })
     .await;
-    let port = origin.addr().port().to_string();
-    let setup = setup(&[
-        "--connect-port",
-        &port,
-        "--upstream-ca",
-        origin_ca.pem_path().to_str().unwrap(),
-    ]);
-    let url = format!("https://127.0.0.1:{port}/ip");
+    let setup = setup_trusting(&origin, &origin_ca, &[]);
+    let url = format!("https://127.0.0.1:{}/ip", origin.addr().port());
     for expected in ["MISS", "HIT"] {
         let (resp, err) = fetch(&setup, &url, "--http2");
         assert!(resp.contains("by address"), "{resp}\n{err}");
@@ -220,14 +222,9 @@ async fn an_excluded_site_passes_through_with_its_own_certificate() {
 async fn a_client_that_keeps_refusing_the_certificate_is_passed_through_alone() {
     let origin_ca = TestCa::new();
     let origin = Origin::start_tls(&origin_ca, |_| Reply::html("direct")).await;
-    let port = origin.addr().port().to_string();
     let other = non_loopback_ipv4().to_string();
     let other_net = format!("{other}/32");
-    let setup = setup(&[
-        "--connect-port",
-        &port,
-        "--upstream-ca",
-        origin_ca.pem_path().to_str().unwrap(),
+    let extra = [
         "--allow-client",
         "127.0.0.0/8",
         "--allow-client",
@@ -236,7 +233,8 @@ async fn a_client_that_keeps_refusing_the_certificate_is_passed_through_alone() 
         // unless the network is opened for them.
         "--allow-network",
         "127.0.0.0/8",
-    ]);
+    ];
+    let setup = setup_trusting(&origin, &origin_ca, &extra);
     let via = |ca: &str, from: &str| {
         curl(&[
             "--interface",
@@ -274,4 +272,47 @@ async fn a_client_that_keeps_refusing_the_certificate_is_passed_through_alone() 
     let status = client.get(&format!("{}/", setup.proxy.url())).await.text();
     assert!(status.contains("Not intercepted for now"), "{status}");
     assert!(status.contains("localhost"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shared_cache_rules_hold_inside_the_tunnel() {
+    let origin_ca = TestCa::new();
+    let origin = Origin::start_tls(&origin_ca, |req| match req.path.as_str() {
+        "/private" => Reply::html("yours only").header("cache-control", "private, max-age=60"),
+        _ => Reply::html("shared page")
+            .header("cache-control", "public, max-age=60")
+            .header("set-cookie", "session=first-user"),
+    })
+    .await;
+    let setup = setup_trusting(&origin, &origin_ca, &[]);
+    for _ in 0..2 {
+        let (resp, _) = fetch(&setup, &origin.url("/private"), "--http2");
+        assert!(resp.contains("yours only"), "{resp}");
+    }
+    assert_eq!(
+        origin.count("/private"),
+        2,
+        "a private response is never reused"
+    );
+    let (first, _) = fetch(&setup, &origin.url("/page"), "--http2");
+    assert_eq!(header(&first, "set-cookie"), Some("session=first-user"));
+    let (second, _) = fetch(&setup, &origin.url("/page"), "--http2");
+    assert_eq!(header(&second, "x-cache"), Some("HIT"), "{second}");
+    assert_eq!(
+        header(&second, "set-cookie"),
+        None,
+        "one user's cookie for another"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_denied_site_is_refused_before_any_tls() {
+    let origin_ca = TestCa::new();
+    let origin = Origin::start_tls(&origin_ca, |_| Reply::html("never")).await;
+    let port = origin.addr().port().to_string();
+    let setup = setup(&["--connect-port", &port, "--deny-domain", "localhost"]);
+    let (resp, err) = fetch(&setup, &origin.url("/x"), "--http1.1");
+    // curl shows the proxy's answer to the CONNECT.
+    assert!(resp.contains("403") || err.contains("403"), "{resp}\n{err}");
+    assert_eq!(origin.count("/x"), 0);
 }
