@@ -55,29 +55,64 @@ pub fn start(
     state: &Arc<ProxyState>,
     open: OpenTunnel,
     req: Request<Incoming>,
-    mut record: AccessRecord,
+    record: AccessRecord,
     started: Instant,
 ) -> Response<ProxyBody> {
     let OpenTunnel { permit, upstream } = open;
-    let state2 = state.clone();
     let idle_limit = state.config.tunnel_idle_timeout();
+    let url = record.url.clone();
+    run_upgraded(
+        state,
+        permit,
+        req,
+        record,
+        started,
+        move |client| async move {
+            let activity = Activity::new();
+            let mut client = activity.track(client);
+            let mut origin = activity.track(upstream);
+            tokio::select! {
+                copied = tokio::io::copy_bidirectional(&mut client, &mut origin) => match copied {
+                    Ok((_to_origin, to_client)) => Some(to_client),
+                    Err(e) => {
+                        tracing::debug!(target = %url, error = %e, "tunnel ended with an error");
+                        None
+                    }
+                },
+                _ = activity.idle(idle_limit) => {
+                    tracing::debug!(target = %url, "tunnel closed after being idle");
+                    None
+                }
+            }
+        },
+    )
+}
+
+/// The bookkeeping every CONNECT shares: once hyper hands the client's
+/// connection over, `serve` runs on it (returning the bytes sent to the
+/// client, when known) while the tunnel place is held and counted as open;
+/// the access-log line is written when it ends.
+fn run_upgraded<F, Fut>(
+    state: &Arc<ProxyState>,
+    permit: OwnedSemaphorePermit,
+    req: Request<Incoming>,
+    mut record: AccessRecord,
+    started: Instant,
+    serve: F,
+) -> Response<ProxyBody>
+where
+    F: FnOnce(TokioIo<hyper::upgrade::Upgraded>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Option<u64>> + Send,
+{
+    let state2 = state.clone();
     state.metrics.tunnels_open.inc();
     state.metrics.tunnels_total.inc();
     state.tunnel_tasks.spawn(async move {
         let _permit = permit;
         match hyper::upgrade::on(req).await {
             Ok(upgraded) => {
-                let activity = Activity::new();
-                let mut client = activity.track(TokioIo::new(upgraded));
-                let mut origin = activity.track(upstream);
-                tokio::select! {
-                    copied = tokio::io::copy_bidirectional(&mut client, &mut origin) => match copied {
-                        Ok((_to_origin, to_client)) => record.bytes = to_client,
-                        Err(e) => tracing::debug!(target = %record.url, error = %e, "tunnel ended with an error"),
-                    },
-                    _ = activity.idle(idle_limit) => {
-                        tracing::debug!(target = %record.url, "tunnel closed after being idle");
-                    }
+                if let Some(bytes) = serve(TokioIo::new(upgraded)).await {
+                    record.bytes = bytes;
                 }
             }
             Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
@@ -131,25 +166,22 @@ impl Intercept {
             user,
         } = self;
         let state2 = state.clone();
-        state.metrics.tunnels_open.inc();
-        state.metrics.tunnels_total.inc();
-        state.tunnel_tasks.spawn(async move {
-            let _permit = permit;
-            match hyper::upgrade::on(req).await {
-                Ok(upgraded) => {
-                    let target = crate::intercept::inner::Target {
-                        host,
-                        port,
-                        user,
-                        peer,
-                    };
-                    crate::intercept::inner::serve(&state2, TokioIo::new(upgraded), target).await;
-                }
-                Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
-            }
-            state2.metrics.tunnels_open.dec();
-            finish_record(record, started, &state2.log, &state2.metrics);
-        });
-        Response::new(empty())
+        run_upgraded(
+            state,
+            permit,
+            req,
+            record,
+            started,
+            move |client| async move {
+                let target = crate::intercept::inner::Target {
+                    host,
+                    port,
+                    user,
+                    peer,
+                };
+                crate::intercept::inner::serve(&state2, client, target).await;
+                None
+            },
+        )
     }
 }
