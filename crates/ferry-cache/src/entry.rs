@@ -3,7 +3,7 @@
 //! depending on each other.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -13,7 +13,7 @@ use crate::conditional::StoredPart;
 use crate::key::ObjectId;
 use crate::meta::Meta;
 use crate::policy;
-use crate::store::index::tick;
+use crate::store::index::{Usage, tick};
 
 /// A stored object or vary marker, as held in memory.
 #[derive(Debug)]
@@ -23,8 +23,9 @@ pub(crate) struct Entry {
     pub body_len: u64,
     /// The body, for objects small enough for the memory tier.
     pub body: Option<Bytes>,
-    /// Last-used clock shared with the index.
-    pub clock: Option<Arc<AtomicU64>>,
+    /// Last use and hits, shared with the index (`None` only for an object
+    /// the index no longer holds).
+    pub usage: Option<Arc<Usage>>,
     /// The stored response headers, parsed once.
     pub headers: HeaderMap,
     /// How long the response is fresh for (RFC 9111 §4.2.1), computed once.
@@ -42,7 +43,7 @@ impl Entry {
         meta: Meta,
         body_len: u64,
         body: Option<Bytes>,
-        clock: Option<Arc<AtomicU64>>,
+        usage: Option<Arc<Usage>>,
         heuristic_max: Duration,
     ) -> Entry {
         let mut meta = meta;
@@ -65,7 +66,7 @@ impl Entry {
             meta,
             body_len,
             body,
-            clock,
+            usage,
             headers,
             lifetime,
         }
@@ -102,8 +103,16 @@ impl Entry {
     }
 
     pub fn touch(&self) {
-        if let Some(clock) = &self.clock {
-            clock.store(tick(), Ordering::Relaxed);
+        if let Some(usage) = &self.usage {
+            usage.last_used.store(tick(), Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a response served from this object (an atomic add on the
+    /// usage it shares with the index: no lock).
+    pub fn count_hit(&self) {
+        if let Some(usage) = &self.usage {
+            usage.hits.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

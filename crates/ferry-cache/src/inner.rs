@@ -11,7 +11,7 @@ use crate::key::ObjectId;
 use crate::lock::Collapser;
 use crate::meta::Kind;
 use crate::store::disk::{self, ReadError};
-use crate::store::index::Index;
+use crate::store::index::{About, Index};
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -79,13 +79,18 @@ impl Inner {
         let path = disk::object_path(&self.cfg.dir, id);
         match disk::read(&path, self.cfg.memory_object_max) {
             Ok(loaded) => {
-                let clock = self.index.clock(id);
+                // Before the start-up scan has reached it, the object is
+                // added to the index now, so its use and hits count at once.
+                let add = !self.index.is_complete();
+                let usage = self
+                    .index
+                    .found(id, loaded.file_len, add, || About::of(&loaded.meta));
                 let entry = Arc::new(Entry::new(
                     id,
                     loaded.meta,
                     loaded.body_len,
                     loaded.body,
-                    clock,
+                    usage,
                     self.cfg.heuristic_max,
                 ));
                 entry.touch();

@@ -7,7 +7,8 @@
 //! - `writer` (the tee that stores a response while it streams), `body` (bodies
 //!   read back from the cache);
 //! - `cache` (what the proxy calls: lookup, store and refresh, invalidation,
-//!   eviction), `config` (settings and their defaults), `manage` (`ferry cache`).
+//!   eviction; the cache browser for the dashboard), `config` (settings and
+//!   their defaults), `manage` (`ferry cache`).
 
 mod body;
 mod cache;
@@ -28,7 +29,10 @@ mod writer;
 mod proptests;
 
 pub use body::CacheBody;
-pub use cache::{Cache, CacheStats, Hit, Lookup, MissKind, Stale};
+pub use cache::{
+    BrowseOrder, BrowseQuery, Cache, CacheStats, Hit, Lookup, MissKind, ObjectDetail,
+    ObjectSummary, Stale,
+};
 pub use config::CacheConfig;
 pub use key::{CacheKey, ObjectId};
 pub use lock::{Collapse, Follower, LeaderGuard};

@@ -20,7 +20,7 @@ use crate::inner::Inner;
 use crate::key::ObjectId;
 use crate::meta::Meta;
 use crate::store::disk::{self, TempObject};
-use crate::store::index::tick;
+use crate::store::index::{About, Usage, tick};
 
 /// Most body bytes queued for the disk before the relay waits for it: bounds
 /// memory when the disk is slower than the network.
@@ -187,16 +187,26 @@ fn commit(
         }
     }
     let size = temp.commit(&disk::object_path(&inner.cfg.dir, plan.id))?;
-    let clock = inner.index.insert(plan.id, size, tick());
+    // A new response: its hits count from zero.
+    let usage = Usage::new(tick());
+    inner
+        .index
+        .insert(plan.id, size, usage.clone(), About::of(&plan.meta));
     if let Some((marker_id, marker)) = &plan.marker {
         let marker_size = disk::write_small(&inner.cfg.dir, *marker_id, marker)?;
-        let marker_clock = inner.index.insert(*marker_id, marker_size, tick());
+        let marker_usage = Usage::new(tick());
+        inner.index.insert(
+            *marker_id,
+            marker_size,
+            marker_usage.clone(),
+            About::of(marker),
+        );
         inner.remember(Entry::new(
             *marker_id,
             marker.clone(),
             0,
             None,
-            Some(marker_clock),
+            Some(marker_usage),
             inner.cfg.heuristic_max,
         ));
     }
@@ -205,7 +215,7 @@ fn commit(
         plan.meta.clone(),
         body_len,
         memory.map(Bytes::from),
-        Some(clock),
+        Some(usage),
         inner.cfg.heuristic_max,
     ));
     inner.counters.stores.fetch_add(1, Ordering::Relaxed);

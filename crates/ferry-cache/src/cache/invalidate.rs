@@ -49,13 +49,26 @@ impl Cache {
         let _ = tokio::task::spawn_blocking(move || inner.remove(id)).await;
     }
 
-    /// Removes what is stored under `key`; `true` if there was something.
+    /// Removes what is stored under `key` (the proxy's `PURGE`, and the
+    /// dashboard's purge of a URL): the response, or the `Vary` marker and
+    /// every variant stored for the URL; `true` if there was something. One
+    /// stored response alone (a browser row) is [`Cache::purge_object`].
     pub async fn purge(&self, key: &CacheKey) -> bool {
         let inner = self.inner.clone();
-        let id = key.id();
-        tokio::task::spawn_blocking(move || inner.remove(id))
-            .await
-            .unwrap_or(false)
+        let key = key.clone();
+        tokio::task::spawn_blocking(move || {
+            // Variants are found through the index in memory (they are named
+            // by a digest of the request headers they were stored for): one
+            // pass over it, a few milliseconds per 100,000 objects.
+            let variants = super::browse::objects_at(&inner, key.as_str());
+            let mut removed = inner.remove(key.id());
+            for id in variants {
+                removed |= inner.remove(id);
+            }
+            removed
+        })
+        .await
+        .unwrap_or(false)
     }
 }
 

@@ -84,7 +84,17 @@ impl Hit {
 
     /// The response this stored object gives to `request` (its own conditional
     /// and range headers, and HEAD, are honoured).
+    ///
+    /// This is where a hit is counted for the cache browser
+    /// ([`Cache::browse`]): once per response served from the stored object,
+    /// whether it was fresh, served stale (`stale-while-revalidate`,
+    /// `stale-if-error`, origin unreachable) or revalidated by a 304 (the
+    /// [`Cache::refresh`]ed hit). A stale hit that is replaced by a new
+    /// response from the origin, or a lookup that is never answered from (a
+    /// background revalidation's), is not a hit. The count is an atomic add
+    /// on the object's usage, shared with the index: no lock.
     pub fn into_response(self, request: &request::Parts) -> http::Response<CacheBody> {
+        self.entry.count_hit();
         let (parts, plan) = conditional::hit_response(
             &self.entry.stored(SystemTime::now()),
             request,

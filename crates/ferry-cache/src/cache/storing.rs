@@ -3,7 +3,6 @@
 //! writer; and rewriting a stored response's headers after a 304.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::SystemTime;
 
 use http::header;
@@ -17,7 +16,7 @@ use crate::key::CacheKey;
 use crate::meta::{Kind, Meta, to_ms};
 use crate::policy::{self, NotStored};
 use crate::store::disk::{self, ReadError};
-use crate::store::index::tick;
+use crate::store::index::{About, Usage, tick};
 use crate::writer::{Plan, StoreWriter};
 
 impl Cache {
@@ -166,13 +165,13 @@ impl Cache {
                 .await
                 .map_err(|e| CacheError::Io(std::io::Error::other(e.to_string())))?
         };
-        let clock = match rewritten {
-            Ok(clock) => Some(clock),
+        let usage = match rewritten {
+            Ok(usage) => Some(usage),
             Err(e) if old.body.is_some() => {
                 // The body is in memory; keep serving it even if the disk copy
                 // could not be rewritten.
                 tracing::warn!(error = %e, "could not rewrite refreshed cache object");
-                old.clock.clone()
+                old.usage.clone()
             }
             Err(e) => return Err(e),
         };
@@ -181,7 +180,7 @@ impl Cache {
             meta,
             old.body_len,
             old.body.clone(),
-            clock,
+            usage,
             inner.cfg.heuristic_max,
         ));
         inner.keep_in_memory(&entry);
@@ -189,8 +188,9 @@ impl Cache {
     }
 }
 
-/// Rewrites an object file with new meta and the same body.
-fn rewrite(inner: &Arc<Inner>, old: &Entry, meta: &Meta) -> Result<Arc<AtomicU64>, CacheError> {
+/// Rewrites an object file with new meta and the same body. The object's
+/// usage (its hit count) carries over: it is the same response, refreshed.
+fn rewrite(inner: &Arc<Inner>, old: &Entry, meta: &Meta) -> Result<Arc<Usage>, CacheError> {
     let dir = &inner.cfg.dir;
     let mut temp = disk::TempObject::create(dir, old.id, meta)?;
     match &old.body {
@@ -211,7 +211,14 @@ fn rewrite(inner: &Arc<Inner>, old: &Entry, meta: &Meta) -> Result<Arc<AtomicU64
         }
     }
     let size = temp.commit(&disk::object_path(dir, old.id))?;
-    Ok(inner.index.insert(old.id, size, tick()))
+    let usage = old.usage.clone().unwrap_or_else(|| Usage::new(tick()));
+    usage
+        .last_used
+        .store(tick(), std::sync::atomic::Ordering::Relaxed);
+    inner
+        .index
+        .insert(old.id, size, usage.clone(), About::of(meta));
+    Ok(usage)
 }
 
 fn new_generation() -> u64 {

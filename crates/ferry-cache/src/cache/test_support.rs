@@ -42,9 +42,19 @@ pub(crate) async fn store(
     resp: &response::Parts,
     body: &[u8],
 ) {
-    let now = SystemTime::now();
+    store_at(cache, req, resp, body, SystemTime::now()).await;
+}
+
+/// [`store`], as if the response had arrived at `at`.
+pub(crate) async fn store_at(
+    cache: &Cache,
+    req: &request::Parts,
+    resp: &response::Parts,
+    body: &[u8],
+    at: SystemTime,
+) {
     let mut w = cache
-        .begin_store(&key_of(req), req, resp, now, now)
+        .begin_store(&key_of(req), req, resp, at, at)
         .await
         .unwrap();
     for chunk in body.chunks(1000) {

@@ -69,6 +69,8 @@ pub fn object_path(dir: &Path, id: ObjectId) -> PathBuf {
 pub struct Loaded {
     pub meta: Meta,
     pub body_len: u64,
+    /// The size of the file: head, body and trailer.
+    pub file_len: u64,
     /// The whole body when it was small enough to read (already verified).
     pub body: Option<Bytes>,
 }
@@ -99,6 +101,13 @@ pub struct Head {
     pub body_start: u64,
     pub body_len: u64,
     pub body_crc: u32,
+}
+
+impl Head {
+    /// The size of the whole file ([`read_head`] checked that it adds up).
+    pub fn file_len(&self) -> u64 {
+        self.body_start + self.body_len + TRAILER_LEN
+    }
 }
 
 /// Reads and checks the head and trailer of an open object file: the sizes
@@ -159,6 +168,7 @@ pub fn read(path: &Path, read_body_max: u64) -> Result<Loaded, ReadError> {
         None
     };
     Ok(Loaded {
+        file_len: head.file_len(),
         meta: head.meta,
         body_len: head.body_len,
         body,
