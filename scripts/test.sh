@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs Ferry's whole test suite on a fresh machine: installs the system tools the
-# tests drive (curl, a real browser and NSS certutil, the HTTP caching test suite
+# tests drive (curl, a real browser and NSS certutil, the Prometheus client
+# library's metrics parser, the HTTP caching test suite and a browser driver
 # from npm), then runs every unit and integration test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,8 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # certutil: the browser test trusts Ferry's CA in an NSS database, as users do.
 command -v certutil >/dev/null 2>&1 || need+=(libnss3-tools)
+# The dashboard test checks /metrics with the reference OpenMetrics parser.
+/usr/bin/python3 -c 'import prometheus_client' >/dev/null 2>&1 || need+=(python3-prometheus-client)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""
@@ -22,5 +25,8 @@ fi
 # the proxy); versions pinned by conformance/package-lock.json.
 command -v npm >/dev/null 2>&1 || { echo "npm is needed for the conformance suite" >&2; exit 1; }
 npm ci --prefix conformance --no-audit --no-fund --loglevel=error
+# puppeteer-core drives the system's Chromium in the dashboard test (no
+# browser download: it uses /usr/bin/chromium).
+PUPPETEER_SKIP_DOWNLOAD=1 npm ci --prefix tests/browser-driver --no-audit --no-fund --loglevel=error
 
 cargo test --workspace --locked "$@"

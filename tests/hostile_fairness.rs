@@ -35,7 +35,7 @@ async fn a_second_client_is_not_queued_behind_all_of_the_first_ones_requests() {
         // In this order: each is queued before the next.
         assert!(
             wait_until(LIMIT, || origin.requests().len()
-                + proxy.metric("ferry_fetches_queued").unwrap_or(0) as usize
+                + proxy.metric("ferry_fetch_queue_length").unwrap_or(0) as usize
                 == i)
             .await
         );
@@ -43,7 +43,11 @@ async fn a_second_client_is_not_queued_behind_all_of_the_first_ones_requests() {
     let other = ProxyClient::new(proxy.addr()).bind("127.0.0.2".parse().unwrap());
     let url = origin.url("/b");
     tasks.push(tokio::spawn(async move { other.get(&url).await.status }));
-    assert!(wait_until(LIMIT, || proxy.metric("ferry_fetches_queued") == Some(5)).await);
+    assert!(
+        wait_until(LIMIT, || proxy.metric("ferry_fetch_queue_length")
+            == Some(5))
+        .await
+    );
     // One answer at a time: the slot goes round.
     for n in 1..=6 {
         assert!(wait_until(LIMIT, || origin.requests().len() == n).await);

@@ -31,7 +31,7 @@ async fn twenty_requests_with_five_slots_run_five_at_a_time_in_arrival_order() {
             if i < 5 {
                 origin.requests().len() == i + 1
             } else {
-                proxy.metric("ferry_fetches_queued") == Some((i - 4) as u64)
+                proxy.metric("ferry_fetch_queue_length") == Some((i - 4) as u64)
             }
         })
         .await;
@@ -42,7 +42,7 @@ async fn twenty_requests_with_five_slots_run_five_at_a_time_in_arrival_order() {
         5,
         "only five reach the origin at first"
     );
-    assert_eq!(proxy.metric("ferry_fetches_in_flight"), Some(5));
+    assert_eq!(proxy.metric("ferry_fetch_slots_in_use"), Some(5));
 
     // Free one slot at a time: the next waiting request must be the next one sent.
     for next in 5..20 {
@@ -66,7 +66,7 @@ async fn twenty_requests_with_five_slots_run_five_at_a_time_in_arrival_order() {
         origin.max_in_flight()
     );
     assert_eq!(origin.max_in_flight(), 5);
-    assert_eq!(proxy.metric("ferry_fetches_queued"), Some(0));
+    assert_eq!(proxy.metric("ferry_fetch_queue_length"), Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -88,7 +88,11 @@ async fn a_full_queue_gets_503_with_retry_after() {
         let (client, url) = (client.clone(), origin.url("/2"));
         tokio::spawn(async move { client.get(&url).await })
     };
-    assert!(wait_until(LIMIT, || proxy.metric("ferry_fetches_queued") == Some(1)).await);
+    assert!(
+        wait_until(LIMIT, || proxy.metric("ferry_fetch_queue_length")
+            == Some(1))
+        .await
+    );
 
     let third = client.get(&origin.url("/3")).await;
     assert_eq!(third.status, 503);

@@ -46,6 +46,20 @@ pub fn non_loopback_ipv4() -> std::net::Ipv4Addr {
     )
 }
 
+/// The system's Chromium (scripts/test.sh installs it).
+pub fn chromium() -> &'static str {
+    for candidate in [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ] {
+        if Path::new(candidate).exists() {
+            return candidate;
+        }
+    }
+    panic!("Chromium is required for this test (scripts/test.sh installs it)");
+}
+
 /// Starts `ferry proxy` with `args`.
 pub fn proxy(args: &[&str]) -> Proxy {
     Proxy::start(ferry(), args)

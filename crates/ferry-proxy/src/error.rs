@@ -55,6 +55,8 @@ pub enum RequestError {
     NestedConnect,
     #[error("not in the cache, and the request allows only cached responses (only-if-cached)")]
     OnlyIfCached,
+    #[error("the form could not be read")]
+    BadForm,
 }
 
 /// Refusals by the proxy's rules.
@@ -73,6 +75,11 @@ pub enum PolicyError {
     AuthBackedOff { challenge: String },
     #[error("request loop: this request has already passed through this proxy (Via)")]
     Loop,
+    /// A dashboard action without the token of a page this proxy served.
+    #[error(
+        "the form's token does not match this proxy's page: reload the dashboard and try again"
+    )]
+    BadCsrfToken,
 }
 
 /// The proxy's own limits.
@@ -118,6 +125,134 @@ impl ErrorSource {
     }
 }
 
+/// What failed, as finely as the metrics and the dashboard tell failures
+/// apart: the fault's side, with the kind of rule that refused or the cause
+/// of an origin's failure. Small and `Copy`, so the access record carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    Request,
+    Policy(RuleKind),
+    Upstream(UpstreamCause),
+    Internal,
+}
+
+/// Which kind of access rule refused a request (`ferry_blocked_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleKind {
+    /// Client address rules (`allow_clients`, `admin_clients`).
+    Client,
+    /// Destination domain rules (`deny_domains`, `allow_domains`).
+    Domain,
+    /// Destination network rules and the defaults for link-local and this host.
+    Network,
+    /// CONNECT port rules.
+    Port,
+    /// Missing or wrong credentials.
+    Auth,
+    /// A request that already passed through this proxy.
+    Loop,
+}
+
+impl RuleKind {
+    pub const ALL: [RuleKind; 6] = [
+        RuleKind::Client,
+        RuleKind::Domain,
+        RuleKind::Network,
+        RuleKind::Port,
+        RuleKind::Auth,
+        RuleKind::Loop,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleKind::Client => "client",
+            RuleKind::Domain => "domain",
+            RuleKind::Network => "network",
+            RuleKind::Port => "port",
+            RuleKind::Auth => "auth",
+            RuleKind::Loop => "loop",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    fn of(refusal: &Refusal) -> RuleKind {
+        match refusal {
+            Refusal::ClientNotAllowed { .. } | Refusal::NotAdmin { .. } => RuleKind::Client,
+            Refusal::DomainDenied { .. } | Refusal::NotInAllowList { .. } => RuleKind::Domain,
+            Refusal::PortNotAllowed { .. } => RuleKind::Port,
+            Refusal::NetworkDenied { .. }
+            | Refusal::NotInNetworkAllowList { .. }
+            | Refusal::LinkLocal { .. }
+            | Refusal::ThisHost { .. } => RuleKind::Network,
+        }
+    }
+}
+
+/// Why an origin fetch failed (`ferry_upstream_errors_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamCause {
+    Dns,
+    Connect,
+    Timeout,
+    Tls,
+    Protocol,
+    TooSlow,
+}
+
+impl UpstreamCause {
+    pub const ALL: [UpstreamCause; 6] = [
+        UpstreamCause::Dns,
+        UpstreamCause::Connect,
+        UpstreamCause::Timeout,
+        UpstreamCause::Tls,
+        UpstreamCause::Protocol,
+        UpstreamCause::TooSlow,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamCause::Dns => "dns",
+            UpstreamCause::Connect => "connect",
+            UpstreamCause::Timeout => "timeout",
+            UpstreamCause::Tls => "tls",
+            UpstreamCause::Protocol => "protocol",
+            UpstreamCause::TooSlow => "too_slow",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    fn of(e: &UpstreamError) -> UpstreamCause {
+        match e {
+            UpstreamError::Dns { .. } => UpstreamCause::Dns,
+            UpstreamError::Refused { .. } | UpstreamError::Connect { .. } => UpstreamCause::Connect,
+            UpstreamError::ConnectTimeout { .. }
+            | UpstreamError::ResponseTimeout { .. }
+            | UpstreamError::BodyTimeout { .. } => UpstreamCause::Timeout,
+            UpstreamError::Tls { .. } => UpstreamCause::Tls,
+            UpstreamError::TooSlow { .. } => UpstreamCause::TooSlow,
+            UpstreamError::CannotRevalidate(inner) => UpstreamCause::of(inner),
+            _ => UpstreamCause::Protocol,
+        }
+    }
+}
+
+impl Failure {
+    pub fn source(self) -> ErrorSource {
+        match self {
+            Failure::Request => ErrorSource::Request,
+            Failure::Policy(_) => ErrorSource::Policy,
+            Failure::Upstream(_) => ErrorSource::Upstream,
+            Failure::Internal => ErrorSource::Internal,
+        }
+    }
+}
+
 impl From<Refusal> for ProxyError {
     fn from(refusal: Refusal) -> Self {
         ProxyError::Policy(PolicyError::Refused(refusal))
@@ -141,12 +276,20 @@ impl From<AdmissionError> for ProxyError {
 }
 
 impl ProxyError {
-    pub fn source(&self) -> ErrorSource {
+    /// What the access record, the metrics and the dashboard keep of it.
+    pub fn failure(&self) -> Failure {
         match self {
-            ProxyError::Request(_) => ErrorSource::Request,
-            ProxyError::Policy(_) => ErrorSource::Policy,
-            ProxyError::Upstream(_) => ErrorSource::Upstream,
-            ProxyError::Internal(_) => ErrorSource::Internal,
+            ProxyError::Request(_) => Failure::Request,
+            ProxyError::Policy(PolicyError::Refused(refusal)) => {
+                Failure::Policy(RuleKind::of(refusal))
+            }
+            ProxyError::Policy(
+                PolicyError::AuthRequired { .. } | PolicyError::AuthBackedOff { .. },
+            ) => Failure::Policy(RuleKind::Auth),
+            ProxyError::Policy(PolicyError::Loop) => Failure::Policy(RuleKind::Loop),
+            ProxyError::Policy(PolicyError::BadCsrfToken) => Failure::Policy(RuleKind::Client),
+            ProxyError::Upstream(e) => Failure::Upstream(UpstreamCause::of(e)),
+            ProxyError::Internal(_) => Failure::Internal,
         }
     }
 
@@ -159,7 +302,9 @@ impl ProxyError {
             // RFC 9111 §5.2.1.7.
             ProxyError::Request(RequestError::OnlyIfCached) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Request(_) => StatusCode::BAD_REQUEST,
-            ProxyError::Policy(PolicyError::Refused(_)) => StatusCode::FORBIDDEN,
+            ProxyError::Policy(PolicyError::Refused(_) | PolicyError::BadCsrfToken) => {
+                StatusCode::FORBIDDEN
+            }
             ProxyError::Policy(
                 PolicyError::AuthRequired { .. } | PolicyError::AuthBackedOff { .. },
             ) => StatusCode::PROXY_AUTHENTICATION_REQUIRED,

@@ -34,6 +34,20 @@ pub struct ProxyState {
     pub via_11: http::HeaderValue,
     /// Leaves for intercepted tunnels; `None` unless `intercept_tls`.
     pub intercept: Option<Arc<crate::intercept::Interception>>,
+    /// Recent traffic for the dashboard.
+    pub activity: Arc<crate::ops::activity::Activity>,
+    pub started: std::time::Instant,
+    /// Proves a dashboard action came from a page this proxy served: random
+    /// per run, in every form, checked on every POST.
+    pub csrf_token: String,
+}
+
+/// A fresh random token for [`ProxyState::csrf_token`].
+pub fn new_csrf_token() -> String {
+    use rand_core::RngCore;
+    let mut bytes = [0u8; 16];
+    rand_core::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl ProxyState {
@@ -87,6 +101,7 @@ impl ProxyState {
             config.max_pooled_upstream,
         )
         .unwrap();
+        let activity = crate::ops::activity::Activity::new(admission.stats().clone());
         let metrics = Arc::new(Metrics::new(StateCollector {
             started: std::time::Instant::now(),
             admission: admission.stats().clone(),
@@ -108,6 +123,9 @@ impl ProxyState {
             own_addrs: Vec::new(),
             via_11: http::HeaderValue::from_static("1.1 ferry"),
             intercept: None,
+            activity,
+            started: std::time::Instant::now(),
+            csrf_token: new_csrf_token(),
             config,
         })
     }

@@ -139,7 +139,7 @@ impl Proxy {
     }
 
     /// Reads one sample from the proxy's `/metrics` page (the line starting
-    /// with `name`, labels included, e.g. `ferry_fetches_queued`).
+    /// with `name`, labels included, e.g. `ferry_fetch_queue_length`).
     pub fn metric(&self, name: &str) -> Option<u64> {
         use std::io::Write;
         let mut stream = std::net::TcpStream::connect(self.addr).ok()?;

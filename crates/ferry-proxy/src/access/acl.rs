@@ -201,6 +201,8 @@ pub struct Rules {
     pub connect_ports: Vec<u16>,
     /// Sites whose CONNECT tunnels are passed through, not intercepted.
     pub no_intercept: DomainSet,
+    /// When the list files were read.
+    pub loaded_at: Option<std::time::SystemTime>,
 }
 
 impl Rules {
@@ -210,6 +212,7 @@ impl Rules {
             allow_clients: config.allow_clients.clone(),
             admin_clients: config.admin_clients.clone(),
             connect_ports: config.connect_ports.clone(),
+            loaded_at: Some(std::time::SystemTime::now()),
             ..Rules::default()
         };
         for p in &config.deny_domains {

@@ -77,7 +77,7 @@ impl Drop for Logged {
 
 /// Writes `record` to the metrics and the log, with its duration.
 pub fn finish(mut record: AccessRecord, started: Instant, log: &AccessLog, metrics: &Metrics) {
-    record.duration_ms = started.elapsed().as_millis() as u64;
+    record.duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     metrics.record_response(&record);
     log.record(record);
 }

@@ -27,7 +27,9 @@ use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-pub use outcome::{BypassReason, CacheOutcome, Fwd, OutcomeClass, StaleServed};
+pub use outcome::{
+    BypassReason, ByteSource, CacheOutcome, Fwd, RequestKind, RequestOutcome, StaleServed,
+};
 pub use route::Route;
 
 use self::logged::Logged;
@@ -35,7 +37,7 @@ pub use self::logged::finish as finish_record;
 use crate::access;
 use crate::body::ProxyBody;
 use crate::cache_path::{self, CacheRequest};
-use crate::error::{ErrorSource, ProxyError};
+use crate::error::{Failure, ProxyError};
 use crate::ops::access_log::{self, AccessRecord, LogFormat};
 use crate::ops::dashboard;
 use crate::state::ProxyState;
@@ -76,8 +78,10 @@ pub struct Exchange {
     /// The cache key, built once when the request reaches the cache.
     pub key: Option<CacheKey>,
     pub outcome: CacheOutcome,
-    /// Where the failure came from, if the request failed.
-    pub error: Option<ErrorSource>,
+    /// Where the request was routed.
+    pub kind: RequestKind,
+    /// What failed, if the request failed.
+    pub error: Option<Failure>,
     /// `User-Agent` and `Referer`, kept only when the log has room for them.
     pub user_agent: Option<String>,
     pub referer: Option<String>,
@@ -134,6 +138,7 @@ impl Exchange {
             version: req.version(),
             key: None,
             outcome: CacheOutcome::NotConsulted,
+            kind: RequestKind::Origin,
             error: None,
             user_agent: header_text(http::header::USER_AGENT),
             referer: header_text(http::header::REFERER),
@@ -160,9 +165,14 @@ impl Exchange {
             self.user = access::authenticate(state, req.headers(), self.client.ip()).await?;
         }
         let route = route?;
+        self.kind = match route {
+            Route::Own => RequestKind::Own,
+            Route::Tunnel { .. } => RequestKind::Tunnel,
+            Route::Origin { .. } => RequestKind::Origin,
+        };
         match route {
             Route::Own => {
-                let page = dashboard::serve(state, req.uri().path(), req.headers())?;
+                let page = Box::pin(dashboard::serve(state, self.client.ip(), req)).await?;
                 Ok(Reply::Response(page))
             }
             Route::Tunnel { .. } if conn.intercepted.is_some() => {
@@ -284,7 +294,7 @@ impl Exchange {
                 return intercept.start(state, req, peer, record, started);
             }
             Err(error) => {
-                self.error = Some(error.source());
+                self.error = Some(error.failure());
                 if matches!(error, ProxyError::Policy(_)) {
                     self.outcome = CacheOutcome::Refused;
                 }
@@ -309,8 +319,9 @@ impl Exchange {
             version: version_str(self.version),
             status,
             bytes: 0,
-            duration_ms: 0,
+            duration_us: 0,
             cache: self.outcome,
+            kind: self.kind,
             error: self.error,
             user_agent: self.user_agent,
             referer: self.referer,

@@ -30,6 +30,7 @@ use crate::intercept::ca::LocalCa;
 use crate::intercept::mint::{MintError, Minter};
 use crate::intercept::passthrough::AutoPassthrough;
 use crate::ops::access_log::AccessLog;
+use crate::ops::activity::Activity;
 use crate::ops::metrics::{Metrics, StateCollector};
 use crate::state::ProxyState;
 use crate::upstream::{Admission, Upstream};
@@ -65,12 +66,6 @@ pub async fn serve(config: ProxyConfig) -> Result<(), StartupError> {
     } else {
         None
     };
-    let log = AccessLog::open(&config.access_log, config.log_format).map_err(|source| {
-        StartupError::AccessLog {
-            path: config.access_log.clone(),
-            source,
-        }
-    })?;
 
     let mut listeners = Vec::new();
     for addr in &config.listen {
@@ -93,6 +88,13 @@ pub async fn serve(config: ProxyConfig) -> Result<(), StartupError> {
         config.max_queue,
         config.queue_timeout(),
     );
+    let activity = Activity::new(admission.stats().clone());
+    let log = AccessLog::open(&config.access_log, config.log_format, activity.clone()).map_err(
+        |source| StartupError::AccessLog {
+            path: config.access_log.clone(),
+            source,
+        },
+    )?;
     let started = Instant::now();
     let metrics = Arc::new(Metrics::new(StateCollector {
         started,
@@ -116,6 +118,9 @@ pub async fn serve(config: ProxyConfig) -> Result<(), StartupError> {
         via_11: http::HeaderValue::from_str(&format!("1.1 {}", config.via_pseudonym))
             .unwrap_or_else(|_| http::HeaderValue::from_static("1.1 ferry")),
         intercept,
+        activity,
+        started,
+        csrf_token: crate::state::new_csrf_token(),
         config,
     });
 
@@ -146,6 +151,7 @@ pub async fn serve(config: ProxyConfig) -> Result<(), StartupError> {
         if let Ok(addr) = listener.local_addr() {
             // Tests and scripts read this line to learn the bound port.
             eprintln!("ferry: listening on http://{addr}");
+            eprintln!("ferry: dashboard at http://{}/", dashboard_addr(addr));
             tracing::info!(%addr, "listening");
         }
         accept_tasks.push(tokio::spawn(accept_loop(
@@ -186,6 +192,20 @@ pub async fn serve(config: ProxyConfig) -> Result<(), StartupError> {
         );
     }
     Ok(())
+}
+
+/// Where a browser on this host reaches the dashboard of a listener: a
+/// wildcard address is shown as loopback.
+fn dashboard_addr(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, addr.port()))
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+        }
+        _ => addr,
+    }
 }
 
 /// Opens the cache, or explains loudly why the proxy runs without one.

@@ -5,12 +5,13 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use serde::Deserialize;
 
-use crate::error::ErrorSource;
-use crate::exchange::CacheOutcome;
+use crate::error::Failure;
+use crate::exchange::{CacheOutcome, RequestKind};
+use crate::ops::activity::Activity;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -49,12 +50,15 @@ pub struct AccessRecord {
     pub version: &'static str,
     pub status: u16,
     pub bytes: u64,
-    pub duration_ms: u64,
+    /// How long the request took, in microseconds (the log shows ms).
+    pub duration_us: u64,
     /// What the cache did; the line shows `HIT`, `MISS` or `-` (and, in
     /// JSON, the outcome's class).
     pub cache: CacheOutcome,
-    /// Where the failure came from, if the request failed.
-    pub error: Option<ErrorSource>,
+    /// Where the request was routed (own page, tunnel, origin).
+    pub kind: RequestKind,
+    /// What failed, if the request failed.
+    pub error: Option<Failure>,
     /// `User-Agent` and `Referer`, copied only for the JSON format (the
     /// common format has no place for them).
     pub user_agent: Option<String>,
@@ -95,7 +99,7 @@ impl AccessRecord {
                 out.push(' ');
                 out.push_str(itoa::Buffer::new().format(self.bytes));
                 out.push(' ');
-                out.push_str(itoa::Buffer::new().format(self.duration_ms));
+                out.push_str(itoa::Buffer::new().format(self.duration_us / 1000));
                 out.push(' ');
                 out.push_str(self.cache.log_token());
             }
@@ -109,10 +113,10 @@ impl AccessRecord {
                     "version": self.version,
                     "status": self.status,
                     "bytes": self.bytes,
-                    "duration_ms": self.duration_ms,
+                    "duration_ms": self.duration_us / 1000,
                     "cache": self.cache.log_token(),
                     "outcome": self.cache.class().as_str(),
-                    "error": self.error.map(ErrorSource::as_str),
+                    "error": self.error.map(|e| e.source().as_str()),
                     "user_agent": self.user_agent,
                     "referer": self.referer,
                 });
@@ -280,7 +284,15 @@ pub struct AccessLog {
 impl AccessLog {
     /// Opens the destination (`-` = stdout, else a file appended to) and starts
     /// the writer thread.
-    pub fn open(dest: &str, format: LogFormat) -> std::io::Result<AccessLog> {
+    ///
+    /// The writer also hands every record, a batch at a time, to `activity`
+    /// (the dashboard's recent figures) and samples the fetch slots into it
+    /// about once a second.
+    pub fn open(
+        dest: &str,
+        format: LogFormat,
+        activity: Arc<Activity>,
+    ) -> std::io::Result<AccessLog> {
         let out: Box<dyn Write + Send> = if dest == "-" {
             Box::new(std::io::stdout())
         } else {
@@ -296,7 +308,7 @@ impl AccessLog {
         let writer_queued = queued.clone();
         std::thread::Builder::new()
             .name("ferry-access-log".into())
-            .spawn(move || write_loop(rx, out, format, &writer_queued))?;
+            .spawn(move || write_loop(rx, out, format, &writer_queued, &activity))?;
         Ok(AccessLog {
             tx,
             queued,
@@ -335,20 +347,32 @@ impl AccessLog {
 /// would cost a context switch per request under load.
 const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// How often the fetch slots are sampled for the dashboard's chart.
+const SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn write_loop(
     rx: mpsc::Receiver<AccessRecord>,
     out: Box<dyn Write + Send>,
     format: LogFormat,
     queued: &AtomicUsize,
+    activity: &Activity,
 ) {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
     let mut line = String::with_capacity(256);
     let mut clock = TimeText::default();
+    let mut batch: Vec<AccessRecord> = Vec::with_capacity(256);
+    let mut sampled = Instant::now();
     loop {
-        // Block only when idle; under load, sleep and take what queued meanwhile.
-        let first = match rx.recv() {
+        // Block only when idle (waking each second to sample the fetch
+        // slots); under load, sleep and take what queued meanwhile.
+        let first = match rx.recv_timeout(SAMPLE_EVERY) {
             Ok(r) => r,
-            Err(_) => return,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                activity.sample_fetch(SystemTime::now());
+                sampled = Instant::now();
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
         };
         let mut next = Some(first);
         loop {
@@ -363,9 +387,16 @@ fn write_loop(
                 if out.write_all(line.as_bytes()).is_err() {
                     return;
                 }
+                batch.push(r);
                 next = rx.try_recv().ok();
             }
             queued.fetch_sub(taken, Ordering::Relaxed);
+            activity.record(&batch);
+            batch.clear();
+            if sampled.elapsed() >= SAMPLE_EVERY {
+                activity.sample_fetch(SystemTime::now());
+                sampled = Instant::now();
+            }
             if out.flush().is_err() {
                 return;
             }
@@ -393,7 +424,8 @@ mod tests {
             version: "HTTP/1.1",
             status: 200,
             bytes: 1234,
-            duration_ms: 7,
+            duration_us: 7_400,
+            kind: RequestKind::Origin,
             cache: CacheOutcome::Stored {
                 fwd: crate::exchange::Fwd::UriMiss,
                 fwd_status: 200,

@@ -17,28 +17,41 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::Registry;
 
-use crate::error::ErrorSource;
-use crate::exchange::OutcomeClass;
+use crate::error::{ErrorSource, Failure, RuleKind, UpstreamCause};
+use crate::exchange::{ByteSource, RequestOutcome};
 use crate::ops::access_log::AccessRecord;
+use crate::ops::histogram::AtomicHistogram;
 use crate::upstream::{AdmissionStats, PoolCap};
 
 /// The content type of [`Metrics::encode`]'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 type Labels = [(&'static str, &'static str); 1];
+type Labels2 = [(&'static str, &'static str); 2];
+
+/// Status classes, the `code_class` label.
+const CODE_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// The metrics the request path updates, and the registry that exposes them
-/// with the collected ones.
+/// with the collected ones. Every update is an atomic add on a value made up
+/// front: no lock and no label lookup on the request path.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    /// Indexed by status class: 1xx and 2xx, 3xx, 4xx, 5xx.
-    responses: Vec<Counter>,
+    /// Indexed by `outcome * CODE_CLASSES.len() + class`.
+    requests: Vec<Counter>,
+    /// Indexed by [`RequestOutcome::index`].
+    durations: Vec<AtomicHistogram>,
+    pub origin_fetch: AtomicHistogram,
     sent_bytes: Counter,
-    /// Indexed by [`OutcomeClass::index`].
-    outcomes: Vec<Counter>,
+    /// Indexed by [`ByteSource::index`].
+    response_bytes: Vec<Counter>,
     /// Indexed by [`ErrorSource::index`].
     errors: Vec<Counter>,
+    /// Indexed by [`RuleKind::index`].
+    blocked: Vec<Counter>,
+    /// Indexed by [`UpstreamCause::index`].
+    upstream_errors: Vec<Counter>,
     pub connections_open: Gauge,
     pub connections_total: Counter,
     pub clients_refused: Counter,
@@ -66,34 +79,78 @@ pub struct StateCollector {
 impl Metrics {
     pub fn new(state: StateCollector) -> Metrics {
         let mut registry = Registry::default();
-        let responses = labelled(
-            &mut registry,
-            "ferry_requests",
-            "Requests answered, by status class.",
-            "class",
-            &["2xx", "3xx", "4xx", "5xx"],
+        let build = prometheus_client::metrics::info::Info::new(vec![(
+            "version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        )]);
+        registry.register("ferry_build", "The running build.", build);
+        let requests = {
+            let family = Family::<Labels2, Counter>::default();
+            let counters = RequestOutcome::ALL
+                .iter()
+                .flat_map(|o| CODE_CLASSES.iter().map(move |c| (o.as_str(), *c)))
+                .map(|(o, c)| family.get_or_create_owned(&[("outcome", o), ("code_class", c)]))
+                .collect();
+            registry.register(
+                "ferry_requests",
+                "Requests answered, by outcome and status class.",
+                family,
+            );
+            counters
+        };
+        let durations = {
+            let family = Family::<Labels, AtomicHistogram>::new_with_constructor(
+                AtomicHistogram::durations as fn() -> AtomicHistogram,
+            );
+            let histograms = RequestOutcome::ALL
+                .iter()
+                .map(|o| family.get_or_create_owned(&[("outcome", o.as_str())]))
+                .collect();
+            registry.register(
+                "ferry_request_duration_seconds",
+                "Time from a request's arrival to the end of its response, by outcome.",
+                family,
+            );
+            histograms
+        };
+        let origin_fetch = AtomicHistogram::durations();
+        registry.register(
+            "ferry_origin_fetch_duration_seconds",
+            "Time from sending a request to an origin to its response headers.",
+            origin_fetch.clone(),
         );
         let sent_bytes = counter(
             &mut registry,
             "ferry_sent_bytes",
             "Body bytes sent to clients.",
         );
-        let outcome_names: Vec<&'static str> =
-            OutcomeClass::ALL.iter().map(|c| c.as_str()).collect();
-        let outcomes = labelled(
+        let response_bytes = labelled(
             &mut registry,
-            "ferry_cache_requests",
-            "Requests by what the cache did.",
-            "outcome",
-            &outcome_names,
+            "ferry_response_bytes",
+            "Response body bytes sent to clients, by where they came from.",
+            "source",
+            &ByteSource::ALL.map(ByteSource::as_str),
         );
-        let source_names: Vec<&'static str> = ErrorSource::ALL.iter().map(|s| s.as_str()).collect();
         let errors = labelled(
             &mut registry,
             "ferry_errors",
             "Requests that failed, by where the fault lay.",
             "source",
-            &source_names,
+            &ErrorSource::ALL.map(ErrorSource::as_str),
+        );
+        let blocked = labelled(
+            &mut registry,
+            "ferry_blocked",
+            "Requests refused by the access rules, by the kind of rule.",
+            "rule_kind",
+            &RuleKind::ALL.map(RuleKind::as_str),
+        );
+        let upstream_errors = labelled(
+            &mut registry,
+            "ferry_upstream_errors",
+            "Requests whose origin fetch failed, by cause.",
+            "cause",
+            &UpstreamCause::ALL.map(UpstreamCause::as_str),
         );
         let connections_open = gauge(
             &mut registry,
@@ -135,10 +192,14 @@ impl Metrics {
         registry.register_collector(Box::new(state));
         Metrics {
             registry,
-            responses,
+            requests,
+            durations,
+            origin_fetch,
             sent_bytes,
-            outcomes,
+            response_bytes,
             errors,
+            blocked,
+            upstream_errors,
             connections_open,
             connections_total,
             clients_refused,
@@ -153,20 +214,36 @@ impl Metrics {
 
     /// Counts one finished request.
     pub fn record_response(&self, r: &AccessRecord) {
-        let class = match r.status {
-            0..=299 => 0,
-            300..=399 => 1,
-            400..=499 => 2,
-            _ => 3,
-        };
-        if let Some(c) = self.responses.get(class) {
+        let outcome = RequestOutcome::of(r.kind, r.cache, r.error);
+        let class = usize::from(r.status / 100)
+            .clamp(1, CODE_CLASSES.len())
+            .saturating_sub(1);
+        if let Some(c) = self
+            .requests
+            .get(outcome.index() * CODE_CLASSES.len() + class)
+        {
             c.inc();
+        }
+        if let Some(h) = self.durations.get(outcome.index()) {
+            h.observe_us(r.duration_us);
         }
         self.sent_bytes.inc_by(r.bytes);
-        if let Some(c) = self.outcomes.get(r.cache.class().index()) {
+        if let Some(c) = outcome
+            .byte_source()
+            .and_then(|s| self.response_bytes.get(s.index()))
+        {
+            c.inc_by(r.bytes);
+        }
+        let Some(failure) = r.error else { return };
+        if let Some(c) = self.errors.get(failure.source().index()) {
             c.inc();
         }
-        if let Some(c) = r.error.and_then(|e| self.errors.get(e.index())) {
+        let by_kind = match failure {
+            Failure::Policy(kind) => self.blocked.get(kind.index()),
+            Failure::Upstream(cause) => self.upstream_errors.get(cause.index()),
+            Failure::Request | Failure::Internal => None,
+        };
+        if let Some(c) = by_kind {
             c.inc();
         }
     }
@@ -182,12 +259,14 @@ impl Metrics {
 
     /// Every sample, read back from [`encode`](Self::encode)'s text, with its
     /// metric's help text.
+    #[cfg(test)]
     pub fn samples(&self) -> Vec<Sample> {
         parse_samples(&self.encode())
     }
 }
 
 /// One sample of the exposition.
+#[cfg(test)]
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Sample {
     /// The sample's name with its labels, as in the exposition
@@ -197,6 +276,7 @@ pub struct Sample {
     pub value: f64,
 }
 
+#[cfg(test)]
 /// Reads the samples of an OpenMetrics text (as this module writes it:
 /// `# HELP` before each family, one sample a line).
 fn parse_samples(text: &str) -> Vec<Sample> {
@@ -267,12 +347,12 @@ impl Collector for StateCollector {
                 self.started.elapsed().as_secs() as i64,
             ),
             (
-                "ferry_fetches_in_flight",
+                "ferry_fetch_slots_in_use",
                 "Origin fetches holding a slot.",
                 adm.in_flight.load(Ordering::SeqCst) as i64,
             ),
             (
-                "ferry_fetches_queued",
+                "ferry_fetch_queue_length",
                 "Requests waiting for a fetch slot.",
                 adm.queued.load(Ordering::SeqCst) as i64,
             ),
@@ -353,6 +433,7 @@ mod tests {
     use std::time::SystemTime;
 
     use super::*;
+    use crate::error::Failure;
     use crate::exchange::{CacheOutcome, Fwd};
 
     fn metrics() -> Metrics {
@@ -366,7 +447,7 @@ mod tests {
         })
     }
 
-    fn record(status: u16, cache: CacheOutcome, error: Option<ErrorSource>) -> AccessRecord {
+    fn record(status: u16, cache: CacheOutcome, error: Option<Failure>) -> AccessRecord {
         AccessRecord {
             time: SystemTime::now(),
             client: SocketAddr::from(([127, 0, 0, 1], 1)),
@@ -376,8 +457,9 @@ mod tests {
             version: "HTTP/1.1",
             status,
             bytes: 10,
-            duration_ms: 1,
+            duration_us: 1_500,
             cache,
+            kind: crate::exchange::RequestKind::Origin,
             error,
             user_agent: None,
             referer: None,
@@ -396,14 +478,18 @@ mod tests {
         let m = metrics();
         let samples = m.samples();
         for name in [
-            "ferry_requests_total{class=\"2xx\"}",
-            "ferry_cache_requests_total{outcome=\"hit\"}",
-            "ferry_cache_requests_total{outcome=\"uncacheable\"}",
+            "ferry_requests_total{outcome=\"fresh_hit\",code_class=\"2xx\"}",
+            "ferry_requests_total{outcome=\"blocked\",code_class=\"4xx\"}",
+            "ferry_request_duration_seconds_count{outcome=\"miss\"}",
+            "ferry_origin_fetch_duration_seconds_count",
+            "ferry_response_bytes_total{source=\"cache\"}",
+            "ferry_blocked_total{rule_kind=\"domain\"}",
+            "ferry_upstream_errors_total{cause=\"dns\"}",
             "ferry_errors_total{source=\"upstream\"}",
             "ferry_sent_bytes_total",
             "ferry_connections_open",
-            "ferry_fetches_in_flight",
-            "ferry_fetches_queued",
+            "ferry_fetch_slots_in_use",
+            "ferry_fetch_queue_length",
             "ferry_fetch_slots",
             "ferry_fetches_rejected_total",
             "ferry_uptime_seconds",
@@ -413,31 +499,60 @@ mod tests {
             assert!(!s.unwrap().help.is_empty(), "{name} has no help");
         }
         assert_eq!(value(&m, "ferry_fetch_slots"), Some(5.0));
+        let build = format!(
+            "ferry_build_info{{version=\"{}\"}}",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert_eq!(value(&m, &build), Some(1.0));
     }
 
     #[test]
-    fn a_record_updates_status_bytes_outcome_and_error_counters() {
+    fn a_record_updates_outcome_bytes_duration_and_failure_counters() {
+        use crate::error::{RuleKind, UpstreamCause};
         let m = metrics();
         m.record_response(&record(200, CacheOutcome::Hit { ttl: 1 }, None));
         m.record_response(&record(
             502,
             CacheOutcome::FetchFailed { fwd: Fwd::UriMiss },
-            Some(ErrorSource::Upstream),
+            Some(Failure::Upstream(UpstreamCause::Dns)),
         ));
-        assert_eq!(value(&m, "ferry_requests_total{class=\"2xx\"}"), Some(1.0));
-        assert_eq!(value(&m, "ferry_requests_total{class=\"5xx\"}"), Some(1.0));
-        assert_eq!(value(&m, "ferry_sent_bytes_total"), Some(20.0));
+        m.record_response(&record(
+            403,
+            CacheOutcome::Refused,
+            Some(Failure::Policy(RuleKind::Domain)),
+        ));
+        let v = |name: &str| value(&m, name);
         assert_eq!(
-            value(&m, "ferry_cache_requests_total{outcome=\"hit\"}"),
+            v("ferry_requests_total{outcome=\"fresh_hit\",code_class=\"2xx\"}"),
             Some(1.0)
         );
         assert_eq!(
-            value(&m, "ferry_cache_requests_total{outcome=\"error\"}"),
+            v("ferry_requests_total{outcome=\"error\",code_class=\"5xx\"}"),
             Some(1.0)
         );
         assert_eq!(
-            value(&m, "ferry_errors_total{source=\"upstream\"}"),
+            v("ferry_requests_total{outcome=\"blocked\",code_class=\"4xx\"}"),
             Some(1.0)
+        );
+        assert_eq!(v("ferry_sent_bytes_total"), Some(30.0));
+        assert_eq!(
+            v("ferry_response_bytes_total{source=\"cache\"}"),
+            Some(10.0)
+        );
+        assert_eq!(
+            v("ferry_response_bytes_total{source=\"origin\"}"),
+            Some(0.0)
+        );
+        assert_eq!(v("ferry_errors_total{source=\"upstream\"}"), Some(1.0));
+        assert_eq!(v("ferry_upstream_errors_total{cause=\"dns\"}"), Some(1.0));
+        assert_eq!(v("ferry_blocked_total{rule_kind=\"domain\"}"), Some(1.0));
+        assert_eq!(
+            v("ferry_request_duration_seconds_bucket{le=\"0.0025\",outcome=\"fresh_hit\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            v("ferry_request_duration_seconds_bucket{le=\"0.001\",outcome=\"fresh_hit\"}"),
+            Some(0.0)
         );
     }
 }

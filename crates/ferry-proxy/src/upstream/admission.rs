@@ -46,6 +46,8 @@ struct Queues {
     waiting: HashMap<IpAddr, VecDeque<Waiter>>,
     /// Clients with someone waiting, in turn order.
     turns: VecDeque<IpAddr>,
+    /// Slots held, per client (for the dashboard).
+    holding: HashMap<IpAddr, usize>,
     next_id: u64,
 }
 
@@ -88,6 +90,9 @@ impl Shared {
     /// for the client `from` whose fetch just ended), or keeps it free.
     fn release(&self, from: Option<IpAddr>) {
         let mut q = self.lock();
+        if let Some(from) = from {
+            q.unhold(from);
+        }
         if let Some(at) = from.and_then(|f| q.turns.iter().position(|c| *c == f)) {
             if let Some(client) = q.turns.remove(at) {
                 q.turns.push_back(client);
@@ -107,6 +112,7 @@ impl Shared {
             self.stats.queued.fetch_sub(1, Ordering::SeqCst);
             // A waiter that gave up is skipped; the slot goes on.
             if waiter.grant.send(()).is_ok() {
+                *q.holding.entry(client).or_default() += 1;
                 return;
             }
         }
@@ -133,6 +139,25 @@ impl Shared {
     }
 }
 
+impl Queues {
+    fn unhold(&mut self, client: IpAddr) {
+        if let Some(n) = self.holding.get_mut(&client) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.holding.remove(&client);
+            }
+        }
+    }
+}
+
+/// One client's place at the fetch slots, for the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ClientQueue {
+    pub client: IpAddr,
+    pub holding: usize,
+    pub waiting: usize,
+}
+
 /// Leaves the queue if the waiting request goes away or times out; if a
 /// slot was handed over in that very moment, passes it on. (The grant
 /// happens under the queue's lock while the waiter's receiver is alive, so
@@ -147,7 +172,7 @@ struct Withdraw<'a> {
 impl Drop for Withdraw<'_> {
     fn drop(&mut self) {
         if self.armed && !self.shared.withdraw(self.client, self.id) {
-            self.shared.release(None);
+            self.shared.release(Some(self.client));
         }
     }
 }
@@ -171,6 +196,31 @@ impl Admission {
         &self.shared.stats
     }
 
+    /// Every client holding or waiting for a slot, waiting ones in turn
+    /// order first.
+    pub fn clients(&self) -> Vec<ClientQueue> {
+        let q = self.shared.lock();
+        let mut out: Vec<ClientQueue> = q
+            .turns
+            .iter()
+            .map(|c| ClientQueue {
+                client: *c,
+                holding: q.holding.get(c).copied().unwrap_or(0),
+                waiting: q.waiting.get(c).map_or(0, VecDeque::len),
+            })
+            .collect();
+        for (c, n) in &q.holding {
+            if !q.turns.contains(c) {
+                out.push(ClientQueue {
+                    client: *c,
+                    holding: *n,
+                    waiting: 0,
+                });
+            }
+        }
+        out
+    }
+
     /// Waits for a slot: in arrival order among `client`'s requests, taking
     /// turns with the other clients.
     pub async fn acquire(&self, client: IpAddr) -> Result<Slot, AdmissionError> {
@@ -179,6 +229,7 @@ impl Admission {
             let mut q = self.shared.lock();
             if q.free > 0 && q.turns.is_empty() {
                 q.free -= 1;
+                *q.holding.entry(client).or_default() += 1;
                 stats.in_flight.fetch_add(1, Ordering::SeqCst);
                 stats.admitted.fetch_add(1, Ordering::Relaxed);
                 return Ok(Slot {
@@ -236,6 +287,38 @@ mod tests {
 
     fn ip(last: u8) -> IpAddr {
         IpAddr::from([192, 0, 2, last])
+    }
+
+    #[tokio::test]
+    async fn the_dashboard_sees_who_holds_and_who_waits() {
+        let adm = Arc::new(Admission::new(2, 10, Duration::from_secs(5)));
+        let a = adm.acquire(ip(1)).await.unwrap();
+        let b = adm.acquire(ip(1)).await.unwrap();
+        let adm2 = adm.clone();
+        let waiter = tokio::spawn(async move { adm2.acquire(ip(2)).await.map(drop) });
+        while adm.stats().queued.load(Ordering::SeqCst) < 1 {
+            tokio::task::yield_now().await;
+        }
+        let clients = adm.clients();
+        assert_eq!(
+            clients,
+            vec![
+                ClientQueue {
+                    client: ip(2),
+                    holding: 0,
+                    waiting: 1
+                },
+                ClientQueue {
+                    client: ip(1),
+                    holding: 2,
+                    waiting: 0
+                },
+            ]
+        );
+        drop(a);
+        waiter.await.unwrap().unwrap();
+        drop(b);
+        assert!(adm.clients().is_empty(), "{:?}", adm.clients());
     }
 
     #[tokio::test]

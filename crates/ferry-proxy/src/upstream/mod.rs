@@ -22,7 +22,7 @@ use http::{Request, Response, Uri, request, response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-pub use admission::{Admission, AdmissionError, AdmissionStats, Slot};
+pub use admission::{Admission, AdmissionError, AdmissionStats, ClientQueue, Slot};
 pub use client::{TlsSetupError, Upstream, UpstreamBody, UpstreamError};
 pub use pool_cap::PoolCap;
 pub use relay::{FrameSink, Relay};
@@ -57,10 +57,12 @@ pub async fn fetch(
         .acquire(crate::access::canonical_client(client))
         .await?;
     let request_time = SystemTime::now();
+    let sent = std::time::Instant::now();
     let resp = state
         .upstream
         .send(req, crate::access::is_local_client(client))
         .await?;
+    state.metrics.origin_fetch.observe(sent.elapsed());
     let (mut head, body) = resp.into_parts();
     strip_hop_by_hop(&mut head.headers);
     strip_own_headers(&mut head.headers);

@@ -1,0 +1,133 @@
+//! What the proxy serves when it is addressed itself: the dashboard at `/`
+//! (summary tiles, charts, tables, the cache browser and the access rules),
+//! `/api/stats` (its JSON; `/status.json` is the old name), `/charts/*.svg`,
+//! Prometheus `/metrics`, `/healthz`, `/proxy.pac` for browser
+//! auto-configuration, and `/ca` (the local CA, `ca_page`).
+//!
+//! Every allowed client may read the overview; what names other people's
+//! requests or the stored objects (recent requests, top hosts, the cache
+//! browser) and every action are for admin clients (`admin_clients`,
+//! default loopback). Actions are POSTs carrying the page's CSRF token.
+
+mod api;
+mod browser;
+mod charts;
+mod page;
+
+use std::net::IpAddr;
+
+use http::header::{self, HeaderValue};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::access;
+use crate::body::{ProxyBody, full};
+use crate::error::{ProxyError, RequestError};
+use crate::ops::metrics;
+use crate::pages;
+use crate::state::ProxyState;
+
+pub use api::Stats;
+
+pub async fn serve(
+    state: &ProxyState,
+    client: IpAddr,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let admin = access::check_admin(state, client).is_ok();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    if req.method() == Method::POST {
+        return match path.as_str() {
+            "/cache/purge" => {
+                access::check_admin(state, client)?;
+                browser::purge(state, req).await
+            }
+            _ => Err(RequestError::UnknownPage.into()),
+        };
+    }
+    Ok(match path.as_str() {
+        "/" | "" => page::dashboard(state, admin),
+        "/api/stats" | "/status.json" => {
+            let json = serde_json::to_string(&Stats::take(state, admin)).unwrap_or_default();
+            with_type(full(json), "application/json")
+        }
+        "/healthz" => pages::text(StatusCode::OK, "ok\n"),
+        "/metrics" => with_type(full(state.metrics.encode()), metrics::CONTENT_TYPE),
+        "/proxy.pac" => with_type(
+            full(pac(state, req.headers())),
+            "application/x-ns-proxy-autoconfig",
+        ),
+        "/cache" => {
+            access::check_admin(state, client)?;
+            browser::search(state, &query)
+        }
+        "/cache/object" => {
+            access::check_admin(state, client)?;
+            browser::object(state, &query).await?
+        }
+        ca if ca == "/ca" || ca.starts_with("/ca/") => {
+            return super::ca_page::serve(&state.config.ca_dir_or_default(), ca);
+        }
+        chart if chart.starts_with("/charts/") => {
+            let name = chart
+                .strip_prefix("/charts/")
+                .and_then(|n| n.strip_suffix(".svg"))
+                .unwrap_or("");
+            let series = state.activity.report(std::time::SystemTime::now()).series;
+            let svg = charts::by_name(name, &series, state.config.max_concurrent)
+                .ok_or(RequestError::UnknownPage)?;
+            with_type(full(svg), "image/svg+xml")
+        }
+        _ => return Err(RequestError::UnknownPage.into()),
+    })
+}
+
+fn with_type(body: ProxyBody, content_type: &'static str) -> Response<ProxyBody> {
+    let mut resp = Response::new(body);
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// A PAC file sending everything through this proxy, at the address the
+/// browser used to fetch the PAC (so it works from other machines too). No
+/// DIRECT fallback: if the proxy is down, traffic must not silently bypass it.
+fn pac(state: &ProxyState, headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+        })
+        .map(str::to_string)
+        .or_else(|| state.own_addrs.first().map(|a| a.to_string()))
+        .unwrap_or_else(|| "127.0.0.1:3128".into());
+    format!("function FindProxyForURL(url, host) {{\n  return \"PROXY {host}\";\n}}\n")
+}
+
+/// The value of `name` in a query string or form body.
+fn param(query: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Bytes in a short human form (`1.5 MiB`).
+fn bytes_text(n: u64) -> String {
+    bytesize::ByteSize(n).display().iec().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_parameters_are_decoded() {
+        assert_eq!(param("q=a%20b&match=prefix", "q").as_deref(), Some("a b"));
+        assert_eq!(param("q=a", "match"), None);
+    }
+}
