@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         }
         Command::HashPassword(args) => cli::password::run(args),
         Command::Ca(args) => cli::ca::run(args),
+        Command::Top(args) => cli::top::run(args),
     };
     match result {
         Ok(code) => code,

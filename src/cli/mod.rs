@@ -6,6 +6,7 @@ pub mod cache;
 pub mod client;
 pub mod password;
 pub mod proxy;
+pub mod top;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +30,9 @@ pub enum Command {
     Cache(cache::CacheArgs),
     /// The local certificate authority for TLS interception.
     Ca(ca::CaArgs),
+    /// Watch a running proxy: requests, hit ratios, fetch slots, the cache,
+    /// top hosts and the last requests, refreshed from its /api/stats.
+    Top(top::TopArgs),
     /// Read a password from standard input and print its argon2 hash for the
     /// proxy's `[[auth.users]]` config.
     HashPassword(password::HashPasswordArgs),

@@ -110,7 +110,7 @@ pub enum ClientError {
 }
 
 /// An I/O error in words, without the `(os error N)` tail for the common cases.
-fn plain_io(e: &std::io::Error) -> String {
+pub fn plain_io(e: &std::io::Error) -> String {
     use std::io::ErrorKind;
     match e.kind() {
         ErrorKind::ConnectionRefused => "connection refused".to_string(),

@@ -37,6 +37,7 @@ pub mod save;
 pub mod title;
 
 pub use error::ClientError;
+pub use error::plain_io;
 
 /// Options shared by `ferry get` and `ferry client` (the binary's flags
 /// fill them in; [`Default`] gives the documented defaults).
