@@ -154,10 +154,20 @@ impl Latency {
     }
 
     fn record(&mut self, us: u64) {
-        let us = us as f64;
-        let i = (0..self.0.len())
-            .find(|i| us <= Self::bound_us(*i))
-            .unwrap_or(self.0.len() - 1);
+        let last = self.0.len() - 1;
+        let i = if us <= 50 {
+            0
+        } else {
+            // The first bucket whose bound is at least `us`, found with one
+            // logarithm rather than a search (this runs for every request).
+            let i = ((us as f64 / 50.0).ln() / 1.35f64.ln()).ceil() as usize;
+            // Rounding at a bound may land one bucket off; settle it.
+            match i.min(last) {
+                i if i > 0 && us as f64 <= Self::bound_us(i - 1) => i - 1,
+                i if i < last && us as f64 > Self::bound_us(i) => i + 1,
+                i => i,
+            }
+        };
         self.0[i] += 1;
     }
 
@@ -601,6 +611,19 @@ mod tests {
         assert_eq!(r.summary.last_5m.requests, 1);
         let in_window: f64 = r.series.requests_per_second[0].1.iter().sum();
         assert_eq!(in_window, 0.1, "only the hit of six minutes ago is charted");
+    }
+
+    #[test]
+    fn latencies_land_in_the_first_bucket_that_holds_them() {
+        for us in [0, 1, 50, 51, 67, 68, 1000, 20_000, 60_000_000, u64::MAX] {
+            let mut l = Latency::default();
+            l.record(us);
+            let i = l.0.iter().position(|n| *n == 1).unwrap();
+            let expected = (0..48)
+                .find(|i| us as f64 <= Latency::bound_us(*i))
+                .unwrap_or(47);
+            assert_eq!(i, expected, "{us} µs");
+        }
     }
 
     #[test]

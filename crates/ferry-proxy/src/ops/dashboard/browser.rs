@@ -34,7 +34,7 @@ pub fn object_tables(html: &mut String, state: &ProxyState) {
         html.push_str("<p class=\"note\">The cache is off.</p>\n");
         return;
     };
-    html.push_str("<div class=\"grid\">\n");
+    html.push_str("<div class=\"grid wide\">\n");
     for (title, id, order) in [
         ("Largest cached objects", "largest", BrowseOrder::Largest),
         ("Most-hit cached objects", "most-hit", BrowseOrder::MostHit),

@@ -22,6 +22,7 @@ h1{font-size:1.4em;margin-bottom:.2em}h2{font-size:1.1em;margin-top:1.6em}.sub{c
 .tile .since{color:#777;font-size:.8em}.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(30em,1fr));gap:1em}\
 .chart{width:100%;height:auto}.axis,.legend{font-size:10px;fill:#555}\
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(22em,1fr));gap:1em}\
+.grid.wide{grid-template-columns:repeat(auto-fill,minmax(34em,1fr))}\
 table{border-collapse:collapse;width:100%;font-size:.9em}th,td{text-align:left;padding:.15em .5em;border-bottom:1px solid #eee;vertical-align:top}\
 td.n,th.n{text-align:right}td.url{word-break:break-all}code{background:#f3f3f3;padding:.1em .3em;border-radius:3px}\
 .note{color:#777}footer{margin-top:2em;color:#777;font-size:.9em}form.inline{display:inline}";
