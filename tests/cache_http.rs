@@ -178,6 +178,44 @@ async fn unsafe_methods_invalidate_the_stored_response() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_unsafe_request_invalidates_every_variant_of_its_target() {
+    // RFC 9111 §4.4: the cache invalidates the target URI, so every response
+    // stored for it, whatever request headers it was selected by.
+    let version = Arc::new(AtomicUsize::new(1));
+    let origin = {
+        let version = version.clone();
+        Origin::start(move |req| {
+            if req.method == "PUT" {
+                version.fetch_add(1, Ordering::SeqCst);
+                return Reply::new(204);
+            }
+            let lang = req.header("accept-language").unwrap_or("none").to_string();
+            Reply::text(format!("v{} in {lang}", version.load(Ordering::SeqCst)))
+                .header("cache-control", "max-age=600")
+                .header("vary", "Accept-Language")
+        })
+        .await
+    };
+    let proxy = proxy(&[]);
+    let client = ProxyClient::new(proxy.addr());
+    let url = origin.url("/doc");
+    for lang in ["en", "fr", "en", "fr"] {
+        let resp = client.get_with(&url, &[("accept-language", lang)]).await;
+        assert_eq!(resp.text(), format!("v1 in {lang}"));
+    }
+    assert_eq!(origin.count("/doc"), 2, "both variants stored");
+    let put = client.send(Method::PUT, &url, &[], "new text").await;
+    assert_eq!(put.status, 204);
+    // The first request after the change stores a new variant list; the
+    // other language's old variant must not come back with it.
+    for lang in ["en", "fr"] {
+        let resp = client.get_with(&url, &[("accept-language", lang)]).await;
+        assert_eq!(resp.text(), format!("v2 in {lang}"), "{lang} after the PUT");
+        assert!(!cached(&resp), "{lang}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn only_if_cached_gets_504_when_absent_and_the_copy_when_present() {
     let origin = Origin::start(|_| Reply::text("here").header("cache-control", "max-age=60")).await;
     let proxy = proxy(&[]);
