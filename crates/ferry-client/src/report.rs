@@ -15,7 +15,7 @@ use crate::job::{Observer, Outcome};
 /// Whether a character must not reach the terminal as it is: C0 and C1
 /// controls (escape sequences start with them), DEL, the Unicode line and
 /// paragraph separators, and the bidirectional overrides.
-fn is_unsafe_char(c: char) -> bool {
+pub fn is_unsafe_char(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }

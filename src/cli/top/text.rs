@@ -1,19 +1,19 @@
 //! Text for the terminal: strings cleaned of control and invisible characters
 //! and cut or wrapped to a width, and numbers written short for people.
 
-/// Characters that must not reach a terminal: C0 and C1 controls and DEL
-/// (escape sequences, carriage returns), line and paragraph separators, and
-/// invisible formatting that can reorder or hide text (bidi controls,
-/// zero-width characters, tags).
+/// Characters that must not reach a terminal: what `ferry get` never prints
+/// raw ([`ferry_client::report::is_unsafe_char`]: controls, line separators,
+/// bidi overrides) and, since these columns hold hosts and URLs rather than
+/// page titles, any other invisible formatting that could hide or reorder
+/// text (zero-width characters, tags).
 pub(super) fn is_unsafe(c: char) -> bool {
-    c.is_control()
+    ferry_client::report::is_unsafe_char(c)
         || matches!(
             c,
             '\u{00AD}'
                 | '\u{061C}'
                 | '\u{180E}'
                 | '\u{200B}'..='\u{200F}'
-                | '\u{2028}'..='\u{202E}'
                 | '\u{2060}'..='\u{206F}'
                 | '\u{FEFF}'
                 | '\u{FFF9}'..='\u{FFFB}'

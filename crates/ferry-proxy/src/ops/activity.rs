@@ -373,25 +373,9 @@ impl Activity {
 
     pub fn report(&self, now: SystemTime) -> Report {
         let state = self.lock();
-        let newest = bucket_index(now);
-        let oldest = newest.saturating_sub(BUCKETS as u64 - 1);
-        let mut slots: Vec<Option<&Bucket>> = vec![None; BUCKETS];
-        for b in state.buckets.iter().filter(|b| b.index >= oldest) {
-            if let Some(slot) = slots.get_mut((b.index - oldest) as usize) {
-                *slot = Some(b);
-            }
-        }
-        let per_sec = |v: u64| v as f64 / BUCKET_SECS as f64;
-        let series_of = |f: &dyn Fn(&Bucket) -> f64| -> Vec<f64> {
-            slots.iter().map(|b| b.map_or(0.0, f)).collect()
-        };
-        let requests_per_second = SERIES
-            .iter()
-            .enumerate()
-            .map(|(i, name)| (*name, series_of(&|b: &Bucket| per_sec(b.outcomes[i]))))
-            .collect();
+        let window = state.window(now);
         let mut last_5m = Tally::default();
-        for b in slots.iter().skip(BUCKETS - SUMMARY_BUCKETS).flatten() {
+        for b in window.iter().skip(BUCKETS - SUMMARY_BUCKETS).flatten() {
             last_5m.add(&b.tally);
         }
         let hosts = |t: &TopK, swap: bool| -> Vec<HostCount> {
@@ -412,21 +396,7 @@ impl Activity {
                 last_5m: Summary::from(&last_5m),
                 since_start: Summary::from(&state.since_start),
             },
-            series: Series {
-                interval_seconds: BUCKET_SECS,
-                start: oldest * BUCKET_SECS,
-                requests_per_second,
-                bytes_from_cache: series_of(&|b: &Bucket| per_sec(b.tally.bytes_from_cache)),
-                bytes_from_origin: series_of(&|b: &Bucket| per_sec(b.tally.bytes_from_origin)),
-                fetch_slots_in_use: slots
-                    .iter()
-                    .map(|b| b.map_or(0, |b| b.slots_in_use))
-                    .collect(),
-                fetch_queue_length: slots
-                    .iter()
-                    .map(|b| b.map_or(0, |b| b.queue_length))
-                    .collect(),
-            },
+            series: series(&window, now),
             top_hosts: TopHosts {
                 by_requests: hosts(&state.by_requests, false),
                 by_bytes: hosts(&state.by_bytes, true),
@@ -435,9 +405,58 @@ impl Activity {
             recent: state.recent.iter().rev().cloned().collect(),
         }
     }
+
+    /// The charts' data alone (what `/charts/*.svg` draws).
+    pub fn series(&self, now: SystemTime) -> Series {
+        let state = self.lock();
+        series(&state.window(now), now)
+    }
+}
+
+/// The window's buckets, one slot per `BUCKET_SECS`, oldest first: `None`
+/// where nothing happened.
+type Window<'a> = Vec<Option<&'a Bucket>>;
+
+fn series(window: &Window<'_>, now: SystemTime) -> Series {
+    let per_sec = |v: u64| v as f64 / BUCKET_SECS as f64;
+    let values = |f: &dyn Fn(&Bucket) -> f64| -> Vec<f64> {
+        window.iter().map(|b| b.map_or(0.0, f)).collect()
+    };
+    let counts = |f: &dyn Fn(&Bucket) -> u64| -> Vec<u64> {
+        window.iter().map(|b| b.map_or(0, f)).collect()
+    };
+    Series {
+        interval_seconds: BUCKET_SECS,
+        start: window_start(now) * BUCKET_SECS,
+        requests_per_second: SERIES
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (*name, values(&|b: &Bucket| per_sec(b.outcomes[i]))))
+            .collect(),
+        bytes_from_cache: values(&|b: &Bucket| per_sec(b.tally.bytes_from_cache)),
+        bytes_from_origin: values(&|b: &Bucket| per_sec(b.tally.bytes_from_origin)),
+        fetch_slots_in_use: counts(&|b: &Bucket| b.slots_in_use),
+        fetch_queue_length: counts(&|b: &Bucket| b.queue_length),
+    }
+}
+
+/// The index of the window's oldest bucket.
+fn window_start(now: SystemTime) -> u64 {
+    bucket_index(now).saturating_sub(BUCKETS as u64 - 1)
 }
 
 impl State {
+    fn window(&self, now: SystemTime) -> Window<'_> {
+        let oldest = window_start(now);
+        let mut window: Window<'_> = vec![None; BUCKETS];
+        for b in self.buckets.iter().filter(|b| b.index >= oldest) {
+            if let Some(slot) = window.get_mut((b.index - oldest) as usize) {
+                *slot = Some(b);
+            }
+        }
+        window
+    }
+
     fn record(&mut self, r: &AccessRecord) {
         let outcome = RequestOutcome::of(r.kind, r.cache, r.error);
         let Some(series) = series_of(outcome) else {

@@ -13,6 +13,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use subtle::ConstantTimeEq;
 
+use super::page::STYLE;
 use super::{bytes_text, param};
 use crate::body::{ProxyBody, full};
 use crate::error::{PolicyError, ProxyError, RequestError};
@@ -23,10 +24,6 @@ const RESULTS: usize = 200;
 const TOP_OBJECTS: usize = 10;
 /// Largest purge form accepted.
 const FORM_LIMIT: usize = 16 * 1024;
-
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:72em;padding:0 1em;color:#222}\
-table{border-collapse:collapse;width:100%;font-size:.9em}th,td{text-align:left;padding:.15em .5em;border-bottom:1px solid #eee;vertical-align:top}\
-td.n,th.n{text-align:right}td.url{word-break:break-all}.note{color:#777}form.inline{display:inline}";
 
 /// The largest and the most-hit objects, for the dashboard.
 pub fn object_tables(html: &mut String, state: &ProxyState) {

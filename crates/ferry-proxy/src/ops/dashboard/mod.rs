@@ -74,7 +74,7 @@ pub async fn serve(
                 .strip_prefix("/charts/")
                 .and_then(|n| n.strip_suffix(".svg"))
                 .unwrap_or("");
-            let series = state.activity.report(std::time::SystemTime::now()).series;
+            let series = state.activity.series(std::time::SystemTime::now());
             let svg = charts::by_name(name, &series, state.config.max_concurrent)
                 .ok_or(RequestError::UnknownPage)?;
             with_type(full(svg), "image/svg+xml")

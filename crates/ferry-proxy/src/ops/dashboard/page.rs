@@ -14,7 +14,8 @@ use crate::ops::activity::{HostCount, RecentRequest, Summary};
 use crate::pages::{escape, html_response};
 use crate::state::ProxyState;
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:72em;padding:0 1em;color:#222}\
+/// The dashboard's and the cache browser's style sheet.
+pub(super) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:72em;padding:0 1em;color:#222}\
 h1{font-size:1.4em;margin-bottom:.2em}h2{font-size:1.1em;margin-top:1.6em}.sub{color:#666;margin-top:0}\
 .tiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(11em,1fr));gap:.6em}\
 .tile{border:1px solid #ddd;border-radius:6px;padding:.5em .7em;background:#fcfcfc}\
