@@ -49,6 +49,14 @@ pub enum CacheError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "cache directory {path} is not a Ferry cache: it holds {found:?}, which Ferry did \
+         not write; give an empty or new directory, or one Ferry made (it has a CACHEDIR.TAG naming Ferry)"
+    )]
+    Foreign {
+        path: std::path::PathBuf,
+        found: String,
+    },
     #[error("cache i/o: {0}")]
     Io(#[from] std::io::Error),
     #[error("corrupt cache object: {0}")]

@@ -69,10 +69,16 @@ impl Cache {
             path: cfg.dir.clone(),
             source,
         };
-        disk::private_dir(&cfg.dir).map_err(dir_err)?;
+        disk::claim(&cfg.dir).map_err(|e| match e {
+            disk::ClaimError::Foreign { found } => CacheError::Foreign {
+                path: cfg.dir.clone(),
+                found,
+            },
+            disk::ClaimError::Io(e) => dir_err(e),
+        })?;
         disk::private_dir(&cfg.dir.join(disk::OBJECTS)).map_err(dir_err)?;
         disk::clear_tmp(&cfg.dir).map_err(dir_err)?;
-        let probe = cfg.dir.join(disk::TMP).join("probe");
+        let probe = cfg.dir.join(disk::TMP).join(disk::PROBE);
         disk::private_file(&probe)
             .and_then(|mut f| std::io::Write::write_all(&mut f, b"ferry"))
             .map_err(dir_err)?;
@@ -190,6 +196,66 @@ mod tests {
         let file = dir.path().join("file");
         std::fs::write(&file, b"x").unwrap();
         assert!(Cache::open(config(&file.join("cache"))).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_directory_holding_other_files_is_refused_and_left_as_it_was() {
+        // `--cache-dir ~` or `/` by mistake: start-up must not empty their
+        // `tmp/` or change their permissions.
+        use std::os::unix::fs::PermissionsExt;
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir(home.path().join("tmp")).unwrap();
+        std::fs::write(home.path().join("tmp/draft.txt"), b"mine").unwrap();
+        std::fs::create_dir(home.path().join("tmp/ab")).unwrap();
+        std::fs::write(home.path().join("tmp/ab/notes"), b"mine too").unwrap();
+        std::fs::write(home.path().join(".profile"), b"x").unwrap();
+        std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+
+        let err = Cache::open(config(home.path())).err().expect("refused");
+        assert!(matches!(err, CacheError::Foreign { .. }), "{err}");
+        assert!(err.to_string().contains("not a Ferry cache"), "{err}");
+        assert_eq!(
+            std::fs::read(home.path().join("tmp/draft.txt")).unwrap(),
+            b"mine"
+        );
+        assert_eq!(
+            std::fs::read(home.path().join("tmp/ab/notes")).unwrap(),
+            b"mine too"
+        );
+        let mode = std::fs::metadata(home.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o755);
+        assert!(!home.path().join(disk::TAG).exists());
+    }
+
+    #[tokio::test]
+    async fn start_up_removes_only_the_files_ferry_was_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache_dir = dir.path().join("cache");
+        drop(Cache::open(config(&cache_dir)).unwrap());
+        let tag = std::fs::read_to_string(cache_dir.join(disk::TAG)).unwrap();
+        assert!(tag.starts_with("Signature: 8a477f597d28d172789f06886806bc55"));
+
+        let shard = cache_dir.join("tmp/ab");
+        std::fs::create_dir_all(&shard).unwrap();
+        let leftover = shard.join(format!("ab{}.1f.tmp", "0".repeat(30)));
+        std::fs::write(&leftover, b"half-written").unwrap();
+        std::fs::write(shard.join("keep.txt"), b"someone's").unwrap();
+        std::fs::write(cache_dir.join("tmp/keep-too"), b"someone's").unwrap();
+        drop(Cache::open(config(&cache_dir)).unwrap());
+        assert!(!leftover.exists(), "a crash's leftover is removed");
+        assert!(shard.join("keep.txt").exists());
+        assert!(cache_dir.join("tmp/keep-too").exists());
+    }
+
+    #[tokio::test]
+    async fn a_cache_made_before_tags_is_still_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["objects", "tmp"] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        std::fs::write(dir.path().join("journal"), b"").unwrap();
+        drop(Cache::open(config(dir.path())).unwrap());
+        assert!(dir.path().join(disk::TAG).exists());
     }
 }
 

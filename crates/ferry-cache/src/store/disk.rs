@@ -2,8 +2,9 @@
 //! checked, and how one is replaced atomically.
 //!
 //! Layout: `<dir>/objects/<2 hex>/<32 hex>` for objects and vary markers,
-//! `<dir>/tmp/` for files being written (emptied at start-up: anything there
-//! is from a crash), `<dir>/journal` for changes made by `ferry cache`.
+//! `<dir>/tmp/` for files being written (Ferry's own removed at start-up:
+//! they are from a crash), `<dir>/journal` for changes made by `ferry cache`,
+//! `<dir>/CACHEDIR.TAG` marking the directory as Ferry's.
 //!
 //! Why files and not a storage crate: bodies must stream in and out without
 //! being held in memory (up to `max_object_size`, default 64 MiB), and an
@@ -310,21 +311,94 @@ pub fn scan(
     Ok(())
 }
 
-/// Empties `tmp/`: files there were being written when the process stopped.
+/// The tag that marks a directory as a cache, from the Cache Directory
+/// Tagging Specification (backup tools skip tagged directories); Ferry also
+/// reads it as "this directory is Ferry's to manage".
+pub const TAG: &str = "CACHEDIR.TAG";
+const TAG_SIGNATURE: &str = "Signature: 8a477f597d28d172789f06886806bc55";
+const TAG_TEXT: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
+# This directory is a Ferry cache. Ferry removes files under objects/ and tmp/.\n";
+
+/// Why a directory cannot become the cache's.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    #[error(
+        "it holds {found:?}, which Ferry did not write; give an empty or new directory, \
+         or one Ferry made (it has a CACHEDIR.TAG naming Ferry)"
+    )]
+    Foreign { found: String },
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// Makes `dir` the cache's directory: creates it, or accepts it if it is
+/// empty, tagged by Ferry, or laid out as a Ferry cache from before tags.
+/// Anything else is refused *before* Ferry changes anything in it, since
+/// start-up empties `tmp/` and makes the directory private: pointed at `/` or
+/// a home directory by mistake, that would lose other people's files.
+pub fn claim(dir: &Path) -> Result<(), ClaimError> {
+    match fs::read_dir(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+        Ok(entries) => {
+            let tagged = fs::read_to_string(dir.join(TAG))
+                .is_ok_and(|t| t.starts_with(TAG_SIGNATURE) && t.contains("Ferry"));
+            if !tagged {
+                for entry in entries {
+                    let name = entry?.file_name();
+                    if ![OBJECTS, TMP, JOURNAL].iter().any(|n| name == *n) {
+                        return Err(ClaimError::Foreign {
+                            found: name.to_string_lossy().into_owned(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    private_dir(dir)?;
+    let tag = dir.join(TAG);
+    if !tag.exists() {
+        fs::write(&tag, TAG_TEXT)?;
+    }
+    Ok(())
+}
+
+/// Empties `tmp/` of the files Ferry was writing when the process stopped.
+/// Only names Ferry gives ([`TempObject`]'s `<id>.<n>.tmp` in two-hex
+/// shards, and the start-up probe) are removed.
 pub fn clear_tmp(dir: &Path) -> io::Result<()> {
     let tmp = dir.join(TMP);
-    if let Ok(entries) = fs::read_dir(&tmp) {
-        for e in entries.flatten() {
-            let path = e.path();
-            if path.is_dir() {
-                let _ = fs::remove_dir_all(&path);
-            } else {
-                let _ = fs::remove_file(&path);
+    let _ = fs::remove_file(tmp.join(PROBE));
+    if let Ok(shards) = fs::read_dir(&tmp) {
+        for shard in shards.flatten() {
+            let name = shard.file_name();
+            let is_shard = name.len() == 2
+                && name
+                    .to_str()
+                    .is_some_and(|n| n.bytes().all(|b| b.is_ascii_hexdigit()));
+            if !is_shard {
+                continue;
+            }
+            let Ok(files) = fs::read_dir(shard.path()) else {
+                continue;
+            };
+            for file in files.flatten() {
+                let name = file.file_name();
+                let ours = name.to_str().is_some_and(|n| {
+                    n.ends_with(".tmp")
+                        && n.split('.').next().and_then(ObjectId::from_hex).is_some()
+                });
+                if ours {
+                    let _ = fs::remove_file(file.path());
+                }
             }
         }
     }
     private_dir(&tmp)
 }
+
+/// The file start-up writes in `tmp/` to prove the directory is writable.
+pub const PROBE: &str = "probe";
 
 #[cfg(test)]
 mod tests {
