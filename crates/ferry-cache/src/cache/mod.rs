@@ -211,7 +211,9 @@ mod tests {
         std::fs::write(home.path().join(".profile"), b"x").unwrap();
         std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
 
-        let err = Cache::open(config(home.path())).err().expect("refused");
+        let Err(err) = Cache::open(config(home.path())) else {
+            panic!("a foreign directory was accepted")
+        };
         assert!(matches!(err, CacheError::Foreign { .. }), "{err}");
         assert!(err.to_string().contains("not a Ferry cache"), "{err}");
         assert_eq!(
