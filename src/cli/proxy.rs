@@ -72,6 +72,14 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "CIDR")]
     pub admin_client: Vec<IpNet>,
 
+    /// Load balancer network (HAProxy) whose connections start with a PROXY
+    /// protocol header (v1 or v2) naming the client; repeatable. Client
+    /// rules, caps, fairness and logs then use that client. Connections from
+    /// these addresses without the header, and headers from anyone else, are
+    /// refused.
+    #[arg(long, value_name = "CIDR")]
+    pub proxy_protocol_from: Vec<IpNet>,
+
     /// Refuse destinations in this network, checked on the addresses a name
     /// resolves to (and for CONNECT); repeatable.
     #[arg(long, value_name = "CIDR")]
@@ -172,6 +180,13 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "SECS")]
     pub shutdown_timeout: Option<u64>,
 
+    /// Seconds to keep serving after SIGINT/SIGTERM while `/healthz`
+    /// answers 503, so a load balancer takes this node out before its
+    /// listener closes (longer than the balancer's fall × inter).
+    /// [default: 0]
+    #[arg(long, value_name = "SECS")]
+    pub drain_period: Option<u64>,
+
     /// Seconds a CONNECT tunnel may carry no traffic before it is closed.
     /// [default: 600]
     #[arg(long, value_name = "SECS")]
@@ -185,9 +200,15 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
 
-    /// Name this proxy gives itself in `Via` (never the host name). [default: ferry]
+    /// Name this proxy gives itself in `Via` and `Cache-Status` (never the
+    /// host name). [default: ferry]
     #[arg(long, value_name = "NAME")]
     pub via_pseudonym: Option<String>,
+
+    /// This node's name in a farm: the proxy calls itself `ferry-NAME` in
+    /// `Cache-Status` and `Via`, so responses say which node answered.
+    #[arg(long, value_name = "NAME", conflicts_with = "via_pseudonym")]
+    pub node_name: Option<String>,
 
     /// Tell origins the client's address: `none`, `x-forwarded-for` or
     /// `forwarded`. [default: none]
@@ -259,6 +280,7 @@ impl ProxyArgs {
         set_list(&mut c.connect_ports, &self.connect_port);
         set_list(&mut c.allow_clients, &self.allow_client);
         set_list(&mut c.admin_clients, &self.admin_client);
+        set_list(&mut c.proxy_protocol_from, &self.proxy_protocol_from);
         set_list(&mut c.deny_networks, &self.deny_network);
         set_list(&mut c.allow_networks, &self.allow_network);
         set_list(&mut c.deny_domains, &self.deny_domain);
@@ -289,10 +311,14 @@ impl ProxyArgs {
         set(&mut c.min_transfer_bytes, &self.min_transfer_bytes);
         set(&mut c.transfer_window, &self.transfer_window);
         set(&mut c.shutdown_timeout, &self.shutdown_timeout);
+        set(&mut c.drain_period, &self.drain_period);
         set(&mut c.tunnel_idle_timeout, &self.tunnel_idle_timeout);
         set(&mut c.access_log, &self.access_log);
         set(&mut c.log_format, &self.log_format);
         set(&mut c.via_pseudonym, &self.via_pseudonym);
+        if let Some(node) = &self.node_name {
+            c.via_pseudonym = format!("ferry-{node}");
+        }
         set(&mut c.forwarded_header, &self.forwarded_header);
         if self.cache_dir.is_some() {
             c.cache.dir = self.cache_dir.clone();

@@ -123,6 +123,10 @@ pub struct ProxyConfig {
     pub allow_clients: Vec<IpNet>,
     /// Clients that may ask about or change what is stored (`PURGE`).
     pub admin_clients: Vec<IpNet>,
+    /// Load balancers in front of this proxy: connections from them must
+    /// open with a PROXY protocol header naming the client, and only theirs
+    /// may.
+    pub proxy_protocol_from: Vec<IpNet>,
     /// Destination networks refused after DNS (and for CONNECT).
     pub deny_networks: Vec<IpNet>,
     /// If any, the only destination networks reachable (they also open the
@@ -146,6 +150,9 @@ pub struct ProxyConfig {
     pub min_transfer_bytes: u64,
     pub transfer_window: u64,
     pub shutdown_timeout: u64,
+    /// Seconds between the stop signal and closing the listener, during
+    /// which `/healthz` answers 503 (for load balancers' health checks).
+    pub drain_period: u64,
     pub tunnel_idle_timeout: u64,
     pub access_log: String,
     pub log_format: LogFormat,
@@ -177,6 +184,7 @@ impl Default for ProxyConfig {
             connect_ports: vec![443],
             admin_clients: loopback_networks(),
             allow_clients: loopback_networks(),
+            proxy_protocol_from: Vec::new(),
             deny_networks: Vec::new(),
             allow_networks: Vec::new(),
             deny_domains: Vec::new(),
@@ -193,6 +201,7 @@ impl Default for ProxyConfig {
             min_transfer_bytes: 1024,
             transfer_window: 60,
             shutdown_timeout: 30,
+            drain_period: 0,
             tunnel_idle_timeout: 600,
             access_log: "-".into(),
             log_format: LogFormat::Common,
@@ -208,6 +217,13 @@ impl Default for ProxyConfig {
 }
 
 impl ProxyConfig {
+    /// Whether `peer` is one of the balancers (`proxy_protocol_from`).
+    pub fn is_balancer(&self, peer: std::net::IpAddr) -> bool {
+        self.proxy_protocol_from
+            .iter()
+            .any(|net| net.contains(&peer))
+    }
+
     pub fn ca_dir_or_default(&self) -> PathBuf {
         self.ca_dir
             .clone()
@@ -301,6 +317,10 @@ impl ProxyConfig {
     pub fn header_timeout(&self) -> Duration {
         Duration::from_secs(self.header_timeout)
     }
+    pub fn drain_period(&self) -> Duration {
+        Duration::from_secs(self.drain_period)
+    }
+
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout)
     }

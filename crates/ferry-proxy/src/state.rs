@@ -40,6 +40,9 @@ pub struct ProxyState {
     /// Proves a dashboard action came from a page this proxy served: random
     /// per run, in every form, checked on every POST.
     pub csrf_token: String,
+    /// Set on SIGTERM/SIGINT: `/healthz` answers 503 so load balancers take
+    /// this node out while it still serves (`drain_period`).
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 /// A fresh random token for [`ProxyState::csrf_token`].

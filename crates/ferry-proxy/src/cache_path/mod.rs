@@ -326,7 +326,9 @@ fn spawn_revalidation(cx: CacheRequest<'_>, mut parts: request::Parts) {
         }
         tracing::debug!(
             host,
-            cache_status = outcome.cache_status().unwrap_or_default(),
+            cache_status = outcome
+                .cache_status(&state.config.via_pseudonym)
+                .unwrap_or_default(),
             "background revalidation done"
         );
     });

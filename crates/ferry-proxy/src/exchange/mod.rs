@@ -301,7 +301,8 @@ impl Exchange {
                 error.response(&self.target)
             }
         };
-        self.outcome.apply(resp.headers_mut());
+        self.outcome
+            .apply(resp.headers_mut(), &state.config.via_pseudonym);
         let started = self.started;
         let record = self.into_record(resp.status().as_u16());
         let (log, metrics) = (state.log.clone(), state.metrics.clone());

@@ -331,8 +331,10 @@ impl CacheOutcome {
     }
 
     /// The RFC 9211 `Cache-Status` value, `None` when the cache took no part.
-    pub fn cache_status(self) -> Option<String> {
-        let mut s = CacheStatus::new();
+    /// `cache_name` is this proxy's name (`via_pseudonym`), so that in a farm
+    /// the entry says which node answered.
+    pub fn cache_status(self, cache_name: &str) -> Option<String> {
+        let mut s = CacheStatus::new(cache_name);
         match self {
             CacheOutcome::NotConsulted | CacheOutcome::Refused => return None,
             CacheOutcome::Hit { ttl } => s.hit().ttl(ttl),
@@ -376,8 +378,8 @@ impl CacheOutcome {
     /// Adds `Cache-Status` and `X-Cache` to a response's headers, if the
     /// cache took part. Entries of caches nearer the origin stay in front of
     /// ours (RFC 9211 §2: the list grows towards the client).
-    pub fn apply(self, headers: &mut http::HeaderMap) {
-        let Some(mut value) = self.cache_status() else {
+    pub fn apply(self, headers: &mut http::HeaderMap, cache_name: &str) {
+        let Some(mut value) = self.cache_status(cache_name) else {
             return;
         };
         if let Some(upstream) = headers.get(CACHE_STATUS).and_then(|v| v.to_str().ok()) {
@@ -394,9 +396,9 @@ impl CacheOutcome {
 struct CacheStatus(String);
 
 impl CacheStatus {
-    fn new() -> Self {
+    fn new(cache_name: &str) -> Self {
         let mut s = String::with_capacity(64);
-        s.push_str("ferry");
+        s.push_str(cache_name);
         CacheStatus(s)
     }
     fn hit(&mut self) -> &mut Self {
@@ -538,11 +540,15 @@ mod tests {
             ),
         ];
         for (outcome, status, token, class) in cases {
-            assert_eq!(outcome.cache_status().as_deref(), *status, "{outcome:?}");
+            assert_eq!(
+                outcome.cache_status("ferry").as_deref(),
+                *status,
+                "{outcome:?}"
+            );
             assert_eq!(outcome.log_token(), *token, "{outcome:?}");
             assert_eq!(outcome.class().as_str(), *class, "{outcome:?}");
             let mut headers = http::HeaderMap::new();
-            outcome.apply(&mut headers);
+            outcome.apply(&mut headers, "ferry");
             assert_eq!(
                 headers.get(X_CACHE).map(|v| v.to_str().unwrap()),
                 status.map(|_| *token),

@@ -5,6 +5,7 @@
 //! on a connection is handed to [`crate::exchange::handle`].
 
 mod gate;
+mod proxy_protocol;
 pub mod stall;
 
 use std::net::SocketAddr;
@@ -121,6 +122,7 @@ pub async fn serve(config: ProxyConfig) -> Result<(), StartupError> {
         activity,
         started,
         csrf_token: crate::state::new_csrf_token(),
+        draining: std::sync::atomic::AtomicBool::new(false),
         config,
     });
 
@@ -168,6 +170,26 @@ pub async fn serve(config: ProxyConfig) -> Result<(), StartupError> {
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
             _ = sighup.recv() => reload_rules(&state),
+        }
+    }
+
+    // First the drain period: still serving, but failing health checks, so
+    // a load balancer moves traffic elsewhere before the listener closes
+    // (closing at once would fail the requests it is about to send here).
+    state
+        .draining
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let drain = state.config.drain_period();
+    if !drain.is_zero() {
+        tracing::info!(secs = drain.as_secs(), "draining: health checks answer 503");
+        eprintln!(
+            "ferry: draining for {} s (/healthz answers 503; a second signal skips this)",
+            drain.as_secs()
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(drain) => {}
+            _ = sigint.recv() => {}
+            _ = sigterm.recv() => {}
         }
     }
 
@@ -265,41 +287,32 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
-                // Counted first: refusals take a place too, so a flood of
-                // refused connections from one address is bounded as well.
-                let counted = match caps.admit(peer.ip()) {
-                    Ok(counted) => counted,
-                    Err(cause) => {
-                        state.metrics.connections_capped.inc();
-                        tracing::info!(%peer, cause, "connection refused");
-                        // A page for the refused, while few are being
-                        // refused at once; under a flood, just the close.
-                        if let Ok(permit) = refusing.clone().try_acquire_owned() {
-                            connections.spawn(async move {
-                                let _permit = permit;
-                                gate::refuse(stream, StatusCode::SERVICE_UNAVAILABLE, cause).await;
-                            });
-                        }
-                        continue;
-                    }
+                let gate = Gate {
+                    state: &state,
+                    caps: &caps,
+                    connections: &connections,
+                    refusing: &refusing,
+                    stop: &stop,
                 };
-                if let Err(refusal) = state.rules.load().check_client(peer.ip()) {
-                    state.metrics.clients_refused.inc();
-                    tracing::info!(%peer, "client address not allowed");
-                    let cause = refusal.to_string();
-                    connections.spawn(async move {
-                        let _counted = counted;
-                        gate::refuse(stream, StatusCode::FORBIDDEN, &cause).await;
+                if state.config.proxy_protocol_from.is_empty() {
+                    gate.admit(stream, peer, peer);
+                } else if state.config.is_balancer(peer.ip()) {
+                    // Counted against the caps only once the header has said
+                    // whose connection it is: the balancer carries everyone's.
+                    let state = state.clone();
+                    let (caps, connections, refusing, stop) = (
+                        caps.clone(),
+                        connections.clone(),
+                        refusing.clone(),
+                        stop.clone(),
+                    );
+                    connections.clone().spawn(async move {
+                        from_balancer(stream, peer, &state, &caps, &connections, &refusing, &stop)
+                            .await;
                     });
-                    continue;
+                } else {
+                    gate.admit(stream, peer, peer);
                 }
-                let gauge = ConnectionGauge::new(state.metrics.clone());
-                let conn = serve_connection(stream, peer, state.clone(), stop.clone());
-                connections.spawn(async move {
-                    let _counted = counted;
-                    let _gauge = gauge;
-                    conn.await;
-                });
             }
             Err(e) => {
                 // Usually out of file descriptors: back off instead of spinning.
@@ -307,6 +320,115 @@ async fn accept_loop(
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+/// Reads the PROXY header of a connection from a balancer, then admits it
+/// as the client it names.
+async fn from_balancer(
+    mut stream: TcpStream,
+    balancer: SocketAddr,
+    state: &Arc<ProxyState>,
+    caps: &Arc<ConnectionCaps>,
+    connections: &TaskTracker,
+    refusing: &Arc<Semaphore>,
+    stop: &watch::Receiver<bool>,
+) {
+    match proxy_protocol::read_header(&mut stream, state.config.header_timeout()).await {
+        Ok(announced) => {
+            let client = match announced {
+                proxy_protocol::Announced::Client(client) => client,
+                proxy_protocol::Announced::Balancer => balancer,
+            };
+            let gate = Gate {
+                state,
+                caps,
+                connections,
+                refusing,
+                stop,
+            };
+            gate.admit(stream, balancer, client);
+        }
+        Err(e) => {
+            state.metrics.clients_refused.inc();
+            tracing::warn!(%balancer, error = %e, "connection from a balancer refused");
+            gate::refuse(stream, StatusCode::BAD_REQUEST, &e.to_string()).await;
+        }
+    }
+}
+
+/// What deciding on one accepted connection needs.
+struct Gate<'a> {
+    state: &'a Arc<ProxyState>,
+    caps: &'a Arc<ConnectionCaps>,
+    connections: &'a TaskTracker,
+    refusing: &'a Arc<Semaphore>,
+    stop: &'a watch::Receiver<bool>,
+}
+
+impl Gate<'_> {
+    /// Applies the caps and the client-address rule to `client` (the peer,
+    /// or the client a balancer named), then serves or refuses.
+    fn admit(&self, stream: TcpStream, peer: SocketAddr, client: SocketAddr) {
+        let state = self.state;
+        // Counted first: refusals take a place too, so a flood of refused
+        // connections from one address is bounded as well.
+        let counted = match self.caps.admit(client.ip()) {
+            Ok(counted) => counted,
+            Err(cause) => {
+                state.metrics.connections_capped.inc();
+                tracing::info!(%client, %peer, cause, "connection refused");
+                // A page for the refused, while few are being refused at
+                // once; under a flood, just the close.
+                if let Ok(permit) = self.refusing.clone().try_acquire_owned() {
+                    self.connections.spawn(async move {
+                        let _permit = permit;
+                        gate::refuse(stream, StatusCode::SERVICE_UNAVAILABLE, cause).await;
+                    });
+                }
+                return;
+            }
+        };
+        // A balancer may always speak for itself (its health checks).
+        let own_connection = client == peer && state.config.is_balancer(peer.ip());
+        if !own_connection {
+            if let Err(refusal) = state.rules.load().check_client(client.ip()) {
+                state.metrics.clients_refused.inc();
+                tracing::info!(%client, %peer, "client address not allowed");
+                let cause = refusal.to_string();
+                self.connections.spawn(async move {
+                    let _counted = counted;
+                    gate::refuse(stream, StatusCode::FORBIDDEN, &cause).await;
+                });
+                return;
+            }
+        }
+        // Behind balancers, a connection from anyone else that opens with
+        // a PROXY header is refused: only a balancer may say whose
+        // connection it is.
+        let check_for_header =
+            !state.config.proxy_protocol_from.is_empty() && !state.config.is_balancer(peer.ip());
+        let gauge = ConnectionGauge::new(state.metrics.clone());
+        let state = state.clone();
+        let stop = self.stop.clone();
+        self.connections.spawn(async move {
+            let _counted = counted;
+            let _gauge = gauge;
+            if check_for_header
+                && proxy_protocol::starts_with_header(&stream, state.config.header_timeout()).await
+            {
+                state.metrics.clients_refused.inc();
+                tracing::warn!(%peer, "PROXY protocol header from an address that is not a balancer");
+                gate::refuse(
+                    stream,
+                    StatusCode::BAD_REQUEST,
+                    "a PROXY protocol header is accepted only from the balancers (proxy-protocol-from)",
+                )
+                .await;
+                return;
+            }
+            serve_connection(stream, client, state, stop).await;
+        });
     }
 }
 

@@ -52,6 +52,9 @@ pub async fn serve(
             let json = serde_json::to_string(&Stats::take(state, admin)).unwrap_or_default();
             with_type(full(json), "application/json")
         }
+        "/healthz" if state.draining.load(std::sync::atomic::Ordering::Relaxed) => {
+            pages::text(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+        }
         "/healthz" => pages::text(StatusCode::OK, "ok\n"),
         "/metrics" => with_type(full(state.metrics.encode()), metrics::CONTENT_TYPE),
         "/proxy.pac" => with_type(
