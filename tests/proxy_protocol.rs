@@ -2,6 +2,7 @@
 //! balancer names is the one client rules, caps and the log see; a header
 //! from anyone else, or no header from a balancer, is refused; the header
 //! never reaches an origin.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

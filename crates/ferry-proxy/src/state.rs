@@ -129,6 +129,7 @@ impl ProxyState {
             activity,
             started: std::time::Instant::now(),
             csrf_token: new_csrf_token(),
+            draining: std::sync::atomic::AtomicBool::new(false),
             config,
         })
     }
