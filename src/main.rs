@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         Command::HashPassword(args) => cli::password::run(args),
         Command::Ca(args) => cli::ca::run(args),
         Command::Top(args) => cli::top::run(args),
+        Command::Farm(args) => cli::farm::run(args),
     };
     match result {
         Ok(code) => code,

@@ -4,6 +4,7 @@
 pub mod ca;
 pub mod cache;
 pub mod client;
+pub mod farm;
 pub mod password;
 pub mod proxy;
 pub mod top;
@@ -33,6 +34,8 @@ pub enum Command {
     /// Watch a running proxy: requests, hit ratios, fetch slots, the cache,
     /// top hosts and the last requests, refreshed from its /api/stats.
     Top(top::TopArgs),
+    /// Run several proxies as one sharded cache behind HAProxy.
+    Farm(farm::FarmArgs),
     /// Read a password from standard input and print its argon2 hash for the
     /// proxy's `[[auth.users]]` config.
     HashPassword(password::HashPasswordArgs),
