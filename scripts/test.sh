@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs Ferry's whole test suite on a fresh machine: installs the system tools the
-# tests drive (curl, a real browser and NSS certutil, the Prometheus client
+# tests drive (curl, HAProxy, a real browser and NSS certutil, the Prometheus client
 # library's metrics parser, the HTTP caching test suite and a browser driver
 # from npm), then runs every unit and integration test.
 set -euo pipefail
@@ -11,6 +11,8 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # certutil: the browser test trusts Ferry's CA in an NSS database, as users do.
 command -v certutil >/dev/null 2>&1 || need+=(libnss3-tools)
+# The farm test puts three nodes behind a real HAProxy (Debian's, 2.6).
+[ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 # The dashboard test checks /metrics with the reference OpenMetrics parser.
 /usr/bin/python3 -c 'import prometheus_client' >/dev/null 2>&1 || need+=(python3-prometheus-client)
 if [ ${#need[@]} -gt 0 ]; then

@@ -158,7 +158,7 @@ async fn api_stats_and_metrics_move_with_traffic() {
     assert!(sample("ferry_cache_objects") >= 2.0);
     assert_eq!(
         sample(&format!(
-            "ferry_build_info{{version=\"{}\"}}",
+            "ferry_build_info{{version=\"{}\",name=\"ferry\"}}",
             env!("CARGO_PKG_VERSION")
         )),
         1.0

@@ -112,6 +112,7 @@ impl ProxyState {
             cache: cache.clone(),
             log_dropped: Arc::default(),
             upstream_pool: upstream.pool_cap(),
+            name: config.via_pseudonym.clone(),
         }));
         Arc::new(ProxyState {
             rules: ArcSwap::from_pointee(Rules::build(&config).unwrap()),

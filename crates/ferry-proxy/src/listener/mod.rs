@@ -104,6 +104,7 @@ pub async fn serve(config: ProxyConfig) -> Result<(), StartupError> {
         cache: cache.clone(),
         log_dropped: log.dropped(),
         upstream_pool: upstream.pool_cap(),
+        name: config.via_pseudonym.clone(),
     }));
     let state = Arc::new(ProxyState {
         cache,

@@ -74,15 +74,19 @@ pub struct StateCollector {
     pub log_dropped: Arc<std::sync::atomic::AtomicU64>,
     /// Reusable upstream connections.
     pub upstream_pool: Arc<PoolCap>,
+    /// The proxy's name (`via_pseudonym`, `ferry-<node>` in a farm), a
+    /// label of `ferry_build_info` so a farm's series can be told apart by
+    /// node.
+    pub name: String,
 }
 
 impl Metrics {
     pub fn new(state: StateCollector) -> Metrics {
         let mut registry = Registry::default();
-        let build = prometheus_client::metrics::info::Info::new(vec![(
-            "version".to_string(),
-            env!("CARGO_PKG_VERSION").to_string(),
-        )]);
+        let build = prometheus_client::metrics::info::Info::new(vec![
+            ("version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+            ("name".to_string(), state.name.clone()),
+        ]);
         registry.register("ferry_build", "The running build.", build);
         let requests = {
             let family = Family::<Labels2, Counter>::default();
@@ -444,6 +448,7 @@ mod tests {
             cache: None,
             log_dropped: Arc::default(),
             upstream_pool: PoolCap::new(1),
+            name: "ferry".into(),
         })
     }
 
@@ -500,7 +505,7 @@ mod tests {
         }
         assert_eq!(value(&m, "ferry_fetch_slots"), Some(5.0));
         let build = format!(
-            "ferry_build_info{{version=\"{}\"}}",
+            "ferry_build_info{{version=\"{}\",name=\"ferry\"}}",
             env!("CARGO_PKG_VERSION")
         );
         assert_eq!(value(&m, &build), Some(1.0));
