@@ -232,6 +232,35 @@ async fn fetch_all(
     out
 }
 
+/// Sends a GET for each URL (tagged `who=N`) one after another on one
+/// kept-alive connection from `from`.
+async fn keep_alive_run(farm: SocketAddr, from: IpAddr, who: u8, urls: &[String]) {
+    use http_body_util::{BodyExt, Empty};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(from, 0)).unwrap();
+    let stream = socket.connect(farm).await.unwrap();
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
+    tokio::spawn(conn);
+    for url in urls {
+        let tagged = format!("{url}&who={who}");
+        let host = tagged
+            .parse::<http::Uri>()
+            .unwrap()
+            .authority()
+            .unwrap()
+            .to_string();
+        let req = http::Request::get(&tagged)
+            .header("host", host)
+            .body(Empty::<bytes::Bytes>::new())
+            .unwrap();
+        sender.ready().await.unwrap();
+        let resp = sender.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200, "{tagged}");
+        resp.into_body().collect().await.unwrap();
+    }
+}
+
 fn split(owners: &[(String, String)]) -> BTreeMap<String, usize> {
     let mut by_node = BTreeMap::new();
     for (node, _) in owners {
@@ -289,6 +318,47 @@ async fn a_farm_fetches_each_url_once_and_spreads_them_over_the_nodes() {
     // node logged; the balancer's (127.0.0.1) appears only for checks.
     farm.logged(&first[0].0, "127.0.0.2", "/obj/0?v=0 ").await;
 
+    // Two clients, each sending many requests on one kept-alive connection
+    // to HAProxy at the same time: HAProxy must never send one client's
+    // request on a node connection that another client's PROXY header
+    // opened, or the node would apply the wrong client's rules.
+    let mut both = tokio::task::JoinSet::new();
+    for (who, from) in [(1, IpAddr::V4(Ipv4Addr::LOCALHOST)), (2, CLIENT)] {
+        let (addr, urls) = (farm.addr, urls.clone());
+        both.spawn(async move { keep_alive_run(addr, from, who, &urls[..150]).await });
+    }
+    while let Some(done) = both.join_next().await {
+        done.unwrap();
+    }
+    let who_lines = |farm: &Farm| {
+        farm.nodes
+            .iter()
+            .map(|(_, p)| p.stdout().lines().filter(|l| l.contains("who=")).count())
+            .sum::<usize>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while who_lines(&farm) < 300 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(who_lines(&farm), 300);
+    for (node, proxy) in &farm.nodes {
+        let log = proxy.stdout();
+        let mut seen = 0;
+        for line in log.lines().filter(|l| l.contains("who=")) {
+            seen += 1;
+            let expected = if line.contains("who=1") {
+                "127.0.0.1 "
+            } else {
+                "127.0.0.2 "
+            };
+            assert!(
+                line.starts_with(expected),
+                "node {node} mixed clients: {line}"
+            );
+        }
+        eprintln!("farm: node {node} logged {seen} kept-alive requests, each with its own client");
+    }
+
     // Client rules see that address too: 127.0.0.3 is not an allowed client.
     let stranger = farm.client(STRANGER).get(&urls[1]).await;
     assert_eq!(stranger.status, 403, "{}", stranger.text());
@@ -320,7 +390,8 @@ async fn a_farm_fetches_each_url_once_and_spreads_them_over_the_nodes() {
     assert!(again.header("cache-status").unwrap().contains("stored"));
     assert_eq!(
         origin.requests().len(),
-        1001,
+        // The 1,000 URLs, the two clients' 300 tagged ones, the purged one.
+        1301,
         "only the purged URL was fetched again"
     );
 
