@@ -240,3 +240,19 @@ async fn a_node_name_appears_in_cache_status_and_via() {
     );
     assert_eq!(origin.requests()[0].header("via"), Some("1.1 ferry-b"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_balancers_configured_a_proxy_header_is_a_bad_request() {
+    let origin = Origin::start(|_| Reply::text("page")).await;
+    let proxy = proxy(&[]);
+    let limit = Duration::from_secs(5);
+    let mut sent = v1("198.51.100.7", 1).into_bytes();
+    sent.extend_from_slice(get(&origin.url("/p")).as_bytes());
+    let (resp, _) = raw_exchange(proxy.addr(), &sent, limit).await;
+    assert!(status(&resp).contains("400"), "{}", status(&resp));
+    let mut sent = v2([198, 51, 100, 7], 1);
+    sent.extend_from_slice(get(&origin.url("/p")).as_bytes());
+    let (resp, _) = raw_exchange(proxy.addr(), &sent, limit).await;
+    assert!(status(&resp).contains("400"), "{}", status(&resp));
+    assert_eq!(origin.requests().len(), 0);
+}
