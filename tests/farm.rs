@@ -93,12 +93,26 @@ fn haproxy_bin() -> &'static str {
     panic!("this test needs HAProxy (scripts/test.sh installs Debian's haproxy package)")
 }
 
+/// A free port for HAProxy to listen on (it cannot report one it picked).
+/// Taken below the kernel's ephemeral range, where the ports the nodes and
+/// origins get by binding port 0 come from, so they cannot take it between
+/// this check and HAProxy's bind.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+        .subsec_nanos() as u64;
+    let mut candidate = (std::process::id() as u64) << 32 ^ nanos;
+    for _ in 0..1000 {
+        candidate = candidate
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let port = 20_000 + (candidate >> 33) as u16 % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000")
 }
 
 /// Starts three nodes and HAProxy in front of them, and waits until
@@ -237,6 +251,7 @@ async fn fetch_all(
 async fn keep_alive_run(farm: SocketAddr, from: IpAddr, who: u8, urls: &[String]) {
     use http_body_util::{BodyExt, Empty};
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_reuseaddr(true).unwrap();
     socket.bind(SocketAddr::new(from, 0)).unwrap();
     let stream = socket.connect(farm).await.unwrap();
     let io = hyper_util::rt::TokioIo::new(stream);
@@ -284,7 +299,9 @@ async fn a_farm_fetches_each_url_once_and_spreads_them_over_the_nodes() {
         }
     });
     let farm = start_farm(&["--connect-port", &echo_addr.port().to_string()]).await;
-    let client = farm.client(CLIENT);
+    // Bulk traffic comes from 127.0.0.1, left for the kernel to pick ports;
+    // the address checks below use 127.0.0.2.
+    let client = ProxyClient::new(farm.addr);
     let urls: Vec<String> = (0..1000)
         .map(|i| origin.url(&format!("/obj/{i}?v={}", i * 7)))
         .collect();
@@ -316,6 +333,8 @@ async fn a_farm_fetches_each_url_once_and_spreads_them_over_the_nodes() {
 
     // The client's own address, from the PROXY header, is what the owning
     // node logged; the balancer's (127.0.0.1) appears only for checks.
+    let hit = farm.client(CLIENT).get(&urls[0]).await;
+    assert!(hit.header("cache-status").unwrap().contains("; hit"));
     farm.logged(&first[0].0, "127.0.0.2", "/obj/0?v=0 ").await;
 
     // Two clients, each sending many requests on one kept-alive connection
@@ -372,7 +391,8 @@ async fn a_farm_fetches_each_url_once_and_spreads_them_over_the_nodes() {
     // 127.0.0.2 may not, 127.0.0.1 (the admin client here) may.
     let purged = &urls[5];
     let owner = &first[5].0;
-    let refused = client
+    let refused = farm
+        .client(CLIENT)
         .send(Method::from_bytes(b"PURGE").unwrap(), purged, &[], "")
         .await;
     assert_eq!(refused.status, 403);
@@ -452,7 +472,7 @@ async fn a_farm_fetches_each_url_once_and_spreads_them_over_the_nodes() {
 async fn a_node_stopped_under_load_fails_no_request_and_only_its_share_is_refetched() {
     let origin = Origin::start(cacheable_origin()).await;
     let mut farm = start_farm(&[]).await;
-    let client = farm.client(CLIENT);
+    let client = ProxyClient::new(farm.addr);
     let urls: Vec<String> = (0..1000).map(|i| origin.url(&format!("/u/{i}"))).collect();
     let owners = fetch_all(&client, &urls, 16).await;
     let owned_by_b: HashSet<String> = urls

@@ -145,18 +145,24 @@ defaults
     mode http
     log global
     option httplog
+    option dontlognull
     # A node that refuses a connection (stopped) is skipped and the request
     # sent to the next: connect failures are the only retry, so a request is
     # never sent twice.
     retries 3
     option redispatch 1
     timeout connect 5s
-    # Long downloads: the client and the node may each be silent this long.
-    timeout client 10m
-    timeout server 10m
-    # An established CONNECT tunnel (HTTPS through the farm).
+    timeout check 2s
+    # Inactivity, not duration: a long download is fine while bytes move. A
+    # node may take up to its queue timeout plus its response timeout (60 s
+    # + 60 s by default) before the first byte of a miss.
+    timeout client 5m
+    timeout server 3m
+    # An established CONNECT tunnel (HTTPS through the farm): without it an
+    # idle tunnel would be cut at `timeout client`.
     timeout tunnel 1h
     timeout client-fin 30s
+    timeout server-fin 30s
     timeout http-request 30s
     timeout http-keep-alive 60s
     timeout queue 60s
@@ -185,9 +191,14 @@ backend ferry_nodes
     option httpchk
     http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host ferry-health
     http-check expect status 200
+    # A node connection carries one client's PROXY header, so it serves
+    # that client only; `never` keeps one node connection per client
+    # connection instead of idle ones piling up unusable.
+    http-reuse never
     # The PROXY protocol on every connection, health checks included (they
-    # are sent as LOCAL connections of the balancer itself).
-    default-server send-proxy-v2 check-send-proxy check inter {inter}ms fall 2 rise 2",
+    # are sent as LOCAL connections of the balancer itself). Weight 100
+    # gives the consistent-hash ring more points per node: a more even split.
+    default-server send-proxy-v2 check-send-proxy check inter {inter}ms fall 2 rise 2 weight 100",
         listen = args.listen,
     );
     for (name, node) in names.iter().zip(&args.nodes) {
@@ -217,6 +228,8 @@ mod tests {
         assert!(text.contains("balance uri whole"));
         assert!(text.contains("hash-type consistent"));
         assert!(text.contains("send-proxy-v2 check-send-proxy check"));
+        assert!(text.contains("http-reuse never"));
+        assert!(text.contains("timeout tunnel"));
         assert!(text.contains("uri /healthz"));
     }
 

@@ -119,6 +119,10 @@ impl ProxyClient {
                 } else {
                     tokio::net::TcpSocket::new_v6()?
                 };
+                // A port bound before connecting must be unused by every
+                // socket on that address, TIME_WAIT ones included: without
+                // reuse, a few thousand short requests exhaust the range.
+                socket.set_reuseaddr(true)?;
                 socket.bind(SocketAddr::new(ip, 0))?;
                 socket.connect(self.proxy).await
             }
