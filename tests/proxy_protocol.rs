@@ -42,12 +42,21 @@ fn status(response: &[u8]) -> String {
 
 /// Sends `bytes` from `local` (an address of this machine) and reads the answer.
 async fn exchange_from(local: IpAddr, to: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    exchange_from_within(local, to, bytes, Duration::from_secs(5)).await
+}
+
+async fn exchange_from_within(
+    local: IpAddr,
+    to: SocketAddr,
+    bytes: &[u8],
+    limit: Duration,
+) -> Vec<u8> {
     let socket = TcpSocket::new_v4().unwrap();
     socket.bind(SocketAddr::new(local, 0)).unwrap();
     let mut stream: TcpStream = socket.connect(to).await.unwrap();
     stream.write_all(bytes).await.unwrap();
     let mut out = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out)).await;
+    let _ = tokio::time::timeout(limit, stream.read_to_end(&mut out)).await;
     out
 }
 
@@ -255,4 +264,66 @@ async fn without_balancers_configured_a_proxy_header_is_a_bad_request() {
     let (resp, _) = raw_exchange(proxy.addr(), &sent, limit).await;
     assert!(status(&resp).contains("400"), "{}", status(&resp));
     assert_eq!(origin.requests().len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fetch_slots_take_turns_between_the_clients_a_balancer_names() {
+    // Behind a balancer every connection comes from its address; fairness
+    // must still see two clients, or one could starve the other.
+    let gate = ferry_testkit::Gate::new();
+    let g = gate.clone();
+    let origin = Origin::start(move |_| Reply::text("ok").gate(&g)).await;
+    // The balancer is 127.0.0.2 here, so the test reads the proxy's
+    // metrics from 127.0.0.1 as an ordinary client.
+    let proxy = proxy(&[
+        "--no-cache",
+        "--max-concurrent",
+        "1",
+        "--proxy-protocol-from",
+        "127.0.0.2/32",
+        "--allow-network",
+        "127.0.0.1/32",
+        "--allow-client",
+        "198.51.100.0/24",
+        "--allow-client",
+        "127.0.0.1/32",
+    ]);
+    let limit = Duration::from_secs(60);
+    let balancer: IpAddr = "127.0.0.2".parse().unwrap();
+    let send_as = |client: &'static str, path: String| {
+        let mut sent = v1(client, 1000).into_bytes();
+        sent.extend_from_slice(get(&origin.url(&path)).as_bytes());
+        let addr = proxy.addr();
+        tokio::spawn(
+            async move { status(&exchange_from_within(balancer, addr, &sent, limit).await) },
+        )
+    };
+    let mut tasks = Vec::new();
+    for i in 1..=5 {
+        tasks.push(send_as("198.51.100.1", format!("/a{i}")));
+        assert!(
+            ferry_testkit::wait_until(limit, || origin.requests().len()
+                + proxy.metric("ferry_fetch_queue_length").unwrap_or(0) as usize
+                == i)
+            .await
+        );
+    }
+    tasks.push(send_as("198.51.100.2", "/b".to_string()));
+    assert!(
+        ferry_testkit::wait_until(limit, || proxy.metric("ferry_fetch_queue_length")
+            == Some(5))
+        .await
+    );
+    for n in 1..=6 {
+        assert!(ferry_testkit::wait_until(limit, || origin.requests().len() == n).await);
+        gate.release(1);
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), "HTTP/1.1 200 OK");
+    }
+    let order: Vec<String> = origin.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(
+        order[1], "/b",
+        "the second client waited behind the first one's queue: {order:?}"
+    );
 }
