@@ -248,6 +248,12 @@ async fn a_node_name_appears_in_cache_status_and_via() {
         second.header("cache-status")
     );
     assert_eq!(origin.requests()[0].header("via"), Some("1.1 ferry-b"));
+    let dashboard = client.get(&format!("{}/", proxy.url())).await;
+    assert!(
+        dashboard
+            .text()
+            .contains("<title>Ferry proxy ferry-b</title>")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -34,11 +34,13 @@ pub fn dashboard(state: &ProxyState, admin: bool) -> Response<ProxyBody> {
     let _ = write!(
         html,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width\"><title>Ferry proxy</title>\
-<style>{STYLE}</style></head><body>\n<h1>Ferry proxy</h1>\n\
+<meta name=\"viewport\" content=\"width=device-width\"><title>Ferry proxy {name}</title>\
+<style>{STYLE}</style></head><body>\n<h1>Ferry proxy <span class=\"note\">{name}</span></h1>\n\
 <p class=\"sub\">ferry {version} · up <span id=\"uptime\">{uptime}</span> · listening on {listen} · \
 point browsers at <a href=\"/proxy.pac\">/proxy.pac</a> or <code>curl -x</code> at it</p>\n",
         version = stats.version,
+        // The proxy's name: in a farm, which node this dashboard is.
+        name = escape(&state.config.via_pseudonym),
         uptime = duration_text(stats.uptime_seconds),
         listen = escape(&stats.listen.join(", ")),
     );
