@@ -358,7 +358,7 @@ pub fn claim(dir: &Path) -> Result<(), ClaimError> {
     private_dir(dir)?;
     let tag = dir.join(TAG);
     if !tag.exists() {
-        fs::write(&tag, TAG_TEXT)?;
+        private_file(&tag)?.write_all(TAG_TEXT.as_bytes())?;
     }
     Ok(())
 }
