@@ -154,6 +154,10 @@ impl Assets {
     async fn download_within(&self, url: &Url) -> Result<Body, AssetError> {
         // The semaphore is never closed; without a permit we still go on.
         let _permit = self.settings.asset_slots.acquire().await;
+        // Once the page's cap is used up, nothing more is fetched for it.
+        if self.held.load(Ordering::Relaxed) >= self.max_page {
+            return Err(AssetError::PageCap(self.max_page));
+        }
         let mut fetched = fetch::fetch(url, &self.settings.selector, &self.settings.fetch).await?;
         if !fetched.status.is_success() {
             return Err(AssetError::Status(fetched.status));
