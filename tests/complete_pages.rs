@@ -521,12 +521,18 @@ async fn a_page_with_ten_thousand_images_is_fetched_jobs_at_a_time_and_capped() 
     let pixel = fixture("red-40x30.png");
     let origin = Origin::start(move |req| {
         if req.path == "/many.html" {
-            Reply::html(page.clone())
+            return Reply::html(page.clone());
+        }
+        let reply = Reply::new(200)
+            .header("content-type", "image/png")
+            .header("cache-control", "max-age=600")
+            .body(pixel.clone());
+        // A few slow ones, so that fetches overlap and their bound shows.
+        let n: usize = req.path[5..req.path.len() - 4].parse().unwrap_or(0);
+        if n % 40 == 0 {
+            reply.delay(Duration::from_millis(20))
         } else {
-            Reply::new(200)
-                .header("content-type", "image/png")
-                .header("cache-control", "max-age=600")
-                .body(pixel.clone())
+            reply
         }
     })
     .await;
@@ -554,8 +560,13 @@ async fn a_page_with_ten_thousand_images_is_fetched_jobs_at_a_time_and_capped() 
     assert_eq!(line["assets"]["inlined"], N, "{line:#}");
     assert_eq!(line["assets"]["failed"], 0, "{line:#}");
     assert_eq!(origin.requests().len(), N + 1);
-    // --jobs 3 bounds the asset fetches, although the proxy would allow 50.
-    assert!(origin.max_in_flight() <= 3, "{}", origin.max_in_flight());
+    // --jobs 3 bounds the asset fetches, although the proxy would allow 50
+    // (the slow images make them overlap up to that bound).
+    assert!(
+        (2..=3).contains(&origin.max_in_flight()),
+        "{}",
+        origin.max_in_flight()
+    );
 
     // With a total cap, the page is saved with what fits; the rest stay links.
     let m = run_measured(
