@@ -606,3 +606,55 @@ async fn a_page_with_ten_thousand_images_is_fetched_jobs_at_a_time_and_capped() 
 fn page_len(n: usize) -> usize {
     n * "<img src=\"http://127.0.0.1:65535/img/9999.png\">".len()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn get_complete_at_the_client_prompt() {
+    let origin = Origin::start(|req| site(&req.path)).await;
+    let proxy = proxy(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "get {plain}\nget --complete {page}\nquit\n",
+        plain = origin.url("/site/deep/frame.html"),
+        page = origin.url("/site/index.html")
+    );
+    let (proxy_url, out_dir) = (proxy.url(), dir.path().to_path_buf());
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = Command::new(ferry())
+            .args(["client", "--proxy", &proxy_url, "--output-dir"])
+            .arg(&out_dir)
+            .clear_proxy_env()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("Complete page.html"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        line.contains(&format!("assets: {} inlined, 0 failed", ASSETS.len())),
+        "{line}"
+    );
+    // The plain get on the same session saved the frame page as it came.
+    let plain = stdout
+        .lines()
+        .find(|l| l.contains("/site/deep/frame.html →"))
+        .unwrap();
+    assert!(!plain.contains("assets:"), "{plain}");
+    let html = std::fs::read_to_string(dir.path().join("Complete page.html")).unwrap();
+    assert!(html.contains("data:font/ttf"));
+}

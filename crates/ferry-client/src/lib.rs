@@ -131,7 +131,7 @@ fn settings_from(args: &GetOptions) -> Result<job::Settings, ClientError> {
         },
         output_dir: args.output_dir.clone(),
         save_errors: args.save_errors,
-        complete: args.complete.then(|| complete::CompleteOptions {
+        complete: args.complete.then_some(complete::CompleteOptions {
             no_js: args.no_js,
             no_images: args.no_images,
             max_asset_size: args.max_asset_size,

@@ -359,10 +359,8 @@ fn element(
         }
         "audio" | "track" | "embed" => absolute_attr(a, "src", base),
         "object" => absolute_attr(a, "data", base),
-        "image" | "use" | "feImage" => {
-            if !opts.no_images {
-                url_attr(a, "href", Kind::Data, base, r);
-            }
+        "image" | "use" | "feImage" if !opts.no_images => {
+            url_attr(a, "href", Kind::Data, base, r);
         }
         "iframe" | "frame" => {
             let target = a.get("src").and_then(|v| absolute(base, &v));
