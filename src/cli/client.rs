@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use bytesize::ByteSize;
 use ferry_client::GetOptions;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -57,6 +58,35 @@ pub struct GetArgs {
     /// How many redirects to follow (each one through the proxy); 0 follows none.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub max_redirects: usize,
+
+    /// Save each HTML page complete, as one self-contained file: stylesheets
+    /// (with their @imports and url()s), images (srcset, <picture>, lazy-load
+    /// attributes such as data-src), fonts, icons and scripts are inlined as
+    /// data: URLs, frames as srcdoc documents (3 deep). Assets are fetched
+    /// through the same proxy (so a second save comes from its cache), --jobs
+    /// at a time. An asset that fails keeps its absolute URL and is counted on
+    /// the page's line ("assets: N inlined, M failed"); the page still counts
+    /// as saved.
+    #[arg(long)]
+    pub complete: bool,
+
+    /// With --complete: leave out scripts, on* event handlers and javascript:
+    /// URLs, for a static copy that runs nothing.
+    #[arg(long, requires = "complete")]
+    pub no_js: bool,
+
+    /// With --complete: leave out images (img, srcset, icons, CSS images).
+    #[arg(long, requires = "complete")]
+    pub no_images: bool,
+
+    /// With --complete: the largest asset inlined, e.g. 4MiB; larger ones stay links.
+    #[arg(long, value_name = "SIZE", default_value = "16MiB")]
+    pub max_asset_size: ByteSize,
+
+    /// With --complete: the most a page's assets may fetch and add to it in
+    /// all (also the largest page that is completed); assets past it stay links.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB")]
+    pub max_page_size: ByteSize,
 }
 
 impl From<GetArgs> for GetOptions {
@@ -73,6 +103,11 @@ impl From<GetArgs> for GetOptions {
             connect_timeout: a.connect_timeout,
             timeout: a.timeout,
             max_redirects: a.max_redirects,
+            complete: a.complete,
+            no_js: a.no_js,
+            no_images: a.no_images,
+            max_asset_size: a.max_asset_size.as_u64(),
+            max_page_size: a.max_page_size.as_u64(),
         }
     }
 }

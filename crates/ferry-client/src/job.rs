@@ -7,8 +7,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use http::{StatusCode, header};
+use tokio::sync::Semaphore;
 use url::Url;
+
+use crate::complete::{self, AssetReport, CompleteOptions};
 
 use crate::fetch::{self, FetchOptions};
 use crate::naming::{self, FileName, NameInput};
@@ -20,7 +24,7 @@ use crate::{ClientError, disposition, media, reply, title};
 const ERROR_PAGE_LIMIT: usize = 64 * 1024;
 
 /// Settings shared by every job of one run.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub selector: ProxySelector,
     pub fetch: FetchOptions,
@@ -28,6 +32,10 @@ pub struct Settings {
     pub output_dir: PathBuf,
     /// Save responses with an error status too (they still count as failures).
     pub save_errors: bool,
+    /// Save HTML pages complete, with their assets inlined.
+    pub complete: Option<CompleteOptions>,
+    /// Asset fetches of all pages share these (`--jobs` of them).
+    pub asset_slots: Arc<Semaphore>,
 }
 
 /// Where a job's file goes.
@@ -69,6 +77,8 @@ pub struct Outcome {
     pub content_type: Option<String>,
     pub title: Option<String>,
     pub error: Option<ClientError>,
+    /// With `--complete`, for an HTML page: what happened to its assets.
+    pub assets: Option<AssetReport>,
 }
 
 impl Outcome {
@@ -85,6 +95,7 @@ impl Outcome {
             content_type: None,
             title: None,
             error: None,
+            assets: None,
         }
     }
 
@@ -119,7 +130,7 @@ pub async fn run(
 
 async fn fetch_and_save(
     destination: &Destination,
-    settings: &Settings,
+    settings: &Arc<Settings>,
     observer: &dyn Observer,
     outcome: &mut Outcome,
 ) -> Result<(), ClientError> {
@@ -155,12 +166,25 @@ async fn fetch_and_save(
 
     let mut part = Part::create(&dir)?;
     let mut head: Vec<u8> = Vec::new();
+    // With --complete the page is held in memory (up to the page cap) until
+    // its end shows whether it is HTML to complete.
+    let mut held: Option<BytesMut> = settings.complete.as_ref().map(|_| BytesMut::new());
     while let Some(chunk) = fetched.next_chunk().await? {
         if head.len() < title::TITLE_SCAN_LIMIT {
             let take = chunk.len().min(title::TITLE_SCAN_LIMIT - head.len());
             head.extend_from_slice(&chunk[..take]);
         }
-        part.write(&chunk).await?;
+        match (&mut held, &settings.complete) {
+            (Some(buf), Some(opts)) if (buf.len() + chunk.len()) as u64 <= opts.max_page_size => {
+                buf.extend_from_slice(&chunk);
+            }
+            (Some(buf), Some(_)) => {
+                part.write(buf).await?;
+                held = None;
+                part.write(&chunk).await?;
+            }
+            _ => part.write(&chunk).await?,
+        }
         outcome.bytes += chunk.len() as u64;
         observer.bytes(chunk.len() as u64);
     }
@@ -189,6 +213,37 @@ async fn fetch_and_save(
             })
         }
     };
+    if let Some(opts) = &settings.complete {
+        let held = held.map(BytesMut::freeze);
+        if html && success {
+            match held {
+                Some(page) => {
+                    let (completed, report) = complete::complete_page(
+                        page,
+                        content_type,
+                        &fetched.url,
+                        settings.clone(),
+                        opts,
+                    )
+                    .await;
+                    part.write(completed.as_bytes()).await?;
+                    outcome.bytes = completed.len() as u64;
+                    outcome.assets = Some(report);
+                }
+                None => {
+                    outcome.assets = Some(AssetReport {
+                        not_completed: Some(format!(
+                            "the page is larger than --max-page-size ({} bytes)",
+                            opts.max_page_size
+                        )),
+                        ..AssetReport::default()
+                    });
+                }
+            }
+        } else if let Some(body) = held {
+            part.write(&body).await?;
+        }
+    }
     outcome.file = Some(part.finish(&name).await?);
 
     if !success {

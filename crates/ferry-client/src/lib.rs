@@ -15,13 +15,16 @@
 //! - [`save`]: temporary file, atomic no-clobber rename;
 //! - [`job`]: one URL from start to saved file;
 //! - [`report`]: result lines, JSON, progress bars;
+//! - [`complete`]: `--complete`, a page with its assets in one file;
 //! - [`get`] and [`prompt`]: the two commands.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub mod charset;
+pub mod complete;
 pub mod disposition;
 mod error;
 pub mod fetch;
@@ -65,7 +68,22 @@ pub struct GetOptions {
     pub timeout: u64,
     /// How many redirects to follow; 0 follows none.
     pub max_redirects: usize,
+    /// Save HTML pages with their assets inlined (`--complete`).
+    pub complete: bool,
+    /// With `complete`: drop scripts and event handlers.
+    pub no_js: bool,
+    /// With `complete`: leave images out.
+    pub no_images: bool,
+    /// With `complete`: the largest asset inlined, in bytes.
+    pub max_asset_size: u64,
+    /// With `complete`: the most bytes a page's assets may fetch and add.
+    pub max_page_size: u64,
 }
+
+/// Default `--max-asset-size`: 16 MiB.
+pub const DEFAULT_MAX_ASSET_SIZE: u64 = 16 * 1024 * 1024;
+/// Default `--max-page-size`: 64 MiB.
+pub const DEFAULT_MAX_PAGE_SIZE: u64 = 64 * 1024 * 1024;
 
 impl Default for GetOptions {
     fn default() -> Self {
@@ -81,6 +99,11 @@ impl Default for GetOptions {
             connect_timeout: 10,
             timeout: 120,
             max_redirects: 10,
+            complete: false,
+            no_js: false,
+            no_images: false,
+            max_asset_size: DEFAULT_MAX_ASSET_SIZE,
+            max_page_size: DEFAULT_MAX_PAGE_SIZE,
         }
     }
 }
@@ -108,6 +131,13 @@ fn settings_from(args: &GetOptions) -> Result<job::Settings, ClientError> {
         },
         output_dir: args.output_dir.clone(),
         save_errors: args.save_errors,
+        complete: args.complete.then_some(complete::CompleteOptions {
+            no_js: args.no_js,
+            no_images: args.no_images,
+            max_asset_size: args.max_asset_size,
+            max_page_size: args.max_page_size,
+        }),
+        asset_slots: Arc::new(tokio::sync::Semaphore::new(usize::from(args.jobs.max(1)))),
     })
 }
 

@@ -23,6 +23,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
+use crate::complete::CompleteOptions;
 use crate::get::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE};
 use crate::job::{self, Destination, Observer, Settings};
 use crate::report;
@@ -34,6 +35,8 @@ const HELP: &str = "\
 commands:
   get URL [URL...]   fetch each URL through the proxy in the background and save it
                      (http:// is assumed when a URL has no scheme)
+  get --complete [--no-js] [--no-images] URL [URL...]
+                     save each page as one self-contained file, assets inlined
   jobs               list downloads that are queued or running
   help               show this text
   quit               wait for running downloads, then leave (also: exit, Ctrl-D);
@@ -42,7 +45,7 @@ commands:
 /// One line typed at the prompt.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
-    Get(Vec<String>),
+    Get(Vec<String>, GetFlags),
     Jobs,
     Help,
     Quit,
@@ -50,6 +53,40 @@ pub enum Command {
     Nothing,
     /// Not a command; the message says why.
     Bad(String),
+}
+
+/// The options a `get` line may carry (as `ferry get`'s flags).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct GetFlags {
+    pub complete: bool,
+    pub no_js: bool,
+    pub no_images: bool,
+}
+
+/// Splits a `get` line's words into its flags and URLs.
+fn get_command(words: Vec<String>) -> Command {
+    let mut flags = GetFlags::default();
+    let mut urls = Vec::new();
+    for word in words {
+        match word.as_str() {
+            "--complete" => flags.complete = true,
+            "--no-js" => flags.no_js = true,
+            "--no-images" => flags.no_images = true,
+            w if w.starts_with("--") => {
+                return Command::Bad(format!(
+                    "unknown option {w:?}; get takes --complete, --no-js, --no-images"
+                ));
+            }
+            _ => urls.push(word),
+        }
+    }
+    if urls.is_empty() {
+        return Command::Bad("usage: get [--complete [--no-js] [--no-images]] URL [URL...]".into());
+    }
+    if (flags.no_js || flags.no_images) && !flags.complete {
+        return Command::Bad("--no-js and --no-images go with --complete".into());
+    }
+    Command::Get(urls, flags)
 }
 
 /// Parses one prompt line.
@@ -63,7 +100,7 @@ pub fn parse_command(line: &str) -> Command {
     let rest: Vec<String> = words.map(str::to_string).collect();
     match verb.as_str() {
         "get" | "g" if rest.is_empty() => Command::Bad("usage: get URL [URL...]".into()),
-        "get" | "g" => Command::Get(rest),
+        "get" | "g" => get_command(rest),
         "jobs" | "j" if rest.is_empty() => Command::Jobs,
         "help" | "h" | "?" => Command::Help,
         "quit" | "exit" | "q" if rest.is_empty() => Command::Quit,
@@ -157,6 +194,8 @@ impl Observer for JobState {
 struct Jobs {
     runtime: tokio::runtime::Handle,
     settings: Arc<Settings>,
+    /// What `get --complete` uses when the session was not started with --complete.
+    complete: CompleteOptions,
     slots: Arc<Semaphore>,
     out: Arc<dyn Output>,
     json: bool,
@@ -175,6 +214,12 @@ impl Jobs {
         Jobs {
             runtime: runtime.handle().clone(),
             settings,
+            complete: CompleteOptions {
+                no_js: args.no_js,
+                no_images: args.no_images,
+                max_asset_size: args.max_asset_size,
+                max_page_size: args.max_page_size,
+            },
             slots: Arc::new(Semaphore::new(usize::from(args.jobs.max(1)))),
             out,
             json: args.json,
@@ -184,8 +229,26 @@ impl Jobs {
         }
     }
 
+    /// The settings for a `get` line with these flags.
+    fn settings_for(&self, flags: GetFlags) -> Arc<Settings> {
+        if !flags.complete {
+            return self.settings.clone();
+        }
+        let mut opts = self
+            .settings
+            .complete
+            .clone()
+            .unwrap_or_else(|| self.complete.clone());
+        opts.no_js |= flags.no_js;
+        opts.no_images |= flags.no_images;
+        Arc::new(Settings {
+            complete: Some(opts),
+            ..(*self.settings).clone()
+        })
+    }
+
     /// Starts a download in the background and says so.
-    fn start(&self, input: String) {
+    fn start(&self, input: String, flags: GetFlags) {
         let state = {
             let mut table = lock(&self.table);
             let state = Arc::new(JobState {
@@ -202,7 +265,7 @@ impl Jobs {
             self.out.line(format!("[{}] get {input}", state.id));
         }
         let slots = self.slots.clone();
-        let settings = self.settings.clone();
+        let settings = self.settings_for(flags);
         let out = self.out.clone();
         let failures = self.failures.clone();
         let json = self.json;
@@ -324,9 +387,9 @@ enum Flow {
 /// Runs one command; `bad` counts commands that failed (for the exit code).
 fn dispatch(line: &str, jobs: &Jobs, out: &dyn Output, bad: &mut usize) -> Flow {
     match parse_command(line) {
-        Command::Get(urls) => {
+        Command::Get(urls, flags) => {
             for url in urls {
-                jobs.start(url);
+                jobs.start(url, flags);
             }
         }
         Command::Jobs => out.line(jobs.listing()),
@@ -360,7 +423,7 @@ fn piped_session(
     let out: Arc<dyn Output> = Arc::new(Stdout);
     let jobs = Jobs::new(runtime, settings, args, out.clone());
     for url in &args.urls {
-        jobs.start(url.clone());
+        jobs.start(url.clone(), GetFlags::default());
     }
     let mut bad = 0;
     for line in std::io::stdin().lock().lines() {
@@ -399,7 +462,7 @@ fn interactive_session(
     let jobs = Jobs::new(runtime, settings, args, out.clone());
     out.line("ferry client: type help for the commands, quit to leave".to_string());
     for url in &args.urls {
-        jobs.start(url.clone());
+        jobs.start(url.clone(), GetFlags::default());
     }
     let mut bad = 0;
     let mut interrupted_once = false;
@@ -478,9 +541,36 @@ mod tests {
         let cases: &[(&str, Command)] = &[
             (
                 "get http://a/ b.example",
-                Command::Get(vec!["http://a/".into(), "b.example".into()]),
+                Command::Get(
+                    vec!["http://a/".into(), "b.example".into()],
+                    GetFlags::default(),
+                ),
             ),
-            ("  GET   x  ", Command::Get(vec!["x".into()])),
+            (
+                "  GET   x  ",
+                Command::Get(vec!["x".into()], GetFlags::default()),
+            ),
+            (
+                "get --complete x --no-js",
+                Command::Get(
+                    vec!["x".into()],
+                    GetFlags {
+                        complete: true,
+                        no_js: true,
+                        no_images: false,
+                    },
+                ),
+            ),
+            (
+                "get --no-images x",
+                Command::Bad("--no-js and --no-images go with --complete".into()),
+            ),
+            (
+                "get --full x",
+                Command::Bad(
+                    "unknown option \"--full\"; get takes --complete, --no-js, --no-images".into(),
+                ),
+            ),
             ("get", Command::Bad("usage: get URL [URL...]".into())),
             ("jobs", Command::Jobs),
             ("help", Command::Help),

@@ -10,6 +10,7 @@ use http::StatusCode;
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
+use crate::complete::AssetReport;
 use crate::job::{Observer, Outcome};
 
 /// Whether a character must not reach the terminal as it is: C0 and C1
@@ -52,10 +53,11 @@ fn text_line_raw(o: &Outcome) -> String {
     let time = human_duration(o.elapsed);
     match (&o.error, &o.file) {
         (None, Some(file)) => format!(
-            "{url}{redirected} → {}  {}  {}  {time}  cache: {cache}",
+            "{url}{redirected} → {}  {}  {}  {time}  cache: {cache}{}",
             file.display(),
             status_text(o.status),
             HumanBytes(o.bytes),
+            assets_text(o.assets.as_ref()),
         ),
         (None, None) => format!("{url}{redirected} → (nothing saved)  {time}"),
         (Some(err), saved) => {
@@ -105,7 +107,37 @@ fn json_value(o: &Outcome) -> serde_json::Value {
         "title": o.title,
         "error": o.error.as_ref().map(|e| e.to_string()),
         "error_kind": o.error.as_ref().map(|e| e.kind()),
+        "assets": assets_json(o.assets.as_ref()),
     })
+}
+
+/// `  assets: 12 inlined, 2 failed` for a page saved with `--complete`.
+fn assets_text(report: Option<&AssetReport>) -> String {
+    match report {
+        None => String::new(),
+        Some(AssetReport {
+            not_completed: Some(why),
+            ..
+        }) => format!("  assets: not inlined ({why})"),
+        Some(r) => format!("  assets: {} inlined, {} failed", r.inlined, r.failed.len()),
+    }
+}
+
+/// How many failed assets `--json` lists by name.
+const JSON_FAILURES: usize = 50;
+
+fn assets_json(report: Option<&AssetReport>) -> serde_json::Value {
+    match report {
+        None => serde_json::Value::Null,
+        Some(r) => json!({
+            "inlined": r.inlined,
+            "failed": r.failed.len(),
+            "failures": r.failed.iter().take(JSON_FAILURES)
+                .map(|(url, reason)| json!({"url": url, "reason": reason}))
+                .collect::<Vec<_>>(),
+            "not_completed": r.not_completed,
+        }),
+    }
 }
 
 fn status_text(status: Option<StatusCode>) -> String {

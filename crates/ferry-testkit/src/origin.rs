@@ -396,7 +396,10 @@ async fn serve(
     let mut builder = Response::builder().status(reply.status);
     let mut has_length = false;
     for (name, value) in &reply.headers {
-        has_length |= name.eq_ignore_ascii_case("content-length");
+        // A reply that sets `Transfer-Encoding: chunked` is sent without a
+        // length (an endless or unsized body).
+        has_length |= name.eq_ignore_ascii_case("content-length")
+            || name.eq_ignore_ascii_case("transfer-encoding");
         builder = builder.header(
             HeaderName::from_bytes(name.as_bytes()).expect("header name"),
             HeaderValue::from_str(value).expect("header value"),
