@@ -40,6 +40,14 @@ fn status(response: &[u8]) -> String {
         .to_string()
 }
 
+/// Sends `header` and then a GET of `url` from 127.0.0.1, and returns the
+/// status line of the answer.
+async fn get_behind(proxy: SocketAddr, header: impl Into<Vec<u8>>, url: &str) -> String {
+    let mut sent = header.into();
+    sent.extend_from_slice(get(url).as_bytes());
+    status(&raw_exchange(proxy, &sent, Duration::from_secs(5)).await.0)
+}
+
 /// Sends `bytes` from `local` (an address of this machine) and reads the answer.
 async fn exchange_from(local: IpAddr, to: SocketAddr, bytes: &[u8]) -> Vec<u8> {
     exchange_from_within(local, to, bytes, Duration::from_secs(5)).await
@@ -76,21 +84,25 @@ async fn the_client_a_balancer_names_is_the_one_rules_and_the_log_see() {
     let limit = Duration::from_secs(5);
 
     // An allowed client, named in v1 and in v2.
-    let mut sent = v1("198.51.100.7", 40001).into_bytes();
-    sent.extend_from_slice(get(&origin.url("/v1")).as_bytes());
-    let (resp, _) = raw_exchange(proxy.addr(), &sent, limit).await;
-    assert_eq!(status(&resp), "HTTP/1.1 200 OK");
-    let mut sent = v2([198, 51, 100, 8], 40002);
-    sent.extend_from_slice(get(&origin.url("/v2")).as_bytes());
-    let (resp, _) = raw_exchange(proxy.addr(), &sent, limit).await;
-    assert_eq!(status(&resp), "HTTP/1.1 200 OK");
+    let resp = get_behind(proxy.addr(), v1("198.51.100.7", 40001), &origin.url("/v1")).await;
+    assert_eq!(resp, "HTTP/1.1 200 OK");
+    let resp = get_behind(
+        proxy.addr(),
+        v2([198, 51, 100, 8], 40002),
+        &origin.url("/v2"),
+    )
+    .await;
+    assert_eq!(resp, "HTTP/1.1 200 OK");
 
     // The balancer itself (127.0.0.1) is not in --allow-client, and neither
     // is the client it names here: the named client's rule applies.
-    let mut sent = v1("203.0.113.9", 40003).into_bytes();
-    sent.extend_from_slice(get(&origin.url("/refused")).as_bytes());
-    let (resp, _) = raw_exchange(proxy.addr(), &sent, limit).await;
-    assert!(status(&resp).contains("403"), "{}", status(&resp));
+    let resp = get_behind(
+        proxy.addr(),
+        v1("203.0.113.9", 40003),
+        &origin.url("/refused"),
+    )
+    .await;
+    assert!(resp.contains("403"), "{resp}");
     assert_eq!(origin.count("/refused"), 0);
 
     let log = proxy.wait_stdout_lines(2, limit).join("\n");
@@ -210,17 +222,12 @@ async fn per_client_connection_caps_count_the_named_client_not_the_balancer() {
         assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
         held.push(s);
     }
-    let limit = Duration::from_secs(5);
     // A third for A is over its cap...
-    let mut sent = v1("198.51.100.1", 3).into_bytes();
-    sent.extend_from_slice(get(&url).as_bytes());
-    let (resp, _) = raw_exchange(proxy.addr(), &sent, limit).await;
-    assert!(status(&resp).contains("503"), "{}", status(&resp));
+    let resp = get_behind(proxy.addr(), v1("198.51.100.1", 3), &url).await;
+    assert!(resp.contains("503"), "{resp}");
     // ...while B, arriving through the same balancer address, is served.
-    let mut sent = v1("198.51.100.2", 4).into_bytes();
-    sent.extend_from_slice(get(&url).as_bytes());
-    let (resp, _) = raw_exchange(proxy.addr(), &sent, limit).await;
-    assert_eq!(status(&resp), "HTTP/1.1 200 OK");
+    let resp = get_behind(proxy.addr(), v1("198.51.100.2", 4), &url).await;
+    assert_eq!(resp, "HTTP/1.1 200 OK");
     drop(held);
 }
 
@@ -260,15 +267,10 @@ async fn a_node_name_appears_in_cache_status_and_via() {
 async fn without_balancers_configured_a_proxy_header_is_a_bad_request() {
     let origin = Origin::start(|_| Reply::text("page")).await;
     let proxy = proxy(&[]);
-    let limit = Duration::from_secs(5);
-    let mut sent = v1("198.51.100.7", 1).into_bytes();
-    sent.extend_from_slice(get(&origin.url("/p")).as_bytes());
-    let (resp, _) = raw_exchange(proxy.addr(), &sent, limit).await;
-    assert!(status(&resp).contains("400"), "{}", status(&resp));
-    let mut sent = v2([198, 51, 100, 7], 1);
-    sent.extend_from_slice(get(&origin.url("/p")).as_bytes());
-    let (resp, _) = raw_exchange(proxy.addr(), &sent, limit).await;
-    assert!(status(&resp).contains("400"), "{}", status(&resp));
+    let resp = get_behind(proxy.addr(), v1("198.51.100.7", 1), &origin.url("/p")).await;
+    assert!(resp.contains("400"), "{resp}");
+    let resp = get_behind(proxy.addr(), v2([198, 51, 100, 7], 1), &origin.url("/p")).await;
+    assert!(resp.contains("400"), "{resp}");
     assert_eq!(origin.requests().len(), 0);
 }
 

@@ -280,41 +280,27 @@ async fn accept_loop(
     connections: TaskTracker,
     mut stop: watch::Receiver<bool>,
 ) {
-    let refusing = Arc::new(Semaphore::new(REFUSALS_AT_ONCE));
+    let gate = Gate {
+        state,
+        caps,
+        connections,
+        refusing: Arc::new(Semaphore::new(REFUSALS_AT_ONCE)),
+        stop: stop.clone(),
+    };
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = stop.changed() => return,
         };
         match accepted {
-            Ok((stream, peer)) => {
-                let gate = Gate {
-                    state: &state,
-                    caps: &caps,
-                    connections: &connections,
-                    refusing: &refusing,
-                    stop: &stop,
-                };
-                if state.config.proxy_protocol_from.is_empty() {
-                    gate.admit(stream, peer, peer);
-                } else if state.config.is_balancer(peer.ip()) {
-                    // Counted against the caps only once the header has said
-                    // whose connection it is: the balancer carries everyone's.
-                    let state = state.clone();
-                    let (caps, connections, refusing, stop) = (
-                        caps.clone(),
-                        connections.clone(),
-                        refusing.clone(),
-                        stop.clone(),
-                    );
-                    connections.clone().spawn(async move {
-                        from_balancer(stream, peer, &state, &caps, &connections, &refusing, &stop)
-                            .await;
-                    });
-                } else {
-                    gate.admit(stream, peer, peer);
-                }
+            Ok((stream, peer)) if gate.state.config.is_balancer(peer.ip()) => {
+                // Counted against the caps only once the header has said
+                // whose connection it is: the balancer carries everyone's.
+                let gate_for_task = gate.clone();
+                gate.connections
+                    .spawn(async move { gate_for_task.admit_from_balancer(stream, peer).await });
             }
+            Ok((stream, peer)) => gate.admit(stream, peer, peer),
             Err(e) => {
                 // Usually out of file descriptors: back off instead of spinning.
                 tracing::warn!(error = %e, "accept failed");
@@ -324,54 +310,37 @@ async fn accept_loop(
     }
 }
 
-/// Reads the PROXY header of a connection from a balancer, then admits it
-/// as the client it names.
-async fn from_balancer(
-    mut stream: TcpStream,
-    balancer: SocketAddr,
-    state: &Arc<ProxyState>,
-    caps: &Arc<ConnectionCaps>,
-    connections: &TaskTracker,
-    refusing: &Arc<Semaphore>,
-    stop: &watch::Receiver<bool>,
-) {
-    match proxy_protocol::read_header(&mut stream, state.config.header_timeout()).await {
-        Ok(announced) => {
-            let client = match announced {
-                proxy_protocol::Announced::Client(client) => client,
-                proxy_protocol::Announced::Balancer => balancer,
-            };
-            let gate = Gate {
-                state,
-                caps,
-                connections,
-                refusing,
-                stop,
-            };
-            gate.admit(stream, balancer, client);
-        }
-        Err(e) => {
-            state.metrics.clients_refused.inc();
-            tracing::warn!(%balancer, error = %e, "connection from a balancer refused");
-            gate::refuse(stream, StatusCode::BAD_REQUEST, &e.to_string()).await;
+/// What deciding on one accepted connection needs (one per listener).
+#[derive(Clone)]
+struct Gate {
+    state: Arc<ProxyState>,
+    caps: Arc<ConnectionCaps>,
+    connections: TaskTracker,
+    /// Refusal pages being written at once (see [`REFUSALS_AT_ONCE`]).
+    refusing: Arc<Semaphore>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Gate {
+    /// Reads the PROXY header of a connection from a balancer, then admits
+    /// it as the client it names.
+    async fn admit_from_balancer(&self, mut stream: TcpStream, balancer: SocketAddr) {
+        let header_timeout = self.state.config.header_timeout();
+        match proxy_protocol::read_header(&mut stream, header_timeout).await {
+            Ok(proxy_protocol::Announced::Client(client)) => self.admit(stream, balancer, client),
+            Ok(proxy_protocol::Announced::Balancer) => self.admit(stream, balancer, balancer),
+            Err(e) => {
+                self.state.metrics.clients_refused.inc();
+                tracing::warn!(%balancer, error = %e, "connection from a balancer refused");
+                gate::refuse(stream, StatusCode::BAD_REQUEST, &e.to_string()).await;
+            }
         }
     }
-}
 
-/// What deciding on one accepted connection needs.
-struct Gate<'a> {
-    state: &'a Arc<ProxyState>,
-    caps: &'a Arc<ConnectionCaps>,
-    connections: &'a TaskTracker,
-    refusing: &'a Arc<Semaphore>,
-    stop: &'a watch::Receiver<bool>,
-}
-
-impl Gate<'_> {
     /// Applies the caps and the client-address rule to `client` (the peer,
     /// or the client a balancer named), then serves or refuses.
     fn admit(&self, stream: TcpStream, peer: SocketAddr, client: SocketAddr) {
-        let state = self.state;
+        let state = &self.state;
         // Counted first: refusals take a place too, so a flood of refused
         // connections from one address is bounded as well.
         let counted = match self.caps.admit(client.ip()) {
@@ -390,8 +359,9 @@ impl Gate<'_> {
                 return;
             }
         };
+        let from_balancer = state.config.is_balancer(peer.ip());
         // A balancer may always speak for itself (its health checks).
-        let own_connection = client == peer && state.config.is_balancer(peer.ip());
+        let own_connection = from_balancer && client == peer;
         if !own_connection {
             if let Err(refusal) = state.rules.load().check_client(client.ip()) {
                 state.metrics.clients_refused.inc();
@@ -407,8 +377,7 @@ impl Gate<'_> {
         // Behind balancers, a connection from anyone else that opens with
         // a PROXY header is refused: only a balancer may say whose
         // connection it is.
-        let check_for_header =
-            !state.config.proxy_protocol_from.is_empty() && !state.config.is_balancer(peer.ip());
+        let check_for_header = !state.config.proxy_protocol_from.is_empty() && !from_balancer;
         let gauge = ConnectionGauge::new(state.metrics.clone());
         let state = state.clone();
         let stop = self.stop.clone();
