@@ -12,7 +12,7 @@ use ferry_cache::CacheConfig;
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use crate::ops::access_log::LogFormat;
+use crate::timeouts::rate::MinRate;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -26,6 +26,29 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("invalid setting: {0}")]
     Invalid(String),
+}
+
+/// The access log's line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Common log format plus duration (ms) and cache status.
+    #[default]
+    Common,
+    /// One JSON object per line.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "common" => Ok(LogFormat::Common),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("{other:?} is not one of: common, json")),
+        }
+    }
 }
 
 /// Whether (and how) the origin is told the client's address. Off by default:
@@ -224,12 +247,6 @@ impl ProxyConfig {
             .any(|net| net.contains(&peer))
     }
 
-    pub fn ca_dir_or_default(&self) -> PathBuf {
-        self.ca_dir
-            .clone()
-            .unwrap_or_else(crate::intercept::ca::default_dir)
-    }
-
     pub fn from_file(path: &Path) -> Result<ProxyConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
@@ -308,8 +325,8 @@ impl ProxyConfig {
     pub fn response_timeout(&self) -> Duration {
         Duration::from_secs(self.response_timeout)
     }
-    pub fn min_rate(&self) -> crate::rate::MinRate {
-        crate::rate::MinRate {
+    pub fn min_rate(&self) -> MinRate {
+        MinRate {
             min_bytes: self.min_transfer_bytes,
             window: Duration::from_secs(self.transfer_window),
         }

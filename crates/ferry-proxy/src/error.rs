@@ -10,10 +10,11 @@ use std::net::SocketAddr;
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 
-use crate::access::AclError;
-use crate::access::Refusal;
+use crate::access::{AclError, Refusal};
 use crate::body::ProxyBody;
 use crate::config::ConfigError;
+use crate::intercept::MintError;
+use crate::outcome::{Failure, RuleKind, UpstreamCause};
 use crate::pages::error_page;
 use crate::upstream::{AdmissionError, TlsSetupError, UpstreamError};
 
@@ -94,165 +95,6 @@ pub enum InternalError {
     AuthBusy,
 }
 
-/// Where a failure came from, for logs and metric labels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorSource {
-    Request,
-    Policy,
-    Upstream,
-    Internal,
-}
-
-impl ErrorSource {
-    pub const ALL: [ErrorSource; 4] = [
-        ErrorSource::Request,
-        ErrorSource::Policy,
-        ErrorSource::Upstream,
-        ErrorSource::Internal,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorSource::Request => "request",
-            ErrorSource::Policy => "policy",
-            ErrorSource::Upstream => "upstream",
-            ErrorSource::Internal => "internal",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
-
-/// What failed, as finely as the metrics and the dashboard tell failures
-/// apart: the fault's side, with the kind of rule that refused or the cause
-/// of an origin's failure. Small and `Copy`, so the access record carries it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    Request,
-    Policy(RuleKind),
-    Upstream(UpstreamCause),
-    Internal,
-}
-
-/// Which kind of access rule refused a request (`ferry_blocked_total`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RuleKind {
-    /// Client address rules (`allow_clients`, `admin_clients`).
-    Client,
-    /// Destination domain rules (`deny_domains`, `allow_domains`).
-    Domain,
-    /// Destination network rules and the defaults for link-local and this host.
-    Network,
-    /// CONNECT port rules.
-    Port,
-    /// Missing or wrong credentials.
-    Auth,
-    /// A request that already passed through this proxy.
-    Loop,
-}
-
-impl RuleKind {
-    pub const ALL: [RuleKind; 6] = [
-        RuleKind::Client,
-        RuleKind::Domain,
-        RuleKind::Network,
-        RuleKind::Port,
-        RuleKind::Auth,
-        RuleKind::Loop,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuleKind::Client => "client",
-            RuleKind::Domain => "domain",
-            RuleKind::Network => "network",
-            RuleKind::Port => "port",
-            RuleKind::Auth => "auth",
-            RuleKind::Loop => "loop",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    fn of(refusal: &Refusal) -> RuleKind {
-        match refusal {
-            Refusal::ClientNotAllowed { .. } | Refusal::NotAdmin { .. } => RuleKind::Client,
-            Refusal::DomainDenied { .. } | Refusal::NotInAllowList { .. } => RuleKind::Domain,
-            Refusal::PortNotAllowed { .. } => RuleKind::Port,
-            Refusal::NetworkDenied { .. }
-            | Refusal::NotInNetworkAllowList { .. }
-            | Refusal::LinkLocal { .. }
-            | Refusal::ThisHost { .. } => RuleKind::Network,
-        }
-    }
-}
-
-/// Why an origin fetch failed (`ferry_upstream_errors_total`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpstreamCause {
-    Dns,
-    Connect,
-    Timeout,
-    Tls,
-    Protocol,
-    TooSlow,
-}
-
-impl UpstreamCause {
-    pub const ALL: [UpstreamCause; 6] = [
-        UpstreamCause::Dns,
-        UpstreamCause::Connect,
-        UpstreamCause::Timeout,
-        UpstreamCause::Tls,
-        UpstreamCause::Protocol,
-        UpstreamCause::TooSlow,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UpstreamCause::Dns => "dns",
-            UpstreamCause::Connect => "connect",
-            UpstreamCause::Timeout => "timeout",
-            UpstreamCause::Tls => "tls",
-            UpstreamCause::Protocol => "protocol",
-            UpstreamCause::TooSlow => "too_slow",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    fn of(e: &UpstreamError) -> UpstreamCause {
-        match e {
-            UpstreamError::Dns { .. } => UpstreamCause::Dns,
-            UpstreamError::Refused { .. } | UpstreamError::Connect { .. } => UpstreamCause::Connect,
-            UpstreamError::ConnectTimeout { .. }
-            | UpstreamError::ResponseTimeout { .. }
-            | UpstreamError::BodyTimeout { .. } => UpstreamCause::Timeout,
-            UpstreamError::Tls { .. } => UpstreamCause::Tls,
-            UpstreamError::TooSlow { .. } => UpstreamCause::TooSlow,
-            UpstreamError::CannotRevalidate(inner) => UpstreamCause::of(inner),
-            _ => UpstreamCause::Protocol,
-        }
-    }
-}
-
-impl Failure {
-    pub fn source(self) -> ErrorSource {
-        match self {
-            Failure::Request => ErrorSource::Request,
-            Failure::Policy(_) => ErrorSource::Policy,
-            Failure::Upstream(_) => ErrorSource::Upstream,
-            Failure::Internal => ErrorSource::Internal,
-        }
-    }
-}
-
 impl From<Refusal> for ProxyError {
     fn from(refusal: Refusal) -> Self {
         ProxyError::Policy(PolicyError::Refused(refusal))
@@ -281,14 +123,14 @@ impl ProxyError {
         match self {
             ProxyError::Request(_) => Failure::Request,
             ProxyError::Policy(PolicyError::Refused(refusal)) => {
-                Failure::Policy(RuleKind::of(refusal))
+                Failure::Policy(rule_kind(refusal))
             }
             ProxyError::Policy(
                 PolicyError::AuthRequired { .. } | PolicyError::AuthBackedOff { .. },
             ) => Failure::Policy(RuleKind::Auth),
             ProxyError::Policy(PolicyError::Loop) => Failure::Policy(RuleKind::Loop),
             ProxyError::Policy(PolicyError::BadCsrfToken) => Failure::Policy(RuleKind::Client),
-            ProxyError::Upstream(e) => Failure::Upstream(UpstreamCause::of(e)),
+            ProxyError::Upstream(e) => Failure::Upstream(upstream_cause(e)),
             ProxyError::Internal(_) => Failure::Internal,
         }
     }
@@ -345,6 +187,34 @@ impl ProxyError {
     }
 }
 
+/// Which kind of rule a refusal comes from.
+fn rule_kind(refusal: &Refusal) -> RuleKind {
+    match refusal {
+        Refusal::ClientNotAllowed { .. } | Refusal::NotAdmin { .. } => RuleKind::Client,
+        Refusal::DomainDenied { .. } | Refusal::NotInAllowList { .. } => RuleKind::Domain,
+        Refusal::PortNotAllowed { .. } => RuleKind::Port,
+        Refusal::NetworkDenied { .. }
+        | Refusal::NotInNetworkAllowList { .. }
+        | Refusal::LinkLocal { .. }
+        | Refusal::ThisHost { .. } => RuleKind::Network,
+    }
+}
+
+/// The cause of an origin's failure.
+fn upstream_cause(e: &UpstreamError) -> UpstreamCause {
+    match e {
+        UpstreamError::Dns { .. } => UpstreamCause::Dns,
+        UpstreamError::Refused { .. } | UpstreamError::Connect { .. } => UpstreamCause::Connect,
+        UpstreamError::ConnectTimeout { .. }
+        | UpstreamError::ResponseTimeout { .. }
+        | UpstreamError::BodyTimeout { .. } => UpstreamCause::Timeout,
+        UpstreamError::Tls { .. } => UpstreamCause::Tls,
+        UpstreamError::TooSlow { .. } => UpstreamCause::TooSlow,
+        UpstreamError::CannotRevalidate(inner) => upstream_cause(inner),
+        _ => UpstreamCause::Protocol,
+    }
+}
+
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -370,7 +240,7 @@ pub enum StartupError {
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
     #[error("TLS interception: {0}")]
-    Intercept(#[from] crate::intercept::mint::MintError),
+    Intercept(#[from] MintError),
 }
 
 #[cfg(test)]

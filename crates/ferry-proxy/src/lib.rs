@@ -1,37 +1,41 @@
-//! The caching forward proxy. Modules, by concern:
-//! - `listener`: listening sockets, client connections, signals, shutdown;
-//! - `exchange`: one request's whole way, as phases over one context, and
-//!   what the cache did (`CacheOutcome`);
-//! - `access`: client addresses, proxy authentication, destination rules;
-//! - `cache_path`: the cache's phases (lookup, hit, revalidation, collapsed
-//!   misses, store while relaying);
-//! - `upstream`: the fetch slots and their queue, the upstream client, the
-//!   body relay;
-//! - `tunnel`: CONNECT;
-//! - `intercept`: TLS interception's local certificate authority;
-//! - `ops`: access log, metrics, the proxy's own pages;
-//! - `error`, `pages`, `headers`, `body`, `config`, `state`: the shared parts.
+//! The caching forward proxy. Its modules are floors, each importing only
+//! from the floors below it (`ARCHITECTURE.md` draws them; the workspace's
+//! layering test keeps them):
+//!
+//! 1. vocabulary: `config`, `conn`, `outcome` (what happened to a request),
+//!    `body`, `pages`, `headers`, `timeouts`;
+//! 2. rules and clients, without the proxy's state: `access` (the rules),
+//!    `upstream` (the origin client, fetch slots, body relay), `intercept`
+//!    (the local CA and its leaves);
+//! 3. `error`, which gathers the failures of the floors below;
+//! 4. `telemetry`: access log, metrics, recent activity;
+//! 5. `state`: what every request shares;
+//! 6. `phases`: policy checks, forwarding, caching, tunnels;
+//! 7. `own_pages`: the dashboard and the proxy's other pages;
+//! 8. `exchange`: one request's whole way through the phases;
+//! 9. `listener`: sockets, connections, signals, shutdown.
 
 mod access;
 mod body;
-mod cache_path;
 mod config;
+mod conn;
 mod error;
 mod exchange;
 mod headers;
 pub mod intercept;
 mod listener;
-mod ops;
+mod outcome;
+mod own_pages;
 mod pages;
-mod rate;
+mod phases;
 mod state;
-mod tunnel;
+mod telemetry;
+mod timeouts;
 mod upstream;
 
 pub use access::AuthError;
-pub use config::{CacheSection, ConfigError, ForwardedHeader, ProxyConfig, UserEntry};
+pub use config::{CacheSection, ConfigError, ForwardedHeader, LogFormat, ProxyConfig, UserEntry};
 pub use error::StartupError;
-pub use ops::access_log::LogFormat;
 
 /// `ferry proxy`: serves with `config` until SIGINT/SIGTERM, then drains.
 /// The caller sets up diagnostics (`tracing`) first.
@@ -43,7 +47,7 @@ pub fn run(config: ProxyConfig) -> Result<(), StartupError> {
         .thread_name("ferry-worker")
         .build()
         .map_err(StartupError::Runtime)?;
-    runtime.block_on(listener::serve(config))?;
+    runtime.block_on(listener::serve_until_stopped(config))?;
     // Do not wait for blocking-pool threads (e.g. a stuck disk read) at exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     Ok(())

@@ -22,7 +22,7 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-pub const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:46em;margin:2em auto;padding:0 1em;color:#222}\
+pub const PAGE_STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:46em;margin:2em auto;padding:0 1em;color:#222}\
 h1{font-size:1.4em}code{background:#f3f3f3;padding:.1em .3em;border-radius:3px}\
 table{border-collapse:collapse}td{padding:.2em 1em .2em 0}footer{margin-top:2em;color:#777;font-size:.9em}";
 
@@ -53,7 +53,7 @@ fn error_html(status: StatusCode, url: &str, cause: &str) -> String {
     let code = status.as_u16();
     format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{code} {reason}: {cause}</title>\
-<style>{STYLE}</style></head><body>\n<h1>{code} {reason}</h1>\n<p>The proxy could not complete the request for \
+<style>{PAGE_STYLE}</style></head><body>\n<h1>{code} {reason}</h1>\n<p>The proxy could not complete the request for \
 <code>{url}</code>.</p>\n<p><strong>Cause:</strong> {cause}</p>\n<footer>ferry proxy</footer>\n</body></html>\n",
         cause = escape(cause),
         url = escape(url),

@@ -1,19 +1,28 @@
-//! What every request handler shares: the settings, the current access rules
-//! (swapped atomically on SIGHUP), the upstream client, the fetch queue, the
-//! tunnel limit, the access log and the counters.
+//! What every request phase shares, built once at start: the settings, the
+//! current access rules (swapped atomically on SIGHUP), the upstream client,
+//! the fetch queue, the tunnel limit, interception's leaves, the cache, and
+//! the telemetry (access log, metrics, recent activity).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
-use crate::access::{Authenticator, Rules, normalize_host};
+use crate::access::{Authenticator, NetworkPolicy, Rules, normalize_host};
 use crate::config::ProxyConfig;
-use crate::ops::access_log::AccessLog;
-use crate::ops::metrics::Metrics;
+use crate::error::StartupError;
+use crate::intercept::Interception;
+use crate::intercept::ca::{self, LocalCa};
+use crate::intercept::mint::{MintError, Minter};
+use crate::intercept::passthrough::AutoPassthrough;
+use crate::telemetry::{AccessLog, Activity, Metrics, StateCollector};
 use crate::upstream::{Admission, Upstream};
+
+/// How many intercepted hosts' TLS configs are kept.
+const LEAF_CONFIGS: usize = 1024;
 
 pub struct ProxyState {
     pub config: ProxyConfig,
@@ -33,10 +42,10 @@ pub struct ProxyState {
     /// `1.1 <pseudonym>`, made once.
     pub via_11: http::HeaderValue,
     /// Leaves for intercepted tunnels; `None` unless `intercept_tls`.
-    pub intercept: Option<Arc<crate::intercept::Interception>>,
+    pub intercept: Option<Arc<Interception>>,
     /// Recent traffic for the dashboard.
-    pub activity: Arc<crate::ops::activity::Activity>,
-    pub started: std::time::Instant,
+    pub activity: Arc<Activity>,
+    pub started: Instant,
     /// Proves a dashboard action came from a page this proxy served: random
     /// per run, in every form, checked on every POST.
     pub csrf_token: String,
@@ -53,7 +62,104 @@ pub fn new_csrf_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The parts of the state that can fail from the configuration alone (a
+/// list file, an upstream CA file, the local CA), made before the
+/// listeners are bound so such a mistake is reported without taking a port.
+pub struct Prepared {
+    rules: Rules,
+    upstream: Upstream,
+    intercept: Option<Arc<Interception>>,
+}
+
+impl Prepared {
+    pub fn new(config: &ProxyConfig) -> Result<Prepared, StartupError> {
+        let rules = Rules::build(config)?;
+        let networks = NetworkPolicy::for_this_host(
+            config.deny_networks.clone(),
+            config.allow_networks.clone(),
+        );
+        let upstream = Upstream::new(
+            &config.upstream_ca,
+            config.connect_timeout(),
+            config.response_timeout(),
+            Arc::new(networks),
+            config.max_pooled_upstream,
+        )?;
+        let intercept = if config.intercept_tls {
+            let dir = ca::dir_or_default(config.ca_dir.as_deref());
+            let ca = LocalCa::load(&dir).map_err(MintError::from)?;
+            Some(Arc::new(Interception {
+                minter: Minter::new(&ca, LEAF_CONFIGS)?,
+                passthrough: AutoPassthrough::default(),
+            }))
+        } else {
+            None
+        };
+        Ok(Prepared {
+            rules,
+            upstream,
+            intercept,
+        })
+    }
+}
+
 impl ProxyState {
+    /// The whole state, once the listeners are bound at `own_addrs`: opens
+    /// the cache (or says loudly why there is none) and the access log.
+    pub fn new(
+        config: ProxyConfig,
+        prepared: Prepared,
+        own_addrs: Vec<SocketAddr>,
+    ) -> Result<ProxyState, StartupError> {
+        let Prepared {
+            rules,
+            upstream,
+            intercept,
+        } = prepared;
+        let cache = open_cache(&config);
+        let admission = Admission::new(
+            config.max_concurrent,
+            config.max_queue,
+            config.queue_timeout(),
+        );
+        let activity = Activity::new(admission.stats().clone());
+        let log = AccessLog::open(&config.access_log, config.log_format, activity.clone())
+            .map_err(|source| StartupError::AccessLog {
+                path: config.access_log.clone(),
+                source,
+            })?;
+        let started = Instant::now();
+        let metrics = Arc::new(Metrics::new(StateCollector {
+            started,
+            admission: admission.stats().clone(),
+            max_concurrent: config.max_concurrent,
+            cache: cache.clone(),
+            log_dropped: log.dropped(),
+            upstream_pool: upstream.pool_cap(),
+            name: config.via_pseudonym.clone(),
+        }));
+        Ok(ProxyState {
+            cache,
+            rules: ArcSwap::from_pointee(rules),
+            auth: Authenticator::new(&config.users, &config.auth_realm),
+            upstream,
+            admission,
+            tunnels: Arc::new(Semaphore::new(config.max_tunnels)),
+            tunnel_tasks: TaskTracker::new(),
+            log,
+            metrics,
+            own_addrs,
+            via_11: http::HeaderValue::from_str(&format!("1.1 {}", config.via_pseudonym))
+                .unwrap_or_else(|_| http::HeaderValue::from_static("1.1 ferry")),
+            intercept,
+            activity,
+            started,
+            csrf_token: new_csrf_token(),
+            draining: std::sync::atomic::AtomicBool::new(false),
+            config,
+        })
+    }
+
     /// Adds this proxy's `Via` entry to a message.
     pub fn add_via(&self, headers: &mut http::HeaderMap, version: http::Version) {
         crate::headers::add_via_fast(headers, version, &self.config.via_pseudonym, &self.via_11);
@@ -80,6 +186,26 @@ impl ProxyState {
     }
 }
 
+/// Opens the cache, or explains loudly why the proxy runs without one.
+fn open_cache(config: &ProxyConfig) -> Option<ferry_cache::Cache> {
+    if !config.cache.enabled {
+        return None;
+    }
+    let cfg = config.cache.cache_config();
+    let dir = cfg.dir.clone();
+    match ferry_cache::Cache::open(cfg) {
+        Ok(cache) => {
+            eprintln!("ferry: caching in {}", dir.display());
+            Some(cache)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cache unusable; proxying without a cache");
+            eprintln!("ferry: warning: {e}; running without a cache");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 impl ProxyState {
     /// The state of a proxy with `config`, no access log, and `cache` if
@@ -88,9 +214,6 @@ impl ProxyState {
         cache: Option<ferry_cache::Cache>,
         config: ProxyConfig,
     ) -> Arc<ProxyState> {
-        use crate::ops::metrics::StateCollector;
-        use tokio_util::task::TaskTracker;
-
         let admission = Admission::new(
             config.max_concurrent,
             config.max_queue,
@@ -100,13 +223,13 @@ impl ProxyState {
             &[],
             config.connect_timeout(),
             config.response_timeout(),
-            Arc::new(crate::access::NetworkPolicy::default()),
+            Arc::new(NetworkPolicy::default()),
             config.max_pooled_upstream,
         )
         .unwrap();
-        let activity = crate::ops::activity::Activity::new(admission.stats().clone());
+        let activity = Activity::new(admission.stats().clone());
         let metrics = Arc::new(Metrics::new(StateCollector {
-            started: std::time::Instant::now(),
+            started: Instant::now(),
             admission: admission.stats().clone(),
             max_concurrent: config.max_concurrent,
             cache: cache.clone(),
@@ -128,7 +251,7 @@ impl ProxyState {
             via_11: http::HeaderValue::from_static("1.1 ferry"),
             intercept: None,
             activity,
-            started: std::time::Instant::now(),
+            started: Instant::now(),
             csrf_token: new_csrf_token(),
             draining: std::sync::atomic::AtomicBool::new(false),
             config,

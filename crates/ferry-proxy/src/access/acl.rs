@@ -1,16 +1,15 @@
 //! Access control as plain data and pure functions: which clients may use the
 //! proxy, which destinations they may reach, and which ports CONNECT may open.
-//! `server.rs` swaps in a freshly built [`Rules`] on SIGHUP.
+//! The listener swaps in a freshly built [`Rules`] on SIGHUP.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 
-use super::network::canonical_ip;
-
+use super::network::{canonical_ip, parse_ip_literal};
+use super::refusal::Refusal;
 use crate::config::ProxyConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,84 +26,6 @@ pub enum AclError {
         origin: String,
         reason: &'static str,
     },
-}
-
-/// Why a request was refused; shown on the refusal page and in logs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    ClientNotAllowed {
-        client: IpAddr,
-    },
-    DomainDenied {
-        host: String,
-        pattern: String,
-        origin: String,
-    },
-    NotInAllowList {
-        host: String,
-    },
-    PortNotAllowed {
-        port: u16,
-    },
-    NotAdmin {
-        client: IpAddr,
-    },
-    /// The destination address is in a `deny_networks` entry.
-    NetworkDenied {
-        addr: IpAddr,
-        rule: String,
-    },
-    /// `allow_networks` is given and the address is in none of them.
-    NotInNetworkAllowList {
-        addr: IpAddr,
-    },
-    /// Link-local addresses (cloud metadata services) are refused by default.
-    LinkLocal {
-        addr: IpAddr,
-    },
-    /// This host's own addresses are for clients on this host.
-    ThisHost {
-        addr: IpAddr,
-    },
-}
-
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Refusal::ClientNotAllowed { client } => {
-                write!(f, "client address {client} is not in allow-client")
-            }
-            Refusal::DomainDenied {
-                host,
-                pattern,
-                origin,
-            } => write!(f, "{host} matches deny rule \"{pattern}\" ({origin})"),
-            Refusal::NotInAllowList { host } => {
-                write!(f, "{host} matches no rule of the allow list")
-            }
-            Refusal::NotAdmin { client } => write!(
-                f,
-                "client address {client} is not in admin-client: only admins may purge or inspect what is stored"
-            ),
-            Refusal::NetworkDenied { addr, rule } => {
-                write!(f, "{addr} is in the denied network {rule} (deny-network)")
-            }
-            Refusal::NotInNetworkAllowList { addr } => {
-                write!(f, "{addr} is in no network of allow-network")
-            }
-            Refusal::LinkLocal { addr } => write!(
-                f,
-                "{addr} is link-local (where cloud metadata services live); refused by default, allow-network opens it"
-            ),
-            Refusal::ThisHost { addr } => write!(
-                f,
-                "{addr} is the proxy's own host: only clients on that host may reach it (allow-network opens it)"
-            ),
-            Refusal::PortNotAllowed { port } => {
-                write!(f, "CONNECT to port {port} is not allowed (connect-port)")
-            }
-        }
-    }
 }
 
 /// A set of domain patterns with where each came from.
@@ -262,7 +183,7 @@ impl Rules {
         if self.deny.is_empty() && self.allow.is_empty() {
             return Ok(());
         }
-        let literal = super::network::parse_ip_literal(host).map(|ip| ip.to_string());
+        let literal = parse_ip_literal(host).map(|ip| ip.to_string());
         let host = literal.as_deref().unwrap_or(host);
         if let Some((pattern, origin)) = self.deny.find(host) {
             return Err(Refusal::DomainDenied {

@@ -17,7 +17,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 
-use super::Refusal;
+use super::refusal::Refusal;
 
 /// The network rules and what this host's own addresses are.
 #[derive(Debug, Clone, Default)]

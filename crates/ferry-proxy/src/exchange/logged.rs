@@ -11,8 +11,9 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
 use crate::body::{BoxError, ProxyBody};
-use crate::ops::access_log::{AccessLog, AccessRecord};
-use crate::ops::metrics::Metrics;
+use crate::outcome::AccessRecord;
+use crate::telemetry::Metrics;
+use crate::telemetry::access_log::{AccessLog, log_finished};
 
 pub struct Logged {
     inner: ProxyBody,
@@ -70,14 +71,7 @@ impl Body for Logged {
 impl Drop for Logged {
     fn drop(&mut self) {
         if let Some(record) = self.record.take() {
-            finish(record, self.started, &self.log, &self.metrics);
+            log_finished(record, self.started, &self.log, &self.metrics);
         }
     }
-}
-
-/// Writes `record` to the metrics and the log, with its duration.
-pub fn finish(mut record: AccessRecord, started: Instant, log: &AccessLog, metrics: &Metrics) {
-    record.duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    metrics.record_response(&record);
-    log.record(record);
 }

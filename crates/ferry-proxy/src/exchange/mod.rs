@@ -5,62 +5,63 @@
 //! → hit / revalidate / miss → fetch slot → upstream → store while relaying →
 //! respond → log.
 //!
-//! Each phase is a function in the module that owns it (`access`, `route`,
-//! `cache_path`, `upstream`, `tunnel`, `ops::dashboard`); this module holds
-//! the [`Exchange`], the one context created per request, which carries what
-//! the phases decided. What the cache did is a [`CacheOutcome`], what failed
-//! is a [`ProxyError`](crate::error::ProxyError); the response headers, the
+//! Each phase is a function in the module that owns it (`crate::phases`:
+//! `policy`, `caching`, `forward`, `tunnel`; `route` here; the proxy's own
+//! pages in `crate::own_pages`); this module holds the [`Exchange`], the one
+//! context created per request, which carries what the phases decided. What
+//! the cache did is a [`CacheOutcome`], what failed is a
+//! [`ProxyError`](crate::error::ProxyError); the response headers, the
 //! access-log line and the metrics are all derived from those values.
 
 mod logged;
-mod outcome;
 mod route;
 
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use ferry_cache::{Cache, CacheKey};
+use ferry_cache::CacheKey;
 use http::{Method, Request, Response};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-pub use outcome::{
-    BypassReason, ByteSource, CacheOutcome, Fwd, RequestKind, RequestOutcome, StaleServed,
-};
-pub use route::Route;
-
 use self::logged::Logged;
-pub use self::logged::finish as finish_record;
-use crate::access;
+use self::route::Route;
+use crate::access::normalize_host;
 use crate::body::ProxyBody;
-use crate::cache_path::{self, CacheRequest};
-use crate::error::{Failure, ProxyError};
-use crate::ops::access_log::{self, AccessRecord, LogFormat};
-use crate::ops::dashboard;
+use crate::config::LogFormat;
+use crate::conn::{ConnInfo, RequestHandler};
+use crate::error::{ProxyError, RequestError};
+use crate::outcome::record::{target_text, version_str};
+use crate::outcome::{AccessRecord, BypassReason, CacheOutcome, Failure, RequestKind};
+use crate::own_pages;
+use crate::phases::caching::{self, CacheRequest};
+use crate::phases::intercepted::to_origin_url;
+use crate::phases::policy;
+use crate::phases::tunnel::{self, OpenTunnel};
 use crate::state::ProxyState;
-use crate::tunnel::{self, OpenTunnel};
-use crate::upstream;
 
-/// Facts about the client connection a request arrived on (one whose
-/// address the rules allow: others are refused at accept).
-#[derive(Debug, Clone)]
-pub struct ConnInfo {
-    pub peer: SocketAddr,
-    /// Set on the TLS connection inside an intercepted CONNECT tunnel.
-    pub intercepted: Option<Intercepted>,
-}
+/// The exchange as the [`RequestHandler`] of intercepted tunnels: the
+/// requests inside one are served exactly as plain ones.
+#[derive(Clone)]
+struct Exchanges(Arc<ProxyState>);
 
-/// The CONNECT an intercepted connection came through: every request on it
-/// is for that origin, whatever its own `Host` or `:authority` says, and it
-/// was authenticated with the CONNECT.
-#[derive(Debug, Clone)]
-pub struct Intercepted {
-    /// `host` or `host:port` (the port when not 443), as in an `https://` URL.
-    pub authority: http::uri::Authority,
-    pub user: Option<String>,
+impl RequestHandler for Exchanges {
+    fn handle(
+        self,
+        conn: Arc<ConnInfo>,
+        req: Request<Incoming>,
+    ) -> impl std::future::Future<Output = Response<ProxyBody>> + Send + 'static {
+        let state = self.0;
+        async move {
+            match handle(state, conn, req).await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            }
+        }
+    }
 }
 
 /// One request and what has been decided about it so far.
@@ -110,7 +111,7 @@ pub async fn handle(
 ) -> Result<Response<ProxyBody>, Infallible> {
     let json_log = state.config.log_format == LogFormat::Json;
     if let Some(tls) = &conn.intercepted {
-        crate::intercept::inner::to_origin_url(&mut req, &tls.authority);
+        to_origin_url(&mut req, &tls.authority);
     }
     let mut exchange = Exchange::begin(conn.peer, &req, json_log);
     // Boxed: hyper keeps each connection's request future allocated for the
@@ -134,7 +135,7 @@ impl Exchange {
             client,
             user: None,
             method: req.method().clone(),
-            target: access_log::target_text(req.uri()),
+            target: target_text(req.uri()),
             version: req.version(),
             key: None,
             outcome: CacheOutcome::NotConsulted,
@@ -154,7 +155,7 @@ impl Exchange {
         conn: &ConnInfo,
         req: Request<Incoming>,
     ) -> Result<Reply, ProxyError> {
-        access::admit(state, req.headers())?;
+        policy::check_loop(state, req.headers())?;
         let route = Route::of(state, &req);
         // The proxy's own pages are open to allowed clients; everything else
         // needs credentials when users are configured (inside an intercepted
@@ -162,7 +163,7 @@ impl Exchange {
         if let Some(tls) = &conn.intercepted {
             self.user = tls.user.clone();
         } else if route != Ok(Route::Own) {
-            self.user = access::authenticate(state, req.headers(), self.client.ip()).await?;
+            self.user = policy::authenticate(state, req.headers(), self.client.ip()).await?;
         }
         let route = route?;
         self.kind = match route {
@@ -172,24 +173,24 @@ impl Exchange {
         };
         match route {
             Route::Own => {
-                let page = Box::pin(dashboard::serve(state, self.client.ip(), req)).await?;
+                let page = Box::pin(own_pages::page_for(state, self.client.ip(), req)).await?;
                 Ok(Reply::Response(page))
             }
             Route::Tunnel { .. } if conn.intercepted.is_some() => {
-                Err(crate::error::RequestError::NestedConnect.into())
+                Err(RequestError::NestedConnect.into())
             }
             Route::Tunnel { host, port } if self.intercepts(state, &host) => {
-                access::check_tunnel(state, &host, port)?;
+                policy::check_tunnel(state, &host, port)?;
                 let intercept = tunnel::Intercept::reserve(state, &host, port, self.user.clone())?;
                 Ok(Reply::Intercept(Box::new((intercept, req))))
             }
             Route::Tunnel { host, port } => {
-                access::check_tunnel(state, &host, port)?;
+                policy::check_tunnel(state, &host, port)?;
                 let open = Box::pin(tunnel::open(state, self.client.ip(), &host, port)).await?;
                 Ok(Reply::Tunnel(Box::new((open, req))))
             }
             Route::Origin { host } => {
-                access::check_destination(state, &host)?;
+                policy::check_destination(state, &host)?;
                 self.forward(state, req, &host).await.map(Reply::Response)
             }
         }
@@ -205,7 +206,7 @@ impl Exchange {
         if !state.rules.load().may_intercept(host) {
             return false;
         }
-        let host = crate::access::normalize_host(host);
+        let host = normalize_host(host);
         let now = Instant::now();
         if interception
             .passthrough
@@ -229,8 +230,8 @@ impl Exchange {
         let cached = state.cache.as_ref().zip(CacheKey::from_uri(req.uri()));
         let Some((cache, key)) = cached else {
             // The uncached path is boxed like the cache's miss path (see
-            // `cache_path::serve`).
-            return Box::pin(forward_uncached(state, client, req, host, None)).await;
+            // `caching::answer`).
+            return Box::pin(caching::forward_uncached(state, client, req, host, None)).await;
         };
         let key = &*self.key.insert(key);
         // A GET or HEAD with a body is not answered from the cache, nor
@@ -248,20 +249,20 @@ impl Exchange {
                 client,
                 host,
             };
-            let (result, outcome) = cache_path::serve(cx, parts).await;
+            let (result, outcome) = caching::answer(cx, parts).await;
             self.outcome = outcome;
             return result;
         }
         if req.method().as_str() == "PURGE" {
-            access::check_admin(state, client)?;
-            return cache_path::purge(cache, key).await;
+            policy::check_admin(state, client)?;
+            return caching::purge(cache, key).await;
         }
         self.outcome = CacheOutcome::Bypass(if lookup {
             BypassReason::RequestBody
         } else {
             BypassReason::Method
         });
-        Box::pin(forward_uncached(
+        Box::pin(caching::forward_uncached(
             state,
             client,
             req,
@@ -291,7 +292,14 @@ impl Exchange {
                 let (intercept, req) = *intercept;
                 let (peer, started) = (self.client, self.started);
                 let record = self.into_record(200);
-                return intercept.start(state, req, peer, record, started);
+                return intercept.start(
+                    state,
+                    req,
+                    peer,
+                    record,
+                    started,
+                    Exchanges(state.clone()),
+                );
             }
             Err(error) => {
                 self.error = Some(error.failure());
@@ -327,53 +335,5 @@ impl Exchange {
             user_agent: self.user_agent,
             referer: self.referer,
         }
-    }
-}
-
-/// Methods the cache does not answer (and everything, without a cache):
-/// straight to the origin with the client's body. A successful unsafe
-/// request invalidates what the cache holds for its target; a POST response
-/// that names its target as its `Content-Location` may replace it.
-async fn forward_uncached(
-    state: &Arc<ProxyState>,
-    client: IpAddr,
-    req: Request<Incoming>,
-    host: &str,
-    cache: Option<(&Cache, &CacheKey)>,
-) -> Result<Response<ProxyBody>, ProxyError> {
-    let (parts, body) = req.into_parts();
-    // Kept for invalidation: a successful unsafe request makes stored copies stale.
-    let target = cache.filter(|_| !parts.method.is_safe()).map(|_| {
-        let mut target = Request::new(()).into_parts().0;
-        target.method = parts.method.clone();
-        target.uri = parts.uri.clone();
-        target
-    });
-    // A POST's response may be stored for later GETs; the head it would be
-    // stored under.
-    let post_as_get = cache.filter(|_| parts.method == Method::POST).map(|_| {
-        let mut get = Request::new(()).into_parts().0;
-        get.uri = parts.uri.clone();
-        get.headers = parts.headers.clone();
-        get
-    });
-    let body = body.map_err(Into::into).boxed_unsync();
-    let fetched = upstream::fetch(state, client, parts, body).await?;
-    if let (Some((cache, key)), Some(target)) = (cache, &target) {
-        cache.invalidate(key, target, &fetched.head).await;
-    }
-    if let (Some((cache, key)), Some(get)) = (cache, &post_as_get) {
-        return Ok(cache_path::relay_post_response(state, cache, key, host, get, fetched).await);
-    }
-    Ok(upstream::relay(state, host, fetched, None))
-}
-
-fn version_str(v: http::Version) -> &'static str {
-    match v {
-        http::Version::HTTP_09 => "HTTP/0.9",
-        http::Version::HTTP_10 => "HTTP/1.0",
-        http::Version::HTTP_2 => "HTTP/2",
-        http::Version::HTTP_3 => "HTTP/3",
-        _ => "HTTP/1.1",
     }
 }

@@ -66,6 +66,11 @@ pub fn default_dir() -> PathBuf {
         .join("ferry")
 }
 
+/// The configured CA directory (`ca_dir`), else [`default_dir`].
+pub fn dir_or_default(configured: Option<&Path>) -> PathBuf {
+    configured.map_or_else(default_dir, Path::to_path_buf)
+}
+
 impl LocalCa {
     /// Creates a CA in `dir`. An existing one is kept unless `force`.
     pub fn init(dir: &Path, force: bool) -> Result<LocalCa, CaError> {

@@ -1,147 +1,162 @@
-//! Who may open a connection, decided at accept before anything is read: the
-//! client-address rule and the connection caps (in all, and per client
-//! address). A refused connection gets a fixed page naming the rule and is
-//! closed; its request is never parsed (its first bytes are only skipped).
+//! The listener's decision on each accepted connection, before anything
+//! of a request is read: the connection caps, the client-address rule, and
+//! behind a load balancer the PROXY protocol header that names the client.
+//! An admitted connection is served by `connection`; a refused one gets a
+//! fixed page naming the rule.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use http::StatusCode;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::{Semaphore, watch};
+use tokio_util::task::TaskTracker;
 
-use crate::pages::raw_error_response;
+use super::caps::{ConnectionCaps, refuse};
+use super::connection::serve_connection;
+use super::proxy_protocol;
+use crate::state::ProxyState;
+use crate::telemetry::Metrics;
 
-/// Open connections, in all and per client address.
-#[derive(Debug)]
-pub struct ConnectionCaps {
-    max_total: usize,
-    max_per_client: usize,
-    open: Mutex<Open>,
-}
+/// Connections over a cap answered with a page at once; beyond it they are
+/// just closed.
+const REFUSALS_AT_ONCE: usize = 64;
 
-#[derive(Debug, Default)]
-struct Open {
-    total: usize,
-    per_client: HashMap<IpAddr, usize>,
-}
-
-/// A connection counted against the caps until it drops.
-#[derive(Debug)]
-pub struct Counted {
+/// What deciding on one accepted connection needs (one per listener).
+#[derive(Clone)]
+pub struct Gate {
+    state: Arc<ProxyState>,
     caps: Arc<ConnectionCaps>,
-    client: IpAddr,
+    connections: TaskTracker,
+    /// Refusal pages being written at once (see [`REFUSALS_AT_ONCE`]).
+    refusing: Arc<Semaphore>,
+    stop: watch::Receiver<bool>,
 }
 
-impl Drop for Counted {
-    fn drop(&mut self) {
-        if let Ok(mut open) = self.caps.open.lock() {
-            open.total = open.total.saturating_sub(1);
-            if let Some(n) = open.per_client.get_mut(&self.client) {
-                *n -= 1;
-                if *n == 0 {
-                    open.per_client.remove(&self.client);
+impl Gate {
+    /// Decides on a connection just accepted from `peer`.
+    pub fn accept(&self, stream: TcpStream, peer: SocketAddr) {
+        if self.state.config.is_balancer(peer.ip()) {
+            // Counted against the caps only once the header has said whose
+            // connection it is: the balancer carries everyone's.
+            let gate = self.clone();
+            self.connections
+                .spawn(async move { gate.admit_from_balancer(stream, peer).await });
+        } else {
+            self.admit(stream, peer, peer);
+        }
+    }
+
+    /// Reads the PROXY header of a connection from a balancer, then admits
+    /// it as the client it names.
+    async fn admit_from_balancer(&self, mut stream: TcpStream, balancer: SocketAddr) {
+        let header_timeout = self.state.config.header_timeout();
+        match proxy_protocol::read_header(&mut stream, header_timeout).await {
+            Ok(proxy_protocol::Announced::Client(client)) => self.admit(stream, balancer, client),
+            Ok(proxy_protocol::Announced::Balancer) => self.admit(stream, balancer, balancer),
+            Err(e) => {
+                self.state.metrics.clients_refused.inc();
+                tracing::warn!(%balancer, error = %e, "connection from a balancer refused");
+                refuse(stream, StatusCode::BAD_REQUEST, &e.to_string()).await;
+            }
+        }
+    }
+
+    /// Applies the caps and the client-address rule to `client` (the peer,
+    /// or the client a balancer named), then serves or refuses.
+    fn admit(&self, stream: TcpStream, peer: SocketAddr, client: SocketAddr) {
+        let state = &self.state;
+        // Counted first: refusals take a place too, so a flood of refused
+        // connections from one address is bounded as well.
+        let counted = match self.caps.admit(client.ip()) {
+            Ok(counted) => counted,
+            Err(cause) => {
+                state.metrics.connections_capped.inc();
+                tracing::info!(%client, %peer, cause, "connection refused");
+                // A page for the refused, while few are being refused at
+                // once; under a flood, just the close.
+                if let Ok(permit) = self.refusing.clone().try_acquire_owned() {
+                    self.connections.spawn(async move {
+                        let _permit = permit;
+                        refuse(stream, StatusCode::SERVICE_UNAVAILABLE, cause).await;
+                    });
                 }
+                return;
             }
+        };
+        let from_balancer = state.config.is_balancer(peer.ip());
+        // A balancer may always speak for itself (its health checks).
+        let own_connection = from_balancer && client == peer;
+        if !own_connection {
+            if let Err(refusal) = state.rules.load().check_client(client.ip()) {
+                state.metrics.clients_refused.inc();
+                tracing::info!(%client, %peer, "client address not allowed");
+                let cause = refusal.to_string();
+                self.connections.spawn(async move {
+                    let _counted = counted;
+                    refuse(stream, StatusCode::FORBIDDEN, &cause).await;
+                });
+                return;
+            }
+        }
+        // Behind balancers, a connection from anyone else that opens with
+        // a PROXY header is refused: only a balancer may say whose
+        // connection it is.
+        let check_for_header = !state.config.proxy_protocol_from.is_empty() && !from_balancer;
+        let gauge = ConnectionGauge::new(state.metrics.clone());
+        let state = state.clone();
+        let stop = self.stop.clone();
+        self.connections.spawn(async move {
+            let _counted = counted;
+            let _gauge = gauge;
+            if check_for_header
+                && proxy_protocol::starts_with_header(&stream, state.config.header_timeout()).await
+            {
+                state.metrics.clients_refused.inc();
+                tracing::warn!(%peer, "PROXY protocol header from an address that is not a balancer");
+                refuse(
+                    stream,
+                    StatusCode::BAD_REQUEST,
+                    "a PROXY protocol header is accepted only from the balancers (proxy-protocol-from)",
+                )
+                .await;
+                return;
+            }
+            serve_connection(stream, client, state, stop).await;
+        });
+    }
+}
+
+impl Gate {
+    pub fn new(
+        state: Arc<ProxyState>,
+        caps: Arc<ConnectionCaps>,
+        connections: TaskTracker,
+        stop: watch::Receiver<bool>,
+    ) -> Gate {
+        Gate {
+            state,
+            caps,
+            connections,
+            refusing: Arc::new(Semaphore::new(REFUSALS_AT_ONCE)),
+            stop,
         }
     }
 }
 
-impl ConnectionCaps {
-    pub fn new(max_total: usize, max_per_client: usize) -> Arc<ConnectionCaps> {
-        Arc::new(ConnectionCaps {
-            max_total,
-            max_per_client,
-            open: Mutex::new(Open::default()),
-        })
-    }
+/// Keeps the open-connections gauge right however the connection ends.
+struct ConnectionGauge(Arc<Metrics>);
 
-    /// Counts a new connection from `client`, or says which cap it hits.
-    pub fn admit(self: &Arc<Self>, client: IpAddr) -> Result<Counted, &'static str> {
-        let mut open = self
-            .open
-            .lock()
-            .map_err(|_| "connection caps unavailable")?;
-        if open.total >= self.max_total {
-            return Err("the proxy has as many connections open as it takes (max-connections)");
-        }
-        let mine = open.per_client.entry(client).or_insert(0);
-        if *mine >= self.max_per_client {
-            return Err(
-                "your address has as many connections open as one client may (max-connections-per-client)",
-            );
-        }
-        *mine += 1;
-        open.total += 1;
-        Ok(Counted {
-            caps: self.clone(),
-            client,
-        })
+impl ConnectionGauge {
+    fn new(metrics: Arc<Metrics>) -> Self {
+        metrics.connections_open.inc();
+        metrics.connections_total.inc();
+        ConnectionGauge(metrics)
     }
 }
 
-/// Answers with the refusal page and closes, without parsing the request.
-/// The client's first bytes are taken in and thrown away first (until the
-/// end of a request head, at most 16 KiB or one second): an HTTP client
-/// that gets an answer before it has sent its request reports a broken
-/// connection instead of the page. Whatever follows is drained briefly (at
-/// most 64 KiB, two seconds) so the close does not reset the connection
-/// before the client has read the page.
-pub async fn refuse(mut stream: TcpStream, status: StatusCode, cause: &str) {
-    let page = raw_error_response(status, cause);
-    let mut sink = [0u8; 4096];
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        let mut seen: Vec<u8> = Vec::new();
-        let mut total = 0;
-        while total < 16 * 1024 {
-            let n = stream.read(&mut sink).await?;
-            if n == 0 {
-                break;
-            }
-            total += n;
-            // Only the last bytes matter for spotting the end of the head.
-            let keep = seen.len().saturating_sub(3);
-            seen.drain(..keep);
-            seen.extend_from_slice(&sink[..n]);
-            if seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                break;
-            }
-        }
-        Ok::<(), std::io::Error>(())
-    })
-    .await;
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        stream.write_all(&page).await?;
-        stream.shutdown().await?;
-        let mut drained = 0;
-        while drained < 64 * 1024 {
-            match stream.read(&mut sink).await? {
-                0 => break,
-                n => drained += n,
-            }
-        }
-        Ok::<(), std::io::Error>(())
-    })
-    .await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn caps_count_per_client_and_in_all() {
-        let caps = ConnectionCaps::new(3, 2);
-        let a: IpAddr = "192.0.2.1".parse().unwrap();
-        let b: IpAddr = "192.0.2.2".parse().unwrap();
-        let a1 = caps.admit(a).unwrap();
-        let _a2 = caps.admit(a).unwrap();
-        assert!(caps.admit(a).unwrap_err().contains("per-client"));
-        let _b1 = caps.admit(b).unwrap();
-        assert!(caps.admit(b).unwrap_err().contains("max-connections)"));
-        drop(a1);
-        let _b2 = caps.admit(b).unwrap();
+impl Drop for ConnectionGauge {
+    fn drop(&mut self) {
+        self.0.connections_open.dec();
     }
 }

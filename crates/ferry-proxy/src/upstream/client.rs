@@ -13,6 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
 use http_body::Body as _;
+use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
 use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
@@ -21,13 +22,20 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
-use super::guard::{self, GuardedResolver, Refused};
 use super::pool_cap::{Capped, PoolCap};
+use super::resolver::{self, GuardedResolver, Refused};
 use crate::access::{NetworkPolicy, Refusal};
 use crate::body::BoxError;
 
 /// What the proxy sends upstream: the client's streamed body, or an empty one.
 pub type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// An empty request body (revalidations, GETs whose body is ignored).
+pub fn no_body() -> UpstreamBody {
+    http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
 
 /// Why an upstream exchange failed, in the words the error page uses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -155,7 +163,7 @@ impl Upstream {
         req: Request<UpstreamBody>,
         client_is_local: bool,
     ) -> Result<Response<Incoming>, UpstreamError> {
-        let host = host_of(req.uri());
+        let host = authority_text(req.uri());
         let client = if client_is_local {
             &self.local
         } else {
@@ -200,7 +208,7 @@ impl Upstream {
                     detail: dns_detail(&e.to_string()),
                 })?
                 .collect();
-            let addrs = guard::allowed(&self.policy, client_is_local, addrs)
+            let addrs = resolver::allowed(&self.policy, client_is_local, addrs)
                 .map_err(UpstreamError::Forbidden)?;
             let mut last = None;
             for addr in addrs {
@@ -255,7 +263,7 @@ impl RetryHead {
     }
 
     fn request(&self) -> Request<UpstreamBody> {
-        let mut req = Request::new(super::no_body());
+        let mut req = Request::new(no_body());
         *req.method_mut() = self.method.clone();
         *req.uri_mut() = self.uri.clone();
         *req.version_mut() = self.version;
@@ -282,7 +290,7 @@ fn closed_before_answer(err: &hyper_util::client::legacy::Error) -> bool {
     })
 }
 
-fn host_of(uri: &Uri) -> String {
+fn authority_text(uri: &Uri) -> String {
     uri.authority().map(|a| a.to_string()).unwrap_or_default()
 }
 
@@ -470,7 +478,7 @@ impl tower_service::Service<Uri>
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        if let Err(refused) = guard::check_literal(&uri, &self.policy, self.client_is_local) {
+        if let Err(refused) = resolver::check_literal(&uri, &self.policy, self.client_is_local) {
             return Box::pin(async move { Err(Box::new(refused) as BoxError) });
         }
         let connecting = self.inner.call(uri);

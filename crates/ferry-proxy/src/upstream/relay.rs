@@ -14,7 +14,7 @@ use http_body::{Body, Frame, SizeHint};
 use super::admission::Slot;
 use super::client::UpstreamError;
 use crate::body::BoxError;
-use crate::rate::{MinRate, RateMeter};
+use crate::timeouts::rate::{MinRate, RateMeter};
 
 /// Receives a copy of every data frame of an upstream body (the cache's store
 /// writer). `finish` is called only when the body ended cleanly; the future it

@@ -9,45 +9,49 @@
 //! browser) and every action are for admin clients (`admin_clients`,
 //! default loopback). Actions are POSTs carrying the page's CSRF token.
 
-mod api;
-mod browser;
-mod charts;
-mod page;
+pub mod api;
+pub mod browser;
+pub mod ca_page;
+pub mod charts;
+pub mod dashboard;
+pub mod parts;
 
 use std::net::IpAddr;
 
-use http::header::{self, HeaderValue};
+use http::header;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use crate::access;
+use self::api::Stats;
+use self::parts::with_type;
 use crate::body::{ProxyBody, full};
 use crate::error::{ProxyError, RequestError};
-use crate::ops::metrics;
+use crate::intercept::ca;
 use crate::pages;
+use crate::phases::policy;
 use crate::state::ProxyState;
+use crate::telemetry::metrics;
 
-pub use api::Stats;
-
-pub async fn serve(
+/// Answers a request addressed to the proxy itself.
+pub async fn page_for(
     state: &ProxyState,
     client: IpAddr,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let admin = access::check_admin(state, client).is_ok();
+    let admin = policy::check_admin(state, client).is_ok();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
     if req.method() == Method::POST {
         return match path.as_str() {
             "/cache/purge" => {
-                access::check_admin(state, client)?;
-                browser::purge(state, req).await
+                policy::check_admin(state, client)?;
+                browser::purge_from_form(state, req).await
             }
             _ => Err(RequestError::UnknownPage.into()),
         };
     }
     Ok(match path.as_str() {
-        "/" | "" => page::dashboard(state, admin),
+        "/" | "" => dashboard::page(state, admin),
         "/api/stats" | "/status.json" => {
             let json = serde_json::to_string(&Stats::take(state, admin)).unwrap_or_default();
             with_type(full(json), "application/json")
@@ -62,15 +66,18 @@ pub async fn serve(
             "application/x-ns-proxy-autoconfig",
         ),
         "/cache" => {
-            access::check_admin(state, client)?;
+            policy::check_admin(state, client)?;
             browser::search(state, &query)
         }
         "/cache/object" => {
-            access::check_admin(state, client)?;
+            policy::check_admin(state, client)?;
             browser::object(state, &query).await?
         }
-        ca if ca == "/ca" || ca.starts_with("/ca/") => {
-            return super::ca_page::serve(&state.config.ca_dir_or_default(), ca);
+        p if p == "/ca" || p.starts_with("/ca/") => {
+            return ca_page::ca_response(
+                &ca::dir_or_default(state.config.ca_dir.as_deref()),
+                &path,
+            );
         }
         chart if chart.starts_with("/charts/") => {
             let name = chart
@@ -84,15 +91,6 @@ pub async fn serve(
         }
         _ => return Err(RequestError::UnknownPage.into()),
     })
-}
-
-fn with_type(body: ProxyBody, content_type: &'static str) -> Response<ProxyBody> {
-    let mut resp = Response::new(body);
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
 }
 
 /// A PAC file sending everything through this proxy, at the address the
@@ -110,27 +108,4 @@ fn pac(state: &ProxyState, headers: &HeaderMap) -> String {
         .or_else(|| state.own_addrs.first().map(|a| a.to_string()))
         .unwrap_or_else(|| "127.0.0.1:3128".into());
     format!("function FindProxyForURL(url, host) {{\n  return \"PROXY {host}\";\n}}\n")
-}
-
-/// The value of `name` in a query string or form body.
-fn param(query: &str, name: &str) -> Option<String> {
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-/// Bytes in a short human form (`1.5 MiB`).
-fn bytes_text(n: u64) -> String {
-    bytesize::ByteSize(n).display().iec().to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn form_parameters_are_decoded() {
-        assert_eq!(param("q=a%20b&match=prefix", "q").as_deref(), Some("a b"));
-        assert_eq!(param("q=a", "match"), None);
-    }
 }

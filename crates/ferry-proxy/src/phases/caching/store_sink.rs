@@ -1,6 +1,7 @@
 //! The tee from a relayed upstream body into the cache: every data frame is
 //! handed to the store writer; the object becomes visible (and collapsed
-//! followers are released) once the store has completed.
+//! followers are released) once the store has completed. [`relay_storing`]
+//! is the one way a response is relayed while it is stored.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,7 +9,11 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use ferry_cache::{LeaderGuard, StoreWriter};
+use http::Response;
 
+use crate::body::ProxyBody;
+use crate::phases::forward::{self, Fetched};
+use crate::state::ProxyState;
 use crate::upstream::FrameSink;
 
 pub struct StoreSink {
@@ -41,4 +46,23 @@ impl FrameSink for StoreSink {
             drop(guard);
         })
     }
+}
+
+/// Relays `fetched`, teeing its body into `sink`. A response without a body
+/// (a 204, an empty 200) is never polled for one by the server side, so its
+/// store completes here, before it is sent.
+pub async fn relay_storing(
+    state: &ProxyState,
+    host: &str,
+    fetched: Fetched,
+    sink: Option<Box<dyn FrameSink>>,
+) -> Response<ProxyBody> {
+    let sink = match sink {
+        Some(sink) if http_body::Body::is_end_stream(&fetched.body) => {
+            sink.finish().await;
+            None
+        }
+        sink => sink,
+    };
+    forward::relay(state, host, fetched, sink)
 }

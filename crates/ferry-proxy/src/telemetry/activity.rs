@@ -16,10 +16,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
-
-use crate::exchange::RequestOutcome;
-use crate::ops::access_log::AccessRecord;
+use super::report::{HostCount, RecentRequest, Report, Series, Summaries, Summary, TopHosts};
+use crate::outcome::{AccessRecord, ByteSource, RequestOutcome};
 use crate::upstream::AdmissionStats;
 
 /// Width of one chart bucket, in seconds.
@@ -121,11 +119,11 @@ impl Tally {
             self.cacheable += 1;
         }
         match outcome.byte_source() {
-            Some(crate::exchange::ByteSource::Cache) => {
+            Some(ByteSource::Cache) => {
                 self.hits += 1;
                 self.bytes_from_cache += r.bytes;
             }
-            Some(crate::exchange::ByteSource::Origin) => self.bytes_from_origin += r.bytes,
+            Some(ByteSource::Origin) => self.bytes_from_origin += r.bytes,
             None => {}
         }
         match outcome {
@@ -241,103 +239,28 @@ impl TopK {
     }
 }
 
-/// One row of the recent-requests table.
-#[derive(Debug, Clone, Serialize)]
-pub struct RecentRequest {
-    pub time_ms: u64,
-    pub client: String,
-    pub method: String,
-    pub url: String,
-    pub status: u16,
-    pub outcome: &'static str,
-    pub bytes: u64,
-    pub duration_ms: f64,
-}
-
-/// The figures of one period (`/api/stats` `summary`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Summary {
-    pub requests: u64,
-    pub hits: u64,
-    pub request_hit_ratio: f64,
-    pub bytes_from_cache: u64,
-    pub bytes_from_origin: u64,
-    pub byte_hit_ratio: f64,
-    /// Bytes served from the cache: what the origins did not have to send.
-    pub bytes_saved: u64,
-    pub blocked: u64,
-    pub errors: u64,
-    pub latency_p50_ms: Option<f64>,
-    pub latency_p95_ms: Option<f64>,
-}
-
-impl From<&Tally> for Summary {
-    fn from(t: &Tally) -> Summary {
-        let ratio = |a: u64, b: u64| {
-            if b == 0 {
-                0.0
-            } else {
-                ((a as f64 / b as f64) * 1000.0).round() / 1000.0
-            }
-        };
-        Summary {
-            requests: t.requests,
-            hits: t.hits,
-            request_hit_ratio: ratio(t.hits, t.cacheable),
-            bytes_from_cache: t.bytes_from_cache,
-            bytes_from_origin: t.bytes_from_origin,
-            byte_hit_ratio: ratio(t.bytes_from_cache, t.bytes_from_cache + t.bytes_from_origin),
-            bytes_saved: t.bytes_from_cache,
-            blocked: t.blocked,
-            errors: t.errors,
-            latency_p50_ms: t.latency.quantile_ms(0.50),
-            latency_p95_ms: t.latency.quantile_ms(0.95),
+/// The figures of a period, from its tally.
+fn summary_of(t: &Tally) -> Summary {
+    let ratio = |a: u64, b: u64| {
+        if b == 0 {
+            0.0
+        } else {
+            ((a as f64 / b as f64) * 1000.0).round() / 1000.0
         }
+    };
+    Summary {
+        requests: t.requests,
+        hits: t.hits,
+        request_hit_ratio: ratio(t.hits, t.cacheable),
+        bytes_from_cache: t.bytes_from_cache,
+        bytes_from_origin: t.bytes_from_origin,
+        byte_hit_ratio: ratio(t.bytes_from_cache, t.bytes_from_cache + t.bytes_from_origin),
+        bytes_saved: t.bytes_from_cache,
+        blocked: t.blocked,
+        errors: t.errors,
+        latency_p50_ms: t.latency.quantile_ms(0.50),
+        latency_p95_ms: t.latency.quantile_ms(0.95),
     }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Summaries {
-    pub last_5m: Summary,
-    pub since_start: Summary,
-}
-
-/// The charts' data: `BUCKETS` values per series, oldest first, the last
-/// one the bucket in progress. Rates are per second over the bucket.
-#[derive(Debug, Clone, Serialize)]
-pub struct Series {
-    pub interval_seconds: u64,
-    /// Unix time of the first bucket's start.
-    pub start: u64,
-    pub requests_per_second: Vec<(&'static str, Vec<f64>)>,
-    pub bytes_from_cache: Vec<f64>,
-    pub bytes_from_origin: Vec<f64>,
-    pub fetch_slots_in_use: Vec<u64>,
-    pub fetch_queue_length: Vec<u64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct HostCount {
-    pub host: String,
-    pub requests: u64,
-    pub bytes: u64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TopHosts {
-    pub by_requests: Vec<HostCount>,
-    pub by_bytes: Vec<HostCount>,
-}
-
-/// What [`Activity::report`] returns: one consistent reading.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub summary: Summaries,
-    pub series: Series,
-    pub top_hosts: TopHosts,
-    pub top_blocked: Vec<HostCount>,
-    /// Newest first.
-    pub recent: Vec<RecentRequest>,
 }
 
 impl Activity {
@@ -393,8 +316,8 @@ impl Activity {
         };
         Report {
             summary: Summaries {
-                last_5m: Summary::from(&last_5m),
-                since_start: Summary::from(&state.since_start),
+                last_5m: summary_of(&last_5m),
+                since_start: summary_of(&state.since_start),
             },
             series: series(&window, now),
             top_hosts: TopHosts {
@@ -466,7 +389,7 @@ impl State {
         bucket.outcomes[series] += 1;
         bucket.tally.record(outcome, r);
         self.since_start.record(outcome, r);
-        let host = host_of(&r.url);
+        let host = host_in_url(&r.url);
         if outcome == RequestOutcome::Blocked {
             self.blocked.add(host, 1, r.bytes);
         } else {
@@ -524,7 +447,7 @@ fn bucket_index(t: SystemTime) -> u64 {
 
 /// The host of a logged target: `http://host:port/path` or `host:port`
 /// (CONNECT).
-fn host_of(url: &str) -> &str {
+fn host_in_url(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
     if let Some(v6) = authority.strip_prefix('[') {
@@ -538,8 +461,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::error::{Failure, RuleKind};
-    use crate::exchange::{CacheOutcome, Fwd, RequestKind};
+    use crate::outcome::{CacheOutcome, Failure, Fwd, RequestKind, RuleKind};
 
     fn record(url: &str, cache: CacheOutcome, bytes: u64, us: u64, at: SystemTime) -> AccessRecord {
         AccessRecord {
@@ -568,11 +490,11 @@ mod tests {
 
     #[test]
     fn hosts_are_found_in_every_target_form() {
-        assert_eq!(host_of("http://a.test/x?y"), "a.test");
-        assert_eq!(host_of("http://a.test:8080/x"), "a.test");
-        assert_eq!(host_of("a.test:443"), "a.test");
-        assert_eq!(host_of("http://[::1]:80/"), "::1");
-        assert_eq!(host_of("/"), "");
+        assert_eq!(host_in_url("http://a.test/x?y"), "a.test");
+        assert_eq!(host_in_url("http://a.test:8080/x"), "a.test");
+        assert_eq!(host_in_url("a.test:443"), "a.test");
+        assert_eq!(host_in_url("http://[::1]:80/"), "::1");
+        assert_eq!(host_in_url("/"), "");
     }
 
     #[test]

@@ -1,18 +1,17 @@
-//! Timeouts on waits that tokio and hyper leave unbounded: a client that stops
-//! reading its response (which would otherwise hold a fetch slot forever), and a
-//! tunnel with no traffic in either direction.
+//! A client that stops reading its response would otherwise hold what the
+//! response holds (a fetch slot, a connection) forever: tokio and hyper leave
+//! a pending write unbounded. [`WriteStall`] bounds it, and holds the reader
+//! to the minimum transfer rate.
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
 
-use crate::rate::{MinRate, RateMeter};
+use super::rate::{MinRate, RateMeter};
 
 /// Wraps a client connection: a write that cannot make progress for `limit`
 /// fails with `TimedOut`, which ends the connection and frees what it held.
@@ -124,99 +123,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteStall<S> {
     }
 }
 
-/// Records the last time bytes moved through any stream sharing it.
-#[derive(Clone)]
-pub struct Activity {
-    origin: Instant,
-    last_ms: Arc<AtomicU64>,
-}
-
-impl Activity {
-    pub fn new() -> Self {
-        Activity {
-            origin: Instant::now(),
-            last_ms: Arc::new(AtomicU64::new(0)),
-        }
-    }
-
-    fn touch(&self) {
-        self.last_ms
-            .store(self.origin.elapsed().as_millis() as u64, Ordering::Relaxed);
-    }
-
-    fn idle_for(&self) -> Duration {
-        let now = self.origin.elapsed().as_millis() as u64;
-        Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
-    }
-
-    /// Resolves once nothing has moved for `limit`.
-    pub async fn idle(&self, limit: Duration) {
-        loop {
-            let idle = self.idle_for();
-            if idle >= limit {
-                return;
-            }
-            tokio::time::sleep(limit - idle).await;
-        }
-    }
-
-    pub fn track<S>(&self, inner: S) -> Tracked<S> {
-        Tracked {
-            inner,
-            activity: self.clone(),
-        }
-    }
-}
-
-/// A stream that reports its traffic to an [`Activity`].
-pub struct Tracked<S> {
-    inner: S,
-    activity: Activity,
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.activity.touch();
-        }
-        result
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = &result {
-            if *n > 0 {
-                self.activity.touch();
-            }
-        }
-        result
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
 
     #[tokio::test(start_paused = true)]
     async fn a_writer_that_is_never_read_times_out() {
@@ -229,18 +139,5 @@ mod tests {
         let big = vec![0u8; 64 * 1024];
         let err = stalled.write_all(&big).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn activity_tracks_traffic_and_reports_idleness() {
-        let (a, mut b) = tokio::io::duplex(1024);
-        let activity = Activity::new();
-        let mut a = activity.track(a);
-        a.write_all(b"ping").await.unwrap();
-        let mut buf = [0u8; 4];
-        b.read_exact(&mut buf).await.unwrap();
-        let started = Instant::now();
-        activity.idle(Duration::from_secs(30)).await;
-        assert!(started.elapsed() >= Duration::from_secs(29));
     }
 }

@@ -3,8 +3,9 @@
 //! `/charts/<name>.svg`, so there is one drawing routine and no chart
 //! library or build step.
 
-use crate::ops::activity::{BUCKET_SECS, Series};
 use crate::pages::escape;
+use crate::telemetry::activity::BUCKET_SECS;
+use crate::telemetry::report::Series;
 
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 150.0;
@@ -24,7 +25,7 @@ pub fn by_name(name: &str, series: &Series, max_concurrent: usize) -> Option<Str
     Some(match name {
         "requests" => requests(series),
         "bytes" => bytes(series),
-        "fetch" => fetch(series, max_concurrent),
+        "fetch" => fetch_slots(series, max_concurrent),
         _ => return None,
     })
 }
@@ -69,7 +70,7 @@ pub fn bytes(series: &Series) -> String {
 }
 
 /// Fetch slots in use and the queue, against `max_concurrent`.
-pub fn fetch(series: &Series, max_concurrent: usize) -> String {
+pub fn fetch_slots(series: &Series, max_concurrent: usize) -> String {
     let as_f64 = |v: &[u64]| v.iter().map(|x| *x as f64).collect();
     let lines = [
         Line {
@@ -238,7 +239,7 @@ pub fn human(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::activity::BUCKETS;
+    use crate::telemetry::activity::BUCKETS;
 
     fn series() -> Series {
         let mut hits = vec![0.0; BUCKETS];
@@ -271,7 +272,7 @@ mod tests {
         assert!(svg.contains("data-series=\"fresh hit\""));
         // The scale tops the stacked sum (1 + 3 = 4 → 5/s).
         assert!(svg.contains(">5/s<"), "{svg}");
-        let svg = fetch(&series(), 8);
+        let svg = fetch_slots(&series(), 8);
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert!(svg.contains("max-concurrent 8"));
         assert!(by_name("nope", &series(), 1).is_none());

@@ -11,16 +11,16 @@ use http::{Response, StatusCode};
 use crate::body::{ProxyBody, full};
 use crate::error::{ProxyError, RequestError};
 use crate::intercept::ca::LocalCa;
-use crate::pages::{STYLE, escape, html_response};
+use crate::pages::{PAGE_STYLE, escape, html_response};
 
 pub const PEM_PATH: &str = "/ca/ferry-ca.pem";
 pub const DER_PATH: &str = "/ca/ferry-ca.der";
 
 /// Answers `/ca`, [`PEM_PATH`] and [`DER_PATH`].
-pub fn serve(dir: &Path, path: &str) -> Result<Response<ProxyBody>, ProxyError> {
+pub fn ca_response(dir: &Path, path: &str) -> Result<Response<ProxyBody>, ProxyError> {
     let ca = LocalCa::load(dir);
     match (path, ca) {
-        ("/ca" | "/ca/", ca) => Ok(page(dir, ca.ok().as_ref())),
+        ("/ca" | "/ca/", ca) => Ok(install_page(dir, ca.ok().as_ref())),
         (PEM_PATH, Ok(ca)) => Ok(download(
             ca.cert_pem().as_bytes().to_vec(),
             "application/x-pem-file",
@@ -41,7 +41,7 @@ fn download(body: Vec<u8>, content_type: &'static str) -> Response<ProxyBody> {
     resp
 }
 
-fn page(dir: &Path, ca: Option<&LocalCa>) -> Response<ProxyBody> {
+fn install_page(dir: &Path, ca: Option<&LocalCa>) -> Response<ProxyBody> {
     let body = match ca {
         None => format!(
             "<p>This proxy has no CA yet. On the proxy's machine, run \
@@ -75,7 +75,7 @@ machine.</p>",
     };
     let html = format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Ferry's CA</title>\
-<style>{STYLE}</style></head><body>\n<h1>Ferry's certificate authority</h1>\n{body}\n\
+<style>{PAGE_STYLE}</style></head><body>\n<h1>Ferry's certificate authority</h1>\n{body}\n\
 <footer><a href=\"/\">status</a></footer>\n</body></html>\n"
     );
     html_response(StatusCode::OK, html)

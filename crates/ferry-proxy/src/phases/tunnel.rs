@@ -3,7 +3,7 @@
 //! then bytes are copied both ways until either side closes or the tunnel is
 //! idle too long. The access-log line is written when the tunnel ends, with
 //! the bytes sent to the client. With `intercept_tls`, a CONNECT is instead
-//! answered by the proxy itself (`crate::intercept`).
+//! answered by the proxy itself ([`Intercept`], served by `intercepted`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,12 +14,15 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::intercepted::{self, Target};
+use crate::access::is_local_client;
 use crate::body::{ProxyBody, empty};
+use crate::conn::RequestHandler;
 use crate::error::{InternalError, ProxyError};
-use crate::exchange::finish_record;
-use crate::listener::stall::Activity;
-use crate::ops::access_log::AccessRecord;
+use crate::outcome::AccessRecord;
 use crate::state::ProxyState;
+use crate::telemetry::access_log::log_finished;
+use crate::timeouts::idle::IdleWatch;
 
 /// One of the `max_tunnels` places, held for the tunnel's life.
 fn take_place(state: &ProxyState) -> Result<OwnedSemaphorePermit, ProxyError> {
@@ -44,7 +47,7 @@ pub async fn open(
     port: u16,
 ) -> Result<OpenTunnel, ProxyError> {
     let permit = take_place(state)?;
-    let local = crate::access::is_local_client(client);
+    let local = is_local_client(client);
     let upstream = state.upstream.connect_tunnel(host, port, local).await?;
     Ok(OpenTunnel { permit, upstream })
 }
@@ -68,9 +71,9 @@ pub fn start(
         record,
         started,
         move |client| async move {
-            let activity = Activity::new();
-            let mut client = activity.track(client);
-            let mut origin = activity.track(upstream);
+            let watch = IdleWatch::new();
+            let mut client = watch.track(client);
+            let mut origin = watch.track(upstream);
             tokio::select! {
                 copied = tokio::io::copy_bidirectional(&mut client, &mut origin) => match copied {
                     Ok((_to_origin, to_client)) => Some(to_client),
@@ -79,7 +82,7 @@ pub fn start(
                         None
                     }
                 },
-                _ = activity.idle(idle_limit) => {
+                _ = watch.idle(idle_limit) => {
                     tracing::debug!(target = %url, "tunnel closed after being idle");
                     None
                 }
@@ -89,7 +92,7 @@ pub fn start(
 }
 
 /// The bookkeeping every CONNECT shares: once hyper hands the client's
-/// connection over, `serve` runs on it (returning the bytes sent to the
+/// connection over, `run` runs on it (returning the bytes sent to the
 /// client, when known) while the tunnel place is held and counted as open;
 /// the access-log line is written when it ends.
 fn run_upgraded<F, Fut>(
@@ -98,7 +101,7 @@ fn run_upgraded<F, Fut>(
     req: Request<Incoming>,
     mut record: AccessRecord,
     started: Instant,
-    serve: F,
+    run: F,
 ) -> Response<ProxyBody>
 where
     F: FnOnce(TokioIo<hyper::upgrade::Upgraded>) -> Fut + Send + 'static,
@@ -111,14 +114,14 @@ where
         let _permit = permit;
         match hyper::upgrade::on(req).await {
             Ok(upgraded) => {
-                if let Some(bytes) = serve(TokioIo::new(upgraded)).await {
+                if let Some(bytes) = run(TokioIo::new(upgraded)).await {
                     record.bytes = bytes;
                 }
             }
             Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
         }
         state2.metrics.tunnels_open.dec();
-        finish_record(record, started, &state2.log, &state2.metrics);
+        log_finished(record, started, &state2.log, &state2.metrics);
     });
     Response::new(empty())
 }
@@ -150,14 +153,16 @@ impl Intercept {
     }
 
     /// Answers `200`; once the connection is handed over, terminates its TLS
-    /// and serves the requests inside. Logs `record` when it closes.
-    pub fn start(
+    /// and hands each request inside to `handler`. Logs `record` when it
+    /// closes.
+    pub fn start<H: RequestHandler>(
         self,
         state: &Arc<ProxyState>,
         req: Request<Incoming>,
         peer: std::net::SocketAddr,
         record: AccessRecord,
         started: Instant,
+        handler: H,
     ) -> Response<ProxyBody> {
         let Intercept {
             permit,
@@ -173,13 +178,13 @@ impl Intercept {
             record,
             started,
             move |client| async move {
-                let target = crate::intercept::inner::Target {
+                let target = Target {
                     host,
                     port,
                     user,
                     peer,
                 };
-                crate::intercept::inner::serve(&state2, client, target).await;
+                intercepted::serve_intercepted(&state2, client, target, handler).await;
                 None
             },
         )

@@ -8,34 +8,21 @@ use std::time::UNIX_EPOCH;
 use http::{Response, StatusCode};
 
 use super::api::Stats;
-use super::{browser, bytes_text, charts};
+use super::parts::{DASHBOARD_STYLE, bytes_text};
+use super::{browser, charts};
 use crate::body::ProxyBody;
-use crate::ops::activity::{HostCount, RecentRequest, Summary};
 use crate::pages::{escape, html_response};
 use crate::state::ProxyState;
+use crate::telemetry::report::{HostCount, RecentRequest, Summary};
 
-/// The dashboard's and the cache browser's style sheet.
-pub(super) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:72em;padding:0 1em;color:#222}\
-h1{font-size:1.4em;margin-bottom:.2em}h2{font-size:1.1em;margin-top:1.6em}.sub{color:#666;margin-top:0}\
-.tiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(11em,1fr));gap:.6em}\
-.tile{border:1px solid #ddd;border-radius:6px;padding:.5em .7em;background:#fcfcfc}\
-.tile .label{color:#666;font-size:.85em}.tile .value{font-size:1.6em;font-weight:600}\
-.tile .since{color:#777;font-size:.8em}.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(30em,1fr));gap:1em}\
-.chart{width:100%;height:auto}.axis,.legend{font-size:10px;fill:#555}\
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(22em,1fr));gap:1em}\
-.grid.wide{grid-template-columns:repeat(auto-fill,minmax(34em,1fr))}\
-table{border-collapse:collapse;width:100%;font-size:.9em}th,td{text-align:left;padding:.15em .5em;border-bottom:1px solid #eee;vertical-align:top}\
-td.n,th.n{text-align:right}td.url{word-break:break-all}code{background:#f3f3f3;padding:.1em .3em;border-radius:3px}\
-.note{color:#777}footer{margin-top:2em;color:#777;font-size:.9em}form.inline{display:inline}";
-
-pub fn dashboard(state: &ProxyState, admin: bool) -> Response<ProxyBody> {
+pub fn page(state: &ProxyState, admin: bool) -> Response<ProxyBody> {
     let stats = Stats::take(state, admin);
     let mut html = String::with_capacity(64 * 1024);
     let _ = write!(
         html,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width\"><title>Ferry proxy {name}</title>\
-<style>{STYLE}</style></head><body>\n<h1>Ferry proxy <span class=\"note\">{name}</span></h1>\n\
+<style>{DASHBOARD_STYLE}</style></head><body>\n<h1>Ferry proxy <span class=\"note\">{name}</span></h1>\n\
 <p class=\"sub\">ferry {version} · up <span id=\"uptime\">{uptime}</span> · listening on {listen} · \
 point browsers at <a href=\"/proxy.pac\">/proxy.pac</a> or <code>curl -x</code> at it</p>\n",
         version = stats.version,

@@ -17,10 +17,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::Registry;
 
-use crate::error::{ErrorSource, Failure, RuleKind, UpstreamCause};
-use crate::exchange::{ByteSource, RequestOutcome};
-use crate::ops::access_log::AccessRecord;
-use crate::ops::histogram::AtomicHistogram;
+use super::histogram::AtomicHistogram;
+use crate::outcome::{
+    AccessRecord, ByteSource, ErrorSource, Failure, RequestOutcome, RuleKind, UpstreamCause,
+};
 use crate::upstream::{AdmissionStats, PoolCap};
 
 /// The content type of [`Metrics::encode`]'s text.
@@ -437,8 +437,7 @@ mod tests {
     use std::time::SystemTime;
 
     use super::*;
-    use crate::error::Failure;
-    use crate::exchange::{CacheOutcome, Fwd};
+    use crate::outcome::{CacheOutcome, Failure, Fwd};
 
     fn metrics() -> Metrics {
         Metrics::new(StateCollector {
@@ -464,7 +463,7 @@ mod tests {
             bytes: 10,
             duration_us: 1_500,
             cache,
-            kind: crate::exchange::RequestKind::Origin,
+            kind: crate::outcome::RequestKind::Origin,
             error,
             user_agent: None,
             referer: None,
@@ -513,7 +512,6 @@ mod tests {
 
     #[test]
     fn a_record_updates_outcome_bytes_duration_and_failure_counters() {
-        use crate::error::{RuleKind, UpstreamCause};
         let m = metrics();
         m.record_response(&record(200, CacheOutcome::Hit { ttl: 1 }, None));
         m.record_response(&record(

@@ -9,8 +9,8 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::intercept::passthrough::Passing;
-use crate::ops::activity::{HostCount, RecentRequest, Series, Summaries};
 use crate::state::ProxyState;
+use crate::telemetry::report::{HostCount, RecentRequest, Series, Summaries, TopHosts};
 use crate::upstream::ClientQueue;
 
 #[derive(Debug, Serialize)]
@@ -26,7 +26,7 @@ pub struct Stats {
     pub fetch: Fetch,
     pub connections_open: i64,
     pub cache: Option<CacheFigures>,
-    pub top_hosts: Option<crate::ops::activity::TopHosts>,
+    pub top_hosts: Option<TopHosts>,
     pub top_blocked: Option<Vec<HostCount>>,
     pub recent: Option<Vec<RecentRequest>>,
     /// Clients and sites whose tunnels pass through for now because the

@@ -1,16 +1,13 @@
 //! The cache's phases of a GET or HEAD: look it up; answer a fresh hit
 //! without a fetch slot; revalidate a stale copy (in the background when
 //! `stale-while-revalidate` allows, falling back to it when `stale-if-error`
-//! allows or the origin cannot be reached, unless the copy forbids stale use); collapse concurrent misses into one origin fetch; and store what
+//! allows or the origin cannot be reached, unless the copy forbids stale
+//! use); collapse concurrent misses into one origin fetch; and store what
 //! the origin sends while it streams to the client. Every phase reports what
 //! it did as a [`CacheOutcome`].
 //!
 //! Misses and revalidations that bring a new response share one path,
-//! [`store_and_relay`]; the tee into the cache is `sink`.
-
-mod sink;
-#[cfg(test)]
-mod tests;
+//! [`store_and_relay`]; the tee into the cache is `store_sink`.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -21,13 +18,14 @@ use http::header;
 use http::{Response, StatusCode, request};
 use http_body_util::BodyExt;
 
+use super::store_sink::{StoreSink, relay_storing};
 use crate::body::ProxyBody;
 use crate::error::{ProxyError, RequestError};
-use crate::exchange::{CacheOutcome, Fwd, StaleServed};
+use crate::outcome::{CacheOutcome, Fwd, StaleServed};
+use crate::pages;
+use crate::phases::forward::{self, Fetched};
 use crate::state::ProxyState;
-use crate::upstream::{self, Fetched, UpstreamError};
-
-use self::sink::StoreSink;
+use crate::upstream::{UpstreamError, no_body};
 
 /// What every cache phase of one request needs.
 #[derive(Clone, Copy)]
@@ -49,7 +47,7 @@ pub type Served = (Result<Response<ProxyBody>, ProxyError>, CacheOutcome);
 /// The paths that go upstream are boxed: hyper keeps one request future per
 /// connection for the connection's life, and the hit path should not carry
 /// the size of the miss path in every idle connection (nor allocate it per hit).
-pub async fn serve(cx: CacheRequest<'_>, parts: request::Parts) -> Served {
+pub async fn answer(cx: CacheRequest<'_>, parts: request::Parts) -> Served {
     match cx.cache.lookup(&parts, cx.key).await {
         Lookup::Fresh(hit) => {
             let ttl = hit.ttl(SystemTime::now());
@@ -124,7 +122,7 @@ async fn fetch_and_store(
         upstream.headers.remove(header::IF_NONE_MATCH);
         upstream.headers.remove(header::IF_MODIFIED_SINCE);
     }
-    match upstream::fetch(cx.state, cx.client, upstream, upstream::no_body()).await {
+    match forward::fetch(cx.state, cx.client, upstream, no_body()).await {
         Ok(fetched) => store_and_relay(cx, &parts, fetched, guard, fwd, None).await,
         Err(e) => (Err(e), CacheOutcome::FetchFailed { fwd }),
     }
@@ -178,55 +176,6 @@ async fn store_and_relay(
     )
 }
 
-/// Relays `fetched`, teeing its body into `sink`. A response without a body
-/// (a 204, an empty 200) is never polled for one by the server side, so its
-/// store completes here, before it is sent.
-async fn relay_storing(
-    state: &ProxyState,
-    host: &str,
-    fetched: Fetched,
-    sink: Option<Box<dyn upstream::FrameSink>>,
-) -> Response<ProxyBody> {
-    let sink = match sink {
-        Some(sink) if http_body::Body::is_end_stream(&fetched.body) => {
-            sink.finish().await;
-            None
-        }
-        sink => sink,
-    };
-    upstream::relay(state, host, fetched, sink)
-}
-
-/// Relays the response to a POST, storing it for later GETs of the same URL
-/// when it says it is that resource's current representation (see
-/// [`policy::post_response_reusable`]). `get` is the POST's request head as
-/// a GET.
-pub async fn relay_post_response(
-    state: &ProxyState,
-    cache: &Cache,
-    key: &CacheKey,
-    host: &str,
-    get: &request::Parts,
-    fetched: Fetched,
-) -> Response<ProxyBody> {
-    let mut sink = None;
-    if policy::post_response_reusable(&get.uri, &fetched.head) {
-        let stored = cache
-            .begin_store(
-                key,
-                get,
-                &fetched.head,
-                fetched.request_time,
-                fetched.response_time,
-            )
-            .await;
-        if let Ok(writer) = stored {
-            sink = Some(StoreSink::boxed(writer, None));
-        }
-    }
-    relay_storing(state, host, fetched, sink).await
-}
-
 /// Revalidates a stale stored response before answering (RFC 9111 §4.3).
 async fn revalidate(cx: CacheRequest<'_>, parts: request::Parts, stale: Stale) -> Served {
     let mut conditional = parts.clone();
@@ -249,8 +198,7 @@ async fn revalidate(cx: CacheRequest<'_>, parts: request::Parts, stale: Stale) -
         };
         (Ok(respond_from(cx.state, hit, &parts)), outcome)
     };
-    let fetched = match upstream::fetch(cx.state, cx.client, conditional, upstream::no_body()).await
-    {
+    let fetched = match forward::fetch(cx.state, cx.client, conditional, no_body()).await {
         Ok(fetched) => fetched,
         // The origin cannot be reached: a disconnected cache may serve its
         // stale copy (§4.2.4) unless the copy forbids it, then it says 504.
@@ -337,7 +285,7 @@ fn spawn_revalidation(cx: CacheRequest<'_>, mut parts: request::Parts) {
 /// `PURGE <url>` removes what is stored under the request's key.
 pub async fn purge(cache: &Cache, key: &CacheKey) -> Result<Response<ProxyBody>, ProxyError> {
     if cache.purge(key).await {
-        Ok(crate::pages::text(StatusCode::OK, "purged\n"))
+        Ok(pages::text(StatusCode::OK, "purged\n"))
     } else {
         Err(RequestError::NotCached.into())
     }

@@ -13,8 +13,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use subtle::ConstantTimeEq;
 
-use super::page::STYLE;
-use super::{bytes_text, param};
+use super::parts::{DASHBOARD_STYLE, bytes_text, param};
 use crate::body::{ProxyBody, full};
 use crate::error::{PolicyError, ProxyError, RequestError};
 use crate::pages::{escape, html_response};
@@ -67,7 +66,7 @@ pub fn search(state: &ProxyState, query: &str) -> Response<ProxyBody> {
     let prefix = param(query, "match").as_deref() == Some("prefix");
     let mut html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Cache browser — Ferry</title>\
-<style>{STYLE}</style></head><body>\n<p><a href=\"/\">← dashboard</a></p>\n"
+<style>{DASHBOARD_STYLE}</style></head><body>\n<p><a href=\"/\">← dashboard</a></p>\n"
     );
     if let Some(purged) = param(query, "purged") {
         let _ = writeln!(
@@ -164,7 +163,7 @@ pub async fn object(state: &ProxyState, query: &str) -> Result<Response<ProxyBod
         .ok_or(RequestError::NotCached)?;
     let mut html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Cached object — Ferry</title>\
-<style>{STYLE}</style></head><body>\n<p><a href=\"/\">← dashboard</a> · <a href=\"/cache\">cache browser</a></p>\n\
+<style>{DASHBOARD_STYLE}</style></head><body>\n<p><a href=\"/\">← dashboard</a> · <a href=\"/cache\">cache browser</a></p>\n\
 <h1 class=\"url\">{}</h1>\n<table id=\"object\">",
         escape(&detail.url)
     );
@@ -213,7 +212,7 @@ pub async fn object(state: &ProxyState, query: &str) -> Result<Response<ProxyBod
 
 /// `POST /cache/purge` (form: `csrf`, `url`, `back`): removes every stored
 /// variant of `url`, then sends the browser back to `back` (a local path).
-pub async fn purge(
+pub async fn purge_from_form(
     state: &ProxyState,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, ProxyError> {

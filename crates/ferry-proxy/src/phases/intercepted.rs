@@ -1,7 +1,8 @@
 //! The TLS connection inside an intercepted CONNECT: the handshake with a
 //! leaf for the client's SNI name (else the CONNECT host), then HTTP/2 or
-//! HTTP/1.1 (by ALPN) whose every request goes through the same exchange as
-//! a plain request, as `https://<CONNECT target><path>`.
+//! HTTP/1.1 (by ALPN) whose every request is handed to the same
+//! [`RequestHandler`] as a plain request (the exchange, passed in by the
+//! caller), as `https://<CONNECT target><path>`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::exchange::{self, ConnInfo, Intercepted};
+use crate::access::normalize_host;
+use crate::conn::{ConnInfo, Intercepted, RequestHandler};
 use crate::state::ProxyState;
 
 /// What the CONNECT asked for and who asked.
@@ -26,11 +28,12 @@ pub struct Target {
 /// The client has this long to finish its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Terminates the client's TLS on `io` and serves the requests inside until
-/// the client closes.
-pub async fn serve<IO>(state: &Arc<ProxyState>, io: IO, target: Target)
+/// Terminates the client's TLS on `io` and hands the requests inside to
+/// `handler` until the client closes.
+pub async fn serve_intercepted<IO, H>(state: &Arc<ProxyState>, io: IO, target: Target, handler: H)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: RequestHandler,
 {
     let Some(interception) = state.intercept.clone() else {
         return;
@@ -59,7 +62,7 @@ where
         Ok(Ok(tls)) => tls,
         Ok(Err(Handshake::Refused(e))) if refused_the_certificate(&e) => {
             state.metrics.intercept_refused.inc();
-            let host = crate::access::normalize_host(&target.host);
+            let host = normalize_host(&target.host);
             let client = target.peer.ip();
             let now = std::time::Instant::now();
             if interception.passthrough.refused(client, &host, now) {
@@ -85,9 +88,9 @@ where
             user: target.user,
         }),
     });
-    let service_state = state.clone();
     let service = hyper::service::service_fn(move |req| {
-        exchange::handle(service_state.clone(), conn.clone(), req)
+        let answer = handler.clone().handle(conn.clone(), req);
+        async move { Ok::<_, std::convert::Infallible>(answer.await) }
     });
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder

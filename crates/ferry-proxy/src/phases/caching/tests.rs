@@ -10,8 +10,10 @@ use ferry_cache::{Cache, CacheConfig, CacheKey, NotStored};
 use ferry_testkit::{Gate, Origin, Reply};
 use http_body_util::BodyExt;
 
-use super::*;
-use crate::exchange::{CacheOutcome, Fwd, StaleServed};
+use super::answer::*;
+use crate::outcome::{CacheOutcome, Fwd, StaleServed};
+use crate::state::ProxyState;
+use http::request;
 
 struct Fixture {
     state: Arc<ProxyState>,
@@ -59,7 +61,7 @@ async fn run(f: &Fixture, req: request::Parts) -> (u16, Bytes, CacheOutcome) {
         client: "127.0.0.1".parse().unwrap(),
         host: "127.0.0.1",
     };
-    let (result, outcome) = serve(cx, req).await;
+    let (result, outcome) = answer(cx, req).await;
     match result {
         Ok(resp) => {
             let status = resp.status().as_u16();
