@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Command};
+use cli::{Cli, FerryCommand};
 
 // jemalloc: glibc's malloc serializes the worker threads on its arena locks
 // under load (measured: a tenth of the hit path's CPU in futex waits), while
@@ -18,17 +18,17 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
-        Command::Proxy(args) => run_proxy(&args),
-        Command::Get(args) => ferry_client::run_get(args.into()).map_err(Into::into),
-        Command::Client(args) => ferry_client::run_client(args.into()).map_err(Into::into),
-        Command::Cache(args) => {
+        FerryCommand::Proxy(args) => run_proxy(&args),
+        FerryCommand::Get(args) => ferry_client::run_get(args.into()).map_err(Into::into),
+        FerryCommand::Client(args) => ferry_client::run_client(args.into()).map_err(Into::into),
+        FerryCommand::Cache(args) => {
             let (dir, command) = args.into_command();
             ferry_cache::manage::run(&dir, command).map_err(Into::into)
         }
-        Command::HashPassword(args) => cli::password::run(args),
-        Command::Ca(args) => cli::ca::run(args),
-        Command::Top(args) => cli::top::run(args),
-        Command::Farm(args) => cli::farm::run(args),
+        FerryCommand::HashPassword(args) => cli::password::run(args),
+        FerryCommand::Ca(args) => cli::ca::run(args),
+        FerryCommand::Top(args) => cli::top::run(args),
+        FerryCommand::Farm(args) => cli::farm::run(args),
     };
     match result {
         Ok(code) => code,

@@ -11,6 +11,8 @@
 //! `#[cfg(test)]` do not count. Written by hand because it is a small
 //! reading of `use` lines, not a Rust parser: no crate does exactly this.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

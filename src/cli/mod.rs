@@ -16,11 +16,11 @@ use clap::{Parser, Subcommand};
 #[command(name = "ferry", version, about, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: FerryCommand,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub enum FerryCommand {
     /// Run the caching proxy.
     Proxy(Box<proxy::ProxyArgs>),
     /// Fetch URLs through the proxy and save each as a file.

@@ -18,17 +18,17 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::task::JoinHandle;
 
-use crate::CacheError;
+use crate::error::CacheError;
 use crate::store::disk;
 
 const CHUNK: usize = 512 * 1024;
 
 pub struct CacheBody {
-    inner: Inner,
+    source: Source,
     remaining: u64,
 }
 
-enum Inner {
+enum Source {
     Memory(Option<Bytes>),
     File(FileRead),
 }
@@ -63,7 +63,7 @@ struct Reader {
 impl CacheBody {
     pub fn empty() -> CacheBody {
         CacheBody {
-            inner: Inner::Memory(None),
+            source: Source::Memory(None),
             remaining: 0,
         }
     }
@@ -71,7 +71,7 @@ impl CacheBody {
     pub fn memory(bytes: Bytes) -> CacheBody {
         CacheBody {
             remaining: bytes.len() as u64,
-            inner: Inner::Memory(Some(bytes).filter(|b| !b.is_empty())),
+            source: Source::Memory(Some(bytes).filter(|b| !b.is_empty())),
         }
     }
 
@@ -104,7 +104,7 @@ impl CacheBody {
             on_corrupt: Some(Box::new(on_corrupt)),
         });
         CacheBody {
-            inner: Inner::File(FileRead::Reading(read_next(reader))),
+            source: Source::File(FileRead::Reading(read_next(reader))),
             remaining: len,
         }
     }
@@ -203,12 +203,12 @@ impl Body for CacheBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, CacheError>>> {
         let this = &mut *self;
-        match &mut this.inner {
-            Inner::Memory(bytes) => {
+        match &mut this.source {
+            Source::Memory(bytes) => {
                 this.remaining = 0;
                 Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b))))
             }
-            Inner::File(read) => {
+            Source::File(read) => {
                 let FileRead::Reading(handle) = read else {
                     return Poll::Ready(None);
                 };

@@ -6,7 +6,7 @@
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode, request, response};
 
-use crate::policy::Stored;
+use crate::policy::freshness::Stored;
 
 /// Which part of the stored body a hit sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

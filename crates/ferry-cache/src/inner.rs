@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 
-use crate::CacheConfig;
+use crate::config::CacheConfig;
 use crate::entry::{Entry, MemoryTier};
 use crate::key::ObjectId;
 use crate::lock::Collapser;

@@ -1,20 +1,25 @@
 //! The HTTP cache. No sockets live here. Modules, lowest layer first:
-//! - `key`, `meta`, `store` (object files on disk, the index), `lock`
-//!   (collapsed forwarding), `journal` (changes made by `ferry cache`);
+//! - `key`, `config` (settings and their defaults);
 //! - `policy` (RFC 9111: storability, freshness, revalidation) and
 //!   `conditional` (RFC 9110: conditional and range answers from a stored object);
+//! - `error` (the crate's one error type), `meta`, `store` (object files on
+//!   disk, the index), `lock` (collapsed forwarding), `journal` (changes made
+//!   by `ferry cache`);
 //! - `entry` and `inner` (objects in memory, the memory tier, loading and removal);
 //! - `writer` (the tee that stores a response while it streams), `body` (bodies
 //!   read back from the cache);
 //! - `cache` (what the proxy calls: lookup, store and refresh, invalidation,
-//!   eviction; the cache browser for the dashboard), `config` (settings and
-//!   their defaults), `manage` (`ferry cache`).
+//!   eviction; the cache browser for the dashboard), `manage` (`ferry cache`).
+//!
+//! This file only declares the modules and re-exports the public API; no
+//! module imports it.
 
 mod body;
 mod cache;
 pub mod conditional;
 mod config;
 mod entry;
+mod error;
 mod inner;
 mod journal;
 pub mod key;
@@ -34,33 +39,8 @@ pub use cache::{
     ObjectSummary, Stale,
 };
 pub use config::CacheConfig;
+pub use error::CacheError;
 pub use key::{CacheKey, ObjectId};
 pub use lock::{Collapse, Follower, LeaderGuard};
 pub use policy::{NotStored, StaleRules};
 pub use writer::StoreWriter;
-
-/// Errors of the cache. Most are handled inside (a bad object is a miss); the
-/// ones that surface mean the cache directory itself is unusable.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CacheError {
-    #[error("cache directory {path}: {source}")]
-    Dir {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
-    #[error(
-        "cache directory {path} is not a Ferry cache: it holds {found:?}, which Ferry did \
-         not write; give an empty or new directory, or one Ferry made (it has a CACHEDIR.TAG naming Ferry)"
-    )]
-    Foreign {
-        path: std::path::PathBuf,
-        found: String,
-    },
-    #[error("cache i/o: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("corrupt cache object: {0}")]
-    Corrupt(String),
-    #[error("the updated response may not be stored ({})", .0.as_str())]
-    NotStorable(NotStored),
-}

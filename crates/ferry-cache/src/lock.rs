@@ -103,7 +103,7 @@ impl Collapser {
     }
 
     /// How long a follower waits for its leader.
-    pub fn wait(&self) -> Duration {
+    pub fn collapse_wait(&self) -> Duration {
         self.wait
     }
 

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::CacheConfig;
+use crate::config::CacheConfig;
 use crate::journal::{self, Change};
 use crate::key::{CacheKey, ObjectId};
 use crate::meta::Kind;

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use crate::CacheError;
+use crate::error::CacheError;
 
 pub const MAGIC: &[u8; 8] = b"FERRYC2\n";
 pub const META_HASH_LEN: usize = 4;

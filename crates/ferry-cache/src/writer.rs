@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::CacheError;
 use crate::entry::Entry;
+use crate::error::CacheError;
 use crate::inner::Inner;
 use crate::key::ObjectId;
 use crate::meta::Meta;

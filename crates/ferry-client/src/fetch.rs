@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 use url::Url;
 
-use crate::ClientError;
+use crate::error::ClientError;
 use crate::proxy_env::{ProxyEndpoint, ProxySelector};
 
 /// Limits for one fetch.

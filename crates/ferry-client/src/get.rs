@@ -11,9 +11,10 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::error::ClientError;
 use crate::job::{self, Destination, Outcome, Settings};
+use crate::options::GetOptions;
 use crate::report::{self, Progress};
-use crate::{ClientError, GetOptions};
 
 /// Exit code when some URL was not saved.
 pub const EXIT_FAILED: u8 = 1;
@@ -33,12 +34,25 @@ pub fn run(args: GetOptions) -> Result<ExitCode, ClientError> {
             "ferry get: -o/--output names the file for a single URL; use --output-dir for several",
         ));
     }
-    let settings = match crate::settings_from(&args) {
+    let settings = match Settings::from_options(&args) {
         Ok(s) => Arc::new(s),
         Err(e) => return Ok(usage(&format!("ferry get: {e}"))),
     };
-    let runtime = crate::runtime()?;
+    let runtime = runtime()?;
     Ok(runtime.block_on(get_all(args, settings)))
+}
+
+/// The runtime `ferry get` and `ferry client` run their jobs on (`ferry
+/// client` takes it from here, as it takes the exit codes).
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ClientError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| ClientError::Io {
+            context: "starting the async runtime",
+            source,
+        })
 }
 
 fn usage(message: &str) -> ExitCode {

@@ -12,13 +12,14 @@ use http::{StatusCode, header};
 use tokio::sync::Semaphore;
 use url::Url;
 
-use crate::complete::{self, AssetReport, CompleteOptions};
-
+use crate::complete::{self, AssetFetch, AssetReport, CompleteOptions};
+use crate::error::ClientError;
 use crate::fetch::{self, FetchOptions};
 use crate::naming::{self, FileName, NameInput};
-use crate::proxy_env::ProxySelector;
+use crate::options::GetOptions;
+use crate::proxy_env::{ProxyEnv, ProxySelector};
 use crate::save::Part;
-use crate::{ClientError, disposition, media, reply, title};
+use crate::{disposition, media, reply, title};
 
 /// How much of an error page is read to find its cause.
 const ERROR_PAGE_LIMIT: usize = 64 * 1024;
@@ -36,6 +37,40 @@ pub struct Settings {
     pub complete: Option<CompleteOptions>,
     /// Asset fetches of all pages share these (`--jobs` of them).
     pub asset_slots: Arc<Semaphore>,
+}
+
+impl Settings {
+    /// The settings every job of a run shares; fails on a bad `--proxy`.
+    pub(crate) fn from_options(args: &GetOptions) -> Result<Settings, ClientError> {
+        let selector = ProxySelector::new(args.proxy.as_deref(), ProxyEnv::from_env())?;
+        Ok(Settings {
+            selector,
+            fetch: FetchOptions {
+                connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
+                idle_timeout: Duration::from_secs(args.timeout.max(1)),
+                max_redirects: args.max_redirects,
+            },
+            output_dir: args.output_dir.clone(),
+            save_errors: args.save_errors,
+            complete: args.complete.then_some(CompleteOptions {
+                no_js: args.no_js,
+                no_images: args.no_images,
+                max_asset_size: args.max_asset_size,
+                max_page_size: args.max_page_size,
+            }),
+            asset_slots: Arc::new(Semaphore::new(usize::from(args.jobs.max(1)))),
+        })
+    }
+
+    /// What completing a page fetches its assets with: the same proxy and
+    /// fetch options as pages, and the run's shared asset slots.
+    fn asset_fetch(&self) -> AssetFetch {
+        AssetFetch {
+            selector: self.selector.clone(),
+            fetch: self.fetch.clone(),
+            slots: self.asset_slots.clone(),
+        }
+    }
 }
 
 /// Where a job's file goes.
@@ -222,7 +257,7 @@ async fn fetch_and_save(
                         page,
                         content_type,
                         &fetched.url,
-                        settings.clone(),
+                        settings.asset_fetch(),
                         opts,
                     )
                     .await;

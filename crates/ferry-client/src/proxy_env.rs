@@ -35,7 +35,7 @@ use base64::Engine;
 use percent_encoding::percent_decode_str;
 use url::Url;
 
-use crate::ClientError;
+use crate::error::ClientError;
 
 /// The proxy used when nothing else is configured.
 pub const DEFAULT_PROXY: &str = "http://127.0.0.1:3128";

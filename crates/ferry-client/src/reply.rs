@@ -9,7 +9,8 @@
 
 use http::{HeaderMap, StatusCode, header};
 
-use crate::{ClientError, media, title};
+use crate::error::ClientError;
+use crate::{media, title};
 
 /// The cache status to report: `Cache-Status` (all members), else `X-Cache`, else `None`.
 pub fn cache_status(headers: &HeaderMap) -> Option<String> {

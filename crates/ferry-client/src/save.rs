@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use tempfile::TempPath;
 use tokio::io::AsyncWriteExt;
 
-use crate::ClientError;
+use crate::error::ClientError;
 use crate::naming::{self, FileName};
 
 /// How many numbered names are tried before giving up.

@@ -5,7 +5,12 @@ use super::stats::{Series, Stats, Summaries};
 use super::text::{
     age, clean, count_in, fit, human_bytes, millis, percent, rate, short_bytes, uptime,
 };
-use super::{SHOWN_HOSTS, SHOWN_RECENT, WIDTH};
+
+/// The widest line of a frame: fits an 80-column terminal without touching
+/// its last column.
+pub(super) const WIDTH: usize = 79;
+const SHOWN_HOSTS: usize = 5;
+const SHOWN_RECENT: usize = 10;
 
 /// The outcomes in the order they are shown; others follow in the proxy's order.
 const OUTCOMES: [&str; 11] = [

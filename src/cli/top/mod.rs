@@ -29,22 +29,17 @@ mod stats;
 mod tests;
 mod text;
 
-use frame::render;
+use frame::{WIDTH, render};
 use stats::{Stats, parse};
 use text::{clean, wrap_text};
 
 /// Where the proxy serves its figures.
 pub const STATS_PATH: &str = "/api/stats";
-/// The widest line of a frame: fits an 80-column terminal without touching
-/// its last column.
-pub const WIDTH: usize = 79;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// For the whole exchange once connected: head and body.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A larger answer is not a stats reading.
 const MAX_BODY: usize = 16 << 20;
-const SHOWN_HOSTS: usize = 5;
-const SHOWN_RECENT: usize = 10;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct TopArgs {

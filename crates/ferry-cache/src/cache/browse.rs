@@ -7,27 +7,27 @@
 //! index slot holds the object's URL, status and store time, recorded when
 //! it is stored or first read. Objects already on disk at start-up are found
 //! by the scan (names and sizes only) and then described by one background
-//! pass that reads each one's head once ([`describe_scanned`]); until it is
-//! done ([`CacheStats::browse_complete`](super::CacheStats)) they are not
+//! pass that reads each one's head once (`scan.rs`); until it is done
+//! ([`CacheStats::browse_complete`](super::CacheStats)) they are not
 //! listed. That pass is the one read of every file, once per start, off the
 //! request path (100,000 objects: about 1.5 s after the scan, warm page
 //! cache); `ferry cache ls` instead reads every head on each call.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::Cache;
+use super::handle::Cache;
 use crate::entry::Entry;
 use crate::inner::Inner;
 use crate::key::ObjectId;
 use crate::meta::{Kind, from_ms};
 use crate::policy::{self, Verdict};
-use crate::store::disk::{self, ReadError};
-use crate::store::index::{About, SHARDS};
+use crate::store::disk;
+use crate::store::index::About;
 
 /// Which stored objects [`Cache::browse`] lists, and in what order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -331,34 +331,6 @@ fn detail(inner: &Arc<Inner>, id: ObjectId) -> Option<ObjectDetail> {
         variants,
         url,
     })
-}
-
-/// Describes, for the cache browser, the objects the start-up scan found
-/// (it learns only their names and sizes): reads each one's head once, on
-/// the scan thread after the scan. Files that cannot be read are left as
-/// they are (a lookup that reads one removes it if damaged) and stay
-/// unlisted. Stops early if the cache is dropped.
-pub(super) fn describe_scanned(inner: &Weak<Inner>) {
-    for shard in 0..SHARDS {
-        let Some(inner) = inner.upgrade() else {
-            return;
-        };
-        for id in inner.index.undescribed(shard) {
-            let path = disk::object_path(&inner.cfg.dir, id);
-            let head = std::fs::File::open(&path)
-                .map_err(ReadError::from)
-                .and_then(|mut file| disk::read_head(&mut file));
-            match head {
-                Ok(head) => inner.index.describe(id, About::of(&head.meta)),
-                Err(e) => {
-                    tracing::debug!(path = %path.display(), error = ?e, "cache object not described")
-                }
-            }
-        }
-    }
-    if let Some(inner) = inner.upgrade() {
-        inner.index.mark_described();
-    }
 }
 
 #[cfg(test)]

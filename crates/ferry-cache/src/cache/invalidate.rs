@@ -5,7 +5,8 @@
 use http::header;
 use http::{request, response};
 
-use super::{Cache, Hit};
+use super::handle::Cache;
+use super::lookup::Hit;
 use crate::key::{CacheKey, resolve_same_origin};
 
 impl Cache {

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, request};
 
-use super::Cache;
+use super::handle::Cache;
 use crate::body::CacheBody;
 use crate::conditional::{self, BodyPlan};
 use crate::entry::Entry;

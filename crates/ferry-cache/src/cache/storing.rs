@@ -8,9 +8,10 @@ use std::time::SystemTime;
 use http::header;
 use http::{Method, request, response};
 
-use super::{Cache, Hit};
-use crate::CacheError;
+use super::handle::Cache;
+use super::lookup::Hit;
 use crate::entry::Entry;
+use crate::error::CacheError;
 use crate::inner::Inner;
 use crate::key::CacheKey;
 use crate::meta::{Kind, Meta, to_ms};

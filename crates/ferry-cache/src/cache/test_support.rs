@@ -7,8 +7,9 @@ use bytes::Bytes;
 use http::{request, response};
 use http_body_util::BodyExt;
 
-use super::{Cache, Hit};
-use crate::CacheConfig;
+use super::handle::Cache;
+use super::lookup::Hit;
+use crate::config::CacheConfig;
 use crate::key::CacheKey;
 
 pub(crate) fn config(dir: &std::path::Path) -> CacheConfig {

@@ -1,13 +1,13 @@
-//! Whether a stored response may answer a request now: freshness lifetime and
-//! current age (RFC 9111 §4.2), request directives (§5.2.1), and what may be
-//! done with a stale response (§4.2.4, RFC 5861).
+//! Whether a stored response may answer a request now: freshness lifetime
+//! (RFC 9111 §4.2; the current age is `age`), request directives (§5.2.1),
+//! and what may be done with a stale response (§4.2.4, RFC 5861).
 
 use std::time::{Duration, SystemTime};
 
 use http::header::{self, HeaderMap};
 use http::{StatusCode, request};
 
-use super::{Directives, directives, seconds};
+use super::directives::{Directives, directives, seconds};
 
 /// Status codes a cache may give heuristic freshness (RFC 9110 §15.1).
 const HEURISTICALLY_CACHEABLE: [u16; 12] =
@@ -96,38 +96,6 @@ pub struct Stored<'a> {
     pub lifetime: Duration,
     /// Current age (§4.2.3).
     pub age: Duration,
-}
-
-/// The current age of a response received at `response_time` carrying an
-/// `Age` of `age_header` (§4.2.3).
-pub fn current_age(age_header: Duration, response_time: SystemTime, now: SystemTime) -> Duration {
-    // Saturating: an `Age` of u64::MAX seconds is "very old", not a crash.
-    age_header.saturating_add(now.duration_since(response_time).unwrap_or_default())
-}
-
-/// The largest `Age` kept: RFC 9111 §5.1 has a cache treat a larger value
-/// (or one that overflows) as 2^31 seconds.
-pub const MAX_AGE_SECS: u64 = 1 << 31;
-
-/// The `Age` a response arrived with (at most [`MAX_AGE_SECS`]). `Age` is a
-/// single non-negative integer (§5.1); anything else (text, a sign, a
-/// fraction, parameters, a list, several fields) says nothing trustworthy
-/// about the response's age, so it is taken as the largest age: the response
-/// is stale and is revalidated before use.
-pub fn age_header(headers: &HeaderMap) -> Duration {
-    let mut values = headers.get_all(header::AGE).iter();
-    let Some(first) = values.next() else {
-        return Duration::ZERO;
-    };
-    let text = std::str::from_utf8(first.as_bytes()).unwrap_or("").trim();
-    let valid =
-        values.next().is_none() && !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-    let secs = if valid {
-        text.parse::<u64>().unwrap_or(u64::MAX).min(MAX_AGE_SECS)
-    } else {
-        MAX_AGE_SECS
-    };
-    Duration::from_secs(secs)
 }
 
 /// Decides whether `stored` may answer `request` now (§4, §5.2.1). The

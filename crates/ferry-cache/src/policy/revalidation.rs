@@ -3,6 +3,8 @@
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
+use super::per_user::is_per_user;
+
 /// Request headers that ask the origin whether the stored response is still
 /// current (RFC 9111 §4.3.1).
 pub fn validators(stored: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
@@ -38,7 +40,7 @@ pub fn merge_not_modified(stored: &HeaderMap, not_modified: &HeaderMap) -> Heade
     let mut merged = stored.clone();
     merged.remove(header::AGE);
     for name in not_modified.keys() {
-        if KEPT_ON_UPDATE.contains(&name.as_str()) || super::is_per_user(name) {
+        if KEPT_ON_UPDATE.contains(&name.as_str()) || is_per_user(name) {
             continue;
         }
         merged.remove(name);

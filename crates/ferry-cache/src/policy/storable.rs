@@ -6,9 +6,11 @@ use std::time::{Duration, SystemTime};
 use http::header::{self, HeaderMap};
 use http::{Method, StatusCode, Uri, request, response};
 
+use super::age::{age_header, with_bounded_age};
+use super::directives::directives;
+use super::freshness::{freshness_lifetime, heuristically_cacheable};
+use super::not_stored::NotStored;
 use crate::key::CacheKey;
-
-use super::{NotStored, directives};
 
 /// The refusals a response's own headers decide (no-store, private,
 /// `Vary: *`), checked without allocating: most uncacheable responses stop here.
@@ -45,7 +47,7 @@ pub fn check_storable(
     if method != Method::GET {
         return Err(NotStored::Method);
     }
-    let bounded = super::with_bounded_age(response);
+    let bounded = with_bounded_age(response);
     let response = bounded.as_ref();
     // §3.3: a 206 is kept only when it says exactly which bytes of the whole
     // it holds (a 200 to a range request is the whole, stored as any 200).
@@ -95,7 +97,7 @@ pub fn check_storable(
     let explicit = response.headers.contains_key(header::EXPIRES)
         || res_cc.contains_key("max-age")
         || res_cc.contains_key("s-maxage");
-    if !(explicit || res_cc.contains_key("public") || super::heuristically_cacheable(status)) {
+    if !(explicit || res_cc.contains_key("public") || heuristically_cacheable(status)) {
         return Err(NotStored::Status);
     }
     let too_big = response
@@ -108,9 +110,8 @@ pub fn check_storable(
         return Err(NotStored::TooBig);
     }
     // No cap matters here: any freshness at all makes it reusable.
-    let lifetime =
-        super::freshness_lifetime(status, &response.headers, response_time, Duration::MAX);
-    let reusable = lifetime > super::age_header(&response.headers)
+    let lifetime = freshness_lifetime(status, &response.headers, response_time, Duration::MAX);
+    let reusable = lifetime > age_header(&response.headers)
         || response.headers.contains_key(header::ETAG)
         || response.headers.contains_key(header::LAST_MODIFIED)
         || res_cc.contains_key("stale-while-revalidate")

@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use crate::error::CacheError;
 use crate::key::ObjectId;
 use crate::meta::{self, DecodeError, Kind, Meta, TRAILER_LEN};
 
@@ -186,7 +187,7 @@ pub struct TempObject {
 }
 
 impl TempObject {
-    pub fn create(dir: &Path, id: ObjectId, meta: &Meta) -> Result<TempObject, crate::CacheError> {
+    pub fn create(dir: &Path, id: ObjectId, meta: &Meta) -> Result<TempObject, CacheError> {
         // Sharded like objects/: one directory for every file being written
         // serializes file creation on that directory's lock.
         let hex = id.to_hex();
@@ -279,7 +280,7 @@ fn rand_suffix() -> u64 {
 }
 
 /// Writes a small file (a vary marker) atomically.
-pub fn write_small(dir: &Path, id: ObjectId, meta: &Meta) -> Result<u64, crate::CacheError> {
+pub fn write_small(dir: &Path, id: ObjectId, meta: &Meta) -> Result<u64, CacheError> {
     let obj = TempObject::create(dir, id, meta)?;
     Ok(obj.commit(&object_path(dir, id))?)
 }

@@ -10,17 +10,29 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 use url::Url;
 
-use crate::job::Settings;
-use crate::{ClientError, charset, fetch, media};
+use super::data_url::data_url;
+use crate::error::ClientError;
+use crate::fetch::{self, FetchOptions};
+use crate::proxy_env::ProxySelector;
+use crate::{charset, media};
 
 /// How many distinct asset URLs one page may fetch.
 pub const MAX_ASSETS_PER_PAGE: usize = 20_000;
+
+/// What assets are fetched with: the run's proxy choice and fetch options,
+/// and the slots every page's asset fetches share (`--jobs` of them). Given
+/// by the job that completes the page, so completing needs nothing else from it.
+#[derive(Debug, Clone)]
+pub struct AssetFetch {
+    pub selector: ProxySelector,
+    pub fetch: FetchOptions,
+    pub slots: Arc<Semaphore>,
+}
 
 /// Why an asset was not inlined.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -88,24 +100,15 @@ impl Body {
     }
 }
 
-/// `data:MIME;base64,…`
-pub fn data_url(mime: &str, bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(mime.len() + 13 + bytes.len().div_ceil(3) * 4);
-    out.push_str("data:");
-    out.push_str(mime);
-    out.push_str(";base64,");
-    base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut out);
-    out
-}
-
-type Slot = Arc<OnceCell<Result<Arc<Body>, AssetError>>>;
+/// One URL's fetch, run once and shared by everyone who asks for it.
+type FetchOnce = Arc<OnceCell<Result<Arc<Body>, AssetError>>>;
 
 /// The fetch state of one page (and the frames inlined into it).
 pub struct Assets {
-    settings: Arc<Settings>,
+    fetch: AssetFetch,
     max_asset: u64,
     max_page: u64,
-    memo: Mutex<HashMap<Url, Slot>>,
+    memo: Mutex<HashMap<Url, FetchOnce>>,
     held: AtomicU64,
     written: AtomicU64,
     inlined: Mutex<HashSet<String>>,
@@ -117,9 +120,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Assets {
-    pub fn new(settings: Arc<Settings>, max_asset: u64, max_page: u64) -> Assets {
+    pub fn new(fetch: AssetFetch, max_asset: u64, max_page: u64) -> Assets {
         Assets {
-            settings,
+            fetch,
             max_asset,
             max_page,
             memo: Mutex::new(HashMap::new()),
@@ -144,7 +147,7 @@ impl Assets {
     }
 
     async fn download(&self, url: &Url) -> Result<Arc<Body>, AssetError> {
-        let limit = self.settings.fetch.idle_timeout;
+        let limit = self.fetch.fetch.idle_timeout;
         match tokio::time::timeout(limit, self.download_within(url)).await {
             Ok(result) => result.map(Arc::new),
             Err(_) => Err(AssetError::Timeout(limit.as_secs())),
@@ -153,12 +156,12 @@ impl Assets {
 
     async fn download_within(&self, url: &Url) -> Result<Body, AssetError> {
         // The semaphore is never closed; without a permit we still go on.
-        let _permit = self.settings.asset_slots.acquire().await;
+        let _permit = self.fetch.slots.acquire().await;
         // Once the page's cap is used up, nothing more is fetched for it.
         if self.held.load(Ordering::Relaxed) >= self.max_page {
             return Err(AssetError::PageCap(self.max_page));
         }
-        let mut fetched = fetch::fetch(url, &self.settings.selector, &self.settings.fetch).await?;
+        let mut fetched = fetch::fetch(url, &self.fetch.selector, &self.fetch.fetch).await?;
         if !fetched.status.is_success() {
             return Err(AssetError::Status(fetched.status));
         }

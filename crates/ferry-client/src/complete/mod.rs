@@ -23,24 +23,24 @@
 
 mod assets;
 pub mod css;
+mod data_url;
 pub mod page;
 pub mod srcset;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::future::join_all;
 use url::Url;
 
-pub use assets::{AssetError, MAX_ASSETS_PER_PAGE};
-use assets::{Assets, data_url};
+use assets::Assets;
+pub use assets::{AssetError, AssetFetch, MAX_ASSETS_PER_PAGE};
+use data_url::data_url;
 use page::{Kind, Resolve, WalkOptions};
 
 use crate::charset;
-use crate::job::Settings;
 
 /// Frames inside frames are inlined this deep; deeper ones stay links.
 pub const MAX_FRAME_DEPTH: usize = 3;
@@ -76,11 +76,11 @@ pub async fn complete_page(
     body: Bytes,
     content_type: Option<&str>,
     url: &Url,
-    settings: Arc<Settings>,
+    fetch: AssetFetch,
     opts: &CompleteOptions,
 ) -> (String, AssetReport) {
     let ctx = Ctx {
-        assets: Assets::new(settings, opts.max_asset_size, opts.max_page_size),
+        assets: Assets::new(fetch, opts.max_asset_size, opts.max_page_size),
         no_js: opts.no_js,
         no_images: opts.no_images,
     };

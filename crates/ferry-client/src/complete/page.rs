@@ -377,7 +377,7 @@ fn element(
                     }
                     Some(html) => a.set(
                         "src",
-                        &super::assets::data_url("text/html;charset=utf-8", html.as_bytes()),
+                        &super::data_url::data_url("text/html;charset=utf-8", html.as_bytes()),
                     ),
                     None => a.set("src", url.as_str()),
                 }

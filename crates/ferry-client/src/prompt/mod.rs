@@ -9,25 +9,28 @@
 //!
 //! `quit` or Ctrl-D waits for the running downloads; Ctrl-C at the prompt
 //! warns, a second Ctrl-C (or one while waiting) cancels them.
+//!
+//! This file reads the commands and decides what each download is fetched
+//! with; the downloads themselves are the job table's (`jobs`).
+
+mod jobs;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use http::StatusCode;
 use rustyline::error::ReadlineError;
 use rustyline::{Config, DefaultEditor, ExternalPrinter};
 use tokio::runtime::Runtime;
-use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
+
+use jobs::{Jobs, Output};
 
 use crate::complete::CompleteOptions;
-use crate::get::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE};
-use crate::job::{self, Destination, Observer, Settings};
-use crate::report;
-use crate::{ClientError, GetOptions};
+use crate::error::ClientError;
+use crate::get::{self, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE};
+use crate::job::Settings;
+use crate::options::GetOptions;
 
 const PROMPT: &str = "ferry> ";
 
@@ -119,25 +122,20 @@ pub fn run(args: GetOptions) -> Result<ExitCode, ClientError> {
         eprintln!("ferry client: -o/--output is for `ferry get` with one URL; use --output-dir");
         return Ok(ExitCode::from(EXIT_USAGE));
     }
-    let settings = match crate::settings_from(&args) {
+    let settings = match Settings::from_options(&args) {
         Ok(s) => Arc::new(s),
         Err(e) => {
             eprintln!("{}", crate::report::inert(&format!("ferry client: {e}")));
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
-    let runtime = crate::runtime()?;
+    let runtime = get::runtime()?;
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     if interactive {
         interactive_session(&runtime, settings, &args)
     } else {
         piped_session(&runtime, settings, &args)
     }
-}
-
-/// Where result lines go.
-trait Output: Send + Sync {
-    fn line(&self, text: String);
 }
 
 /// Plain standard output, one whole line at a time.
@@ -166,53 +164,23 @@ impl Output for Printer {
     }
 }
 
-const QUEUED: u8 = 0;
-const RUNNING: u8 = 1;
-const DONE: u8 = 2;
-
-/// What the `jobs` command shows about one download.
-struct JobState {
-    id: usize,
-    input: String,
-    phase: AtomicU8,
-    bytes: AtomicU64,
-    /// `u64::MAX` while unknown.
-    total: AtomicU64,
-}
-
-impl Observer for JobState {
-    fn response(&self, _status: StatusCode, length: Option<u64>) {
-        self.total
-            .store(length.unwrap_or(u64::MAX), Ordering::Relaxed);
-    }
-    fn bytes(&self, n: u64) {
-        self.bytes.fetch_add(n, Ordering::Relaxed);
-    }
-}
-
-/// The downloads of one session.
-struct Jobs {
-    runtime: tokio::runtime::Handle,
+/// One session: its downloads, and what a `get` line fetches them with.
+struct Session {
+    jobs: Jobs,
     settings: Arc<Settings>,
     /// What `get --complete` uses when the session was not started with --complete.
     complete: CompleteOptions,
-    slots: Arc<Semaphore>,
-    out: Arc<dyn Output>,
-    json: bool,
-    table: Mutex<Vec<Arc<JobState>>>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
-    failures: Arc<AtomicUsize>,
 }
 
-impl Jobs {
+impl Session {
     fn new(
         runtime: &Runtime,
         settings: Arc<Settings>,
         args: &GetOptions,
         out: Arc<dyn Output>,
-    ) -> Jobs {
-        Jobs {
-            runtime: runtime.handle().clone(),
+    ) -> Session {
+        Session {
+            jobs: Jobs::new(runtime, args, out),
             settings,
             complete: CompleteOptions {
                 no_js: args.no_js,
@@ -220,12 +188,6 @@ impl Jobs {
                 max_asset_size: args.max_asset_size,
                 max_page_size: args.max_page_size,
             },
-            slots: Arc::new(Semaphore::new(usize::from(args.jobs.max(1)))),
-            out,
-            json: args.json,
-            table: Mutex::new(Vec::new()),
-            tasks: Mutex::new(Vec::new()),
-            failures: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -247,135 +209,10 @@ impl Jobs {
         })
     }
 
-    /// Starts a download in the background and says so.
-    fn start(&self, input: String, flags: GetFlags) {
-        let state = {
-            let mut table = lock(&self.table);
-            let state = Arc::new(JobState {
-                id: table.len() + 1,
-                input: input.clone(),
-                phase: AtomicU8::new(QUEUED),
-                bytes: AtomicU64::new(0),
-                total: AtomicU64::new(u64::MAX),
-            });
-            table.push(state.clone());
-            state
-        };
-        if !self.json {
-            self.out.line(format!("[{}] get {input}", state.id));
-        }
-        let slots = self.slots.clone();
-        let settings = self.settings_for(flags);
-        let out = self.out.clone();
-        let failures = self.failures.clone();
-        let json = self.json;
-        let task = self.runtime.spawn(async move {
-            let _slot = slots.acquire_owned().await;
-            state.phase.store(RUNNING, Ordering::Relaxed);
-            let observer: Arc<dyn Observer> = state.clone();
-            let outcome = job::run(input, Destination::Auto, settings, observer).await;
-            state.phase.store(DONE, Ordering::Relaxed);
-            if !outcome.ok() {
-                failures.fetch_add(1, Ordering::Relaxed);
-            }
-            if json {
-                out.line(report::json_line(&outcome));
-            } else {
-                out.line(format!("[{}] {}", state.id, report::text_line(&outcome)));
-            }
-        });
-        lock(&self.tasks).push(task);
+    /// Starts fetching `url` in the background.
+    fn get(&self, url: String, flags: GetFlags) {
+        self.jobs.start(url, self.settings_for(flags));
     }
-
-    fn unfinished(&self) -> usize {
-        lock(&self.table)
-            .iter()
-            .filter(|j| j.phase.load(Ordering::Relaxed) != DONE)
-            .count()
-    }
-
-    /// The `jobs` listing.
-    fn listing(&self) -> String {
-        let table = lock(&self.table);
-        let mut lines = Vec::new();
-        let mut done = 0;
-        for job in table.iter() {
-            let phase = job.phase.load(Ordering::Relaxed);
-            if phase == DONE {
-                done += 1;
-                continue;
-            }
-            let bytes = job.bytes.load(Ordering::Relaxed);
-            let total = job.total.load(Ordering::Relaxed);
-            let progress = match (phase, total) {
-                (QUEUED, _) => "queued".to_string(),
-                (_, u64::MAX) => format!("running  {}", indicatif::HumanBytes(bytes)),
-                (_, total) => format!(
-                    "running  {} / {}",
-                    indicatif::HumanBytes(bytes),
-                    indicatif::HumanBytes(total)
-                ),
-            };
-            lines.push(format!("[{}] {progress}  {}", job.id, job.input));
-        }
-        if lines.is_empty() {
-            lines.push("no downloads running".to_string());
-        }
-        if done > 0 {
-            lines.push(format!("({done} finished)"));
-        }
-        lines.join("\n")
-    }
-
-    /// Waits for every download; returns false if Ctrl-C cancelled them.
-    fn wait_all(&self) -> bool {
-        let tasks: Vec<JoinHandle<()>> = lock(&self.tasks).drain(..).collect();
-        if tasks.is_empty() {
-            return true;
-        }
-        let aborts: Vec<_> = tasks.iter().map(JoinHandle::abort_handle).collect();
-        self.runtime.block_on(async move {
-            let all = async {
-                for task in tasks {
-                    let _ = task.await;
-                }
-            };
-            tokio::pin!(all);
-            tokio::select! {
-                _ = &mut all => true,
-                _ = tokio::signal::ctrl_c() => {
-                    for a in &aborts {
-                        a.abort();
-                    }
-                    // Let the aborted jobs drop their temporary files.
-                    all.await;
-                    false
-                }
-            }
-        })
-    }
-
-    fn cancel_all(&self) {
-        let tasks: Vec<JoinHandle<()>> = lock(&self.tasks).drain(..).collect();
-        for task in &tasks {
-            task.abort();
-        }
-        self.runtime.block_on(async move {
-            for task in tasks {
-                let _ = task.await;
-            }
-        });
-    }
-
-    fn failures(&self) -> usize {
-        self.failures.load(Ordering::Relaxed)
-    }
-}
-
-/// A poisoned lock only means another thread panicked mid-update of a list;
-/// the list itself is still usable.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What the session loop does after a command.
@@ -385,14 +222,14 @@ enum Flow {
 }
 
 /// Runs one command; `bad` counts commands that failed (for the exit code).
-fn dispatch(line: &str, jobs: &Jobs, out: &dyn Output, bad: &mut usize) -> Flow {
+fn dispatch(line: &str, session: &Session, out: &dyn Output, bad: &mut usize) -> Flow {
     match parse_command(line) {
         Command::Get(urls, flags) => {
             for url in urls {
-                jobs.start(url, flags);
+                session.get(url, flags);
             }
         }
-        Command::Jobs => out.line(jobs.listing()),
+        Command::Jobs => out.line(session.jobs.listing()),
         Command::Help => out.line(HELP.to_string()),
         Command::Quit => return Flow::Quit,
         Command::Nothing => {}
@@ -421,9 +258,10 @@ fn piped_session(
     args: &GetOptions,
 ) -> Result<ExitCode, ClientError> {
     let out: Arc<dyn Output> = Arc::new(Stdout);
-    let jobs = Jobs::new(runtime, settings, args, out.clone());
+    let session = Session::new(runtime, settings, args, out.clone());
+    let jobs = &session.jobs;
     for url in &args.urls {
-        jobs.start(url.clone(), GetFlags::default());
+        session.get(url.clone(), GetFlags::default());
     }
     let mut bad = 0;
     for line in std::io::stdin().lock().lines() {
@@ -431,12 +269,12 @@ fn piped_session(
             context: "reading commands from standard input",
             source,
         })?;
-        if let Flow::Quit = dispatch(&line, &jobs, out.as_ref(), &mut bad) {
+        if let Flow::Quit = dispatch(&line, &session, out.as_ref(), &mut bad) {
             break;
         }
     }
     let finished = jobs.wait_all();
-    Ok(exit_code(&jobs, bad, !finished))
+    Ok(exit_code(jobs, bad, !finished))
 }
 
 /// The prompt on a terminal.
@@ -459,10 +297,11 @@ fn interactive_session(
         Ok(printer) => Arc::new(Printer(Mutex::new(Box::new(printer)))),
         Err(_) => Arc::new(Stdout),
     };
-    let jobs = Jobs::new(runtime, settings, args, out.clone());
+    let session = Session::new(runtime, settings, args, out.clone());
+    let jobs = &session.jobs;
     out.line("ferry client: type help for the commands, quit to leave".to_string());
     for url in &args.urls {
-        jobs.start(url.clone(), GetFlags::default());
+        session.get(url.clone(), GetFlags::default());
     }
     let mut bad = 0;
     let mut interrupted_once = false;
@@ -473,7 +312,7 @@ fn interactive_session(
                 if !line.trim().is_empty() {
                     let _ = editor.add_history_entry(line.as_str());
                 }
-                if let Flow::Quit = dispatch(&line, &jobs, out.as_ref(), &mut bad) {
+                if let Flow::Quit = dispatch(&line, &session, out.as_ref(), &mut bad) {
                     break;
                 }
             }
@@ -515,7 +354,7 @@ fn interactive_session(
     if !finished {
         out.line("cancelled".to_string());
     }
-    Ok(exit_code(&jobs, bad, !finished))
+    Ok(exit_code(jobs, bad, !finished))
 }
 
 /// `~/.local/share/ferry/client_history` (the platform's data directory).
