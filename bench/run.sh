@@ -8,8 +8,9 @@
 #                                # tree, interleaved, with Squid beside them
 #
 # Installs wrk, nginx and squid from Debian's packages if missing, builds Ferry
-# in release mode, runs everything on 127.0.0.1, prints the table and writes
-# it to bench/results/latest.md. Everything it starts is stopped on exit.
+# in release mode (FERRY_BIN / FERRY_BASE_BIN name ready binaries instead),
+# runs everything on 127.0.0.1, prints the table and writes it to
+# bench/results/latest.md. Everything it starts is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -29,9 +30,14 @@ install_missing wrk:wrk nginx:nginx-light squid:squid curl:curl python3:python3
 # Debian starts the packaged services; they are not part of the measurement.
 (service squid stop; service nginx stop) >/dev/null 2>&1 || true
 
-log "building ferry (release)"
-cargo build --release --locked --bin ferry >&2
-FERRY=$ROOT/target/release/ferry
+# FERRY_BIN names a ready binary to measure instead of building the tree.
+if [ -n "${FERRY_BIN:-}" ]; then
+  FERRY=$FERRY_BIN
+else
+  log "building ferry (release)"
+  cargo build --release --locked --bin ferry >&2
+  FERRY=$ROOT/target/release/ferry
+fi
 
 # A/B: the base revision is built from its own checkout into its own target
 # directory (FERRY_BASE_BIN names a ready binary instead).

@@ -31,4 +31,6 @@ npm ci --prefix conformance --no-audit --no-fund --loglevel=error
 # browser download: it uses /usr/bin/chromium).
 PUPPETEER_SKIP_DOWNLOAD=1 npm ci --prefix tests/browser-driver --no-audit --no-fund --loglevel=error
 
+# Every unit and integration test, tests/layering.rs (import circles, the
+# proxy's floors, file lengths) among them.
 cargo test --workspace --locked "$@"
