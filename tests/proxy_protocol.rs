@@ -335,3 +335,57 @@ async fn fetch_slots_take_turns_between_the_clients_a_balancer_names() {
         "the second client waited behind the first one's queue: {order:?}"
     );
 }
+
+/// A v2 header of the LOCAL command (the balancer speaking for itself).
+fn v2_local() -> Vec<u8> {
+    let mut h = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    h.extend_from_slice(&[0x20, 0x00, 0, 0]);
+    h
+}
+
+/// A v2 PROXY header of an address family that names no client (AF_UNSPEC).
+fn v2_unspec() -> Vec<u8> {
+    let mut h = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    h.extend_from_slice(&[0x21, 0x00, 0, 0]);
+    h
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_header_that_names_no_client_gets_health_checks_only_unless_the_balancer_is_allowed() {
+    let origin = Origin::start(|_| Reply::text("page")).await;
+    let url = origin.url("/x");
+    // The balancer (127.0.0.1) is not an allowed client.
+    let proxy = proxy(&[
+        "--proxy-protocol-from",
+        "127.0.0.1/32",
+        "--allow-client",
+        "198.51.100.0/24",
+        "--allow-network",
+        "127.0.0.1/32",
+    ]);
+    let headers: [(&str, Vec<u8>); 3] = [
+        ("v2 LOCAL", v2_local()),
+        ("v2 AF_UNSPEC", v2_unspec()),
+        ("v1 UNKNOWN", b"PROXY UNKNOWN\r\n".to_vec()),
+    ];
+    for (name, header) in &headers {
+        let health = get_behind(proxy.addr(), header.clone(), "/healthz").await;
+        assert_eq!(health, "HTTP/1.1 200 OK", "{name}: health check");
+        let fetched = get_behind(proxy.addr(), header.clone(), &url).await;
+        assert!(fetched.contains("403"), "{name}: {fetched}");
+        let page = get_behind(proxy.addr(), header.clone(), "/api/stats").await;
+        assert!(page.contains("403"), "{name}: {page}");
+    }
+    assert_eq!(origin.requests().len(), 0);
+    // When the balancer's own address is an allowed client, it may.
+    let allowed = common::proxy(&[
+        "--proxy-protocol-from",
+        "127.0.0.1/32",
+        "--allow-network",
+        "127.0.0.1/32",
+    ]);
+    for (name, header) in &headers {
+        let fetched = get_behind(allowed.addr(), header.clone(), &url).await;
+        assert_eq!(fetched, "HTTP/1.1 200 OK", "{name}");
+    }
+}

@@ -205,6 +205,13 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "NAME")]
     pub via_pseudonym: Option<String>,
 
+    /// A host name clients reach this proxy by (repeatable), e.g.
+    /// `proxy.school.lan`: its own pages (dashboard, /metrics, proxy.pac)
+    /// answer only to its addresses, `localhost`, this machine's name and
+    /// these, so a site that re-binds its own name to the proxy gets nothing.
+    #[arg(long = "public-name", value_name = "NAME")]
+    pub public_name: Vec<String>,
+
     /// This node's name in a farm: the proxy calls itself `ferry-NAME` in
     /// `Cache-Status` and `Via`, so responses say which node answered.
     #[arg(long, value_name = "NAME", conflicts_with = "via_pseudonym")]
@@ -316,6 +323,7 @@ impl ProxyArgs {
         set(&mut c.access_log, &self.access_log);
         set(&mut c.log_format, &self.log_format);
         set(&mut c.via_pseudonym, &self.via_pseudonym);
+        set_list(&mut c.public_names, &self.public_name);
         if let Some(node) = &self.node_name {
             c.via_pseudonym = format!("ferry-{node}");
         }

@@ -180,6 +180,11 @@ pub struct ProxyConfig {
     pub access_log: String,
     pub log_format: LogFormat,
     pub via_pseudonym: String,
+    /// Host names this proxy is reached by, besides its addresses,
+    /// `localhost` and this machine's name: its own pages answer only to
+    /// those (a page on another site that re-binds its name to the proxy's
+    /// address gets nothing).
+    pub public_names: Vec<String>,
     pub forwarded_header: ForwardedHeader,
     pub cache: CacheSection,
     /// The local CA's directory (`ferry ca`); `None`: the platform config dir.
@@ -229,6 +234,7 @@ impl Default for ProxyConfig {
             access_log: "-".into(),
             log_format: LogFormat::Common,
             via_pseudonym: "ferry".into(),
+            public_names: Vec::new(),
             forwarded_header: ForwardedHeader::None,
             cache: CacheSection::default(),
             ca_dir: None,
@@ -293,6 +299,13 @@ impl ProxyConfig {
                 .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
         if !pseudonym_ok {
             return invalid("via_pseudonym must be a non-empty token (letters, digits, - . _ ~)");
+        }
+        for name in &self.public_names {
+            if !crate::host::is_host_name(name) {
+                return Err(ConfigError::Invalid(format!(
+                    "public_names: {name:?} is not a host name (letters, digits, '-', '_', dot-separated labels)"
+                )));
+            }
         }
         for user in &self.users {
             if user.name.is_empty() || user.name.contains(':') {

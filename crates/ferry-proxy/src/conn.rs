@@ -20,6 +20,10 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     /// Set on the TLS connection inside an intercepted CONNECT tunnel.
     pub intercepted: Option<Intercepted>,
+    /// A load balancer speaking for itself (a PROXY header naming no
+    /// client) from an address the client rules do not allow: only its
+    /// health checks are answered.
+    pub health_checks_only: bool,
 }
 
 /// The CONNECT an intercepted connection came through: every request on it

@@ -58,6 +58,20 @@ pub enum RequestError {
     OnlyIfCached,
     #[error("the form could not be read")]
     BadForm,
+    /// The proxy's own pages were asked for under a name that is not the
+    /// proxy's (DNS rebinding looks like this).
+    #[error(
+        "{host} is not a name of this proxy: its pages answer to its addresses, localhost and its --public-name names"
+    )]
+    NotOwnName { host: String },
+    #[error(
+        "{host} is not a host name or an IP address; CONNECT needs one (write addresses as a.b.c.d)"
+    )]
+    BadConnectHost { host: String },
+    /// The client's request body was malformed (its chunked framing, say):
+    /// the fault is the client's, whatever the origin then made of it.
+    #[error("the request body could not be read: {detail}")]
+    BadBody { detail: String },
 }
 
 /// Refusals by the proxy's rules.
@@ -81,6 +95,11 @@ pub enum PolicyError {
         "the form's token does not match this proxy's page: reload the dashboard and try again"
     )]
     BadCsrfToken,
+    /// A dashboard action posted by a page that is not the proxy's own.
+    #[error(
+        "this action was sent by another site's page ({origin}); only the proxy's own pages may send it"
+    )]
+    ForeignPage { origin: String },
 }
 
 /// The proxy's own limits.
@@ -129,7 +148,9 @@ impl ProxyError {
                 PolicyError::AuthRequired { .. } | PolicyError::AuthBackedOff { .. },
             ) => Failure::Policy(RuleKind::Auth),
             ProxyError::Policy(PolicyError::Loop) => Failure::Policy(RuleKind::Loop),
-            ProxyError::Policy(PolicyError::BadCsrfToken) => Failure::Policy(RuleKind::Client),
+            ProxyError::Policy(PolicyError::BadCsrfToken | PolicyError::ForeignPage { .. }) => {
+                Failure::Policy(RuleKind::Client)
+            }
             ProxyError::Upstream(e) => Failure::Upstream(upstream_cause(e)),
             ProxyError::Internal(_) => Failure::Internal,
         }
@@ -141,12 +162,13 @@ impl ProxyError {
             ProxyError::Request(RequestError::UnknownPage | RequestError::NotCached) => {
                 StatusCode::NOT_FOUND
             }
+            ProxyError::Request(RequestError::NotOwnName { .. }) => StatusCode::MISDIRECTED_REQUEST,
             // RFC 9111 §5.2.1.7.
             ProxyError::Request(RequestError::OnlyIfCached) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Request(_) => StatusCode::BAD_REQUEST,
-            ProxyError::Policy(PolicyError::Refused(_) | PolicyError::BadCsrfToken) => {
-                StatusCode::FORBIDDEN
-            }
+            ProxyError::Policy(
+                PolicyError::Refused(_) | PolicyError::BadCsrfToken | PolicyError::ForeignPage { .. },
+            ) => StatusCode::FORBIDDEN,
             ProxyError::Policy(
                 PolicyError::AuthRequired { .. } | PolicyError::AuthBackedOff { .. },
             ) => StatusCode::PROXY_AUTHENTICATION_REQUIRED,

@@ -22,6 +22,7 @@ mod conn;
 mod error;
 mod exchange;
 mod headers;
+mod host;
 pub mod intercept;
 mod listener;
 mod outcome;

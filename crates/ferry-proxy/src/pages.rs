@@ -1,8 +1,13 @@
 //! The pages the proxy writes itself: error and refusal pages (status, URL and
 //! cause in plain words), small text answers, and the HTML helpers the
-//! dashboard shares.
+//! dashboard shares. Every page the proxy writes carries the headers that
+//! keep it from being framed, sniffed as another type, or leaking where it
+//! was read ([`harden`]).
 
-use http::{HeaderValue, Response, StatusCode, header};
+use std::sync::OnceLock;
+
+use base64::Engine as _;
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 
 use crate::body::{ProxyBody, full};
 
@@ -35,7 +40,71 @@ pub fn html_response(status: StatusCode, html: String) -> Response<ProxyBody> {
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    harden(h, Csp::ErrorPage);
     resp
+}
+
+/// Which content security policy a page gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Csp {
+    /// A page written for any URL (an error for a site fetched for the
+    /// client): it runs nothing and loads nothing; its one inline style is
+    /// allowed by its hash.
+    ErrorPage,
+    /// The proxy's own pages: script, style, images and fetches from the
+    /// proxy itself only, forms posted to it only.
+    OwnPage,
+}
+
+/// Adds the headers every page the proxy writes carries: no framing (a
+/// framing page could trick a click on a Purge button), no type sniffing, no
+/// `Referer` leaving it for another site, and its content security policy.
+///
+/// The own pages say `same-origin` rather than `no-referrer`: under
+/// `no-referrer` a browser sends `Origin: null` with a form it posts (Fetch
+/// standard, "append a request Origin header"), and the proxy could then not
+/// tell its own Purge form from another site's. `same-origin` sends
+/// nothing to any other site either.
+pub fn harden(headers: &mut HeaderMap, csp: Csp) {
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    let referrer = match csp {
+        Csp::ErrorPage => "no-referrer",
+        Csp::OwnPage => "same-origin",
+    };
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static(referrer));
+    headers.insert(header::CONTENT_SECURITY_POLICY, csp_value(csp));
+}
+
+fn csp_value(csp: Csp) -> HeaderValue {
+    static VALUES: OnceLock<[HeaderValue; 2]> = OnceLock::new();
+    let [error_page, own_page] = VALUES.get_or_init(|| {
+        // The one inline style the proxy writes, allowed by its digest rather
+        // than by allowing inline style at all.
+        let digest = ring::digest::digest(&ring::digest::SHA256, PAGE_STYLE.as_bytes());
+        let hash = base64::engine::general_purpose::STANDARD.encode(digest.as_ref());
+        let value = |text: String| {
+            HeaderValue::from_str(&text)
+                .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
+        };
+        [
+            value(format!(
+                "default-src 'none'; style-src 'sha256-{hash}'; script-src 'none'; \
+frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+            )),
+            value(format!(
+                "default-src 'none'; script-src 'self'; style-src 'self' 'sha256-{hash}'; \
+img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+            )),
+        ]
+    });
+    match csp {
+        Csp::ErrorPage => error_page.clone(),
+        Csp::OwnPage => own_page.clone(),
+    }
 }
 
 /// A small error page: `<title>` carries status and cause so tools (and
@@ -66,10 +135,14 @@ pub fn raw_error_response(status: StatusCode, cause: &str) -> Vec<u8> {
     let html = error_html(status, "(not read)", cause);
     let mut out = format!(
         "HTTP/1.1 {} {}\r\ncontent-type: text/html; charset=utf-8\r\ncache-control: no-store\r\n\
-x-ferry-error: {}\r\nconnection: close\r\ncontent-length: {}\r\n",
+x-ferry-error: {}\r\nx-frame-options: DENY\r\nx-content-type-options: nosniff\r\n\
+content-security-policy: {}\r\nconnection: close\r\ncontent-length: {}\r\n",
         status.as_u16(),
         status.canonical_reason().unwrap_or("Error"),
         cause_header(cause),
+        csp_value(Csp::ErrorPage)
+            .to_str()
+            .unwrap_or("default-src 'none'"),
         html.len()
     );
     if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -105,6 +178,7 @@ pub fn text(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
     );
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    harden(resp.headers_mut(), Csp::ErrorPage);
     resp
 }
 

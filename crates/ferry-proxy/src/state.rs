@@ -11,9 +11,10 @@ use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
-use crate::access::{Authenticator, NetworkPolicy, Rules, normalize_host};
+use crate::access::{Authenticator, NetworkPolicy, Rules};
 use crate::config::ProxyConfig;
 use crate::error::StartupError;
+use crate::host::{OwnNames, normalize_host};
 use crate::intercept::Interception;
 use crate::intercept::ca::{self, LocalCa};
 use crate::intercept::mint::{MintError, Minter};
@@ -39,6 +40,8 @@ pub struct ProxyState {
     pub cache: Option<ferry_cache::Cache>,
     /// The addresses actually bound (port 0 resolved).
     pub own_addrs: Vec<SocketAddr>,
+    /// The names the proxy's own pages answer to.
+    pub own_names: OwnNames,
     /// `1.1 <pseudonym>`, made once.
     pub via_11: http::HeaderValue,
     /// Leaves for intercepted tunnels; `None` unless `intercept_tls`.
@@ -149,6 +152,7 @@ impl ProxyState {
             log,
             metrics,
             own_addrs,
+            own_names: OwnNames::for_this_host(&config.public_names, &config.via_pseudonym),
             via_11: http::HeaderValue::from_str(&format!("1.1 {}", config.via_pseudonym))
                 .unwrap_or_else(|_| http::HeaderValue::from_static("1.1 ferry")),
             intercept,
@@ -248,6 +252,7 @@ impl ProxyState {
             metrics,
             cache,
             own_addrs: Vec::new(),
+            own_names: OwnNames::new(&config.public_names, &config.via_pseudonym, None),
             via_11: http::HeaderValue::from_static("1.1 ferry"),
             intercept: None,
             activity,

@@ -225,6 +225,9 @@ async fn fetch(proxy: &ProxyEndpoint) -> anyhow::Result<Bytes> {
             let hint = match status {
                 StatusCode::NOT_FOUND => " (a proxy without the stats API?)",
                 StatusCode::FORBIDDEN => " (is this client allowed to use it?)",
+                StatusCode::MISDIRECTED_REQUEST => {
+                    " (the proxy does not know itself by this name: use its address, or start it with --public-name)"
+                }
                 _ => "",
             };
             bail!("the proxy at {addr} answered {status} for {STATS_PATH}{hint}");

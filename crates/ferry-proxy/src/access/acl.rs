@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 
-use super::network::{canonical_ip, parse_ip_literal};
 use super::refusal::Refusal;
 use crate::config::ProxyConfig;
+use crate::host::{canonical_ip, normalize_host, parse_ip_literal};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -101,15 +101,6 @@ impl DomainSet {
         }
         None
     }
-}
-
-/// Lower case, no trailing dot, brackets kept off IPv6 literals.
-pub fn normalize_host(host: &str) -> String {
-    host.trim()
-        .trim_end_matches('.')
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase()
 }
 
 /// The rules a request is checked against.

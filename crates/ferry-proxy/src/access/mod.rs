@@ -10,7 +10,7 @@ pub mod auth;
 pub mod network;
 pub mod refusal;
 
-pub use acl::{AclError, Rules, normalize_host};
+pub use acl::{AclError, Rules};
 pub use auth::{AuthError, AuthOutcome, Authenticator, hash};
 pub use network::{NetworkPolicy, canonical_client, is_local_client};
 pub use refusal::Refusal;

@@ -8,16 +8,13 @@
 //! addresses (cloud metadata services live there) are refused, and this
 //! host's own addresses (loopback, unspecified, its interfaces) are for
 //! clients on this host only.
-//!
-//! Also here: IP literals in every form the system resolver accepts
-//! (`2130706433`, `0x7f.1`, `0177.0.0.1`, `127.1`, `::ffff:127.0.0.1`), so
-//! domain rules match an address however it is written.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use ipnet::IpNet;
 
 use super::refusal::Refusal;
+use crate::host::canonical_ip;
 
 /// The network rules and what this host's own addresses are.
 #[derive(Debug, Clone, Default)]
@@ -97,106 +94,12 @@ pub fn canonical_client(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// An IPv4 address seen as IPv6 (`::ffff:a.b.c.d`) is an IPv4 address.
-pub fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    }
-}
-
-/// The address `host` names if it is an IP literal in any form the system
-/// resolver (`inet_aton`) accepts, or an IPv6 literal (bracketed or not).
-pub fn parse_ip_literal(host: &str) -> Option<IpAddr> {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Some(canonical_ip(ip));
-    }
-    let parts: Vec<&str> = host.split('.').collect();
-    if parts.is_empty() || parts.len() > 4 {
-        return None;
-    }
-    let mut values = Vec::with_capacity(parts.len());
-    for part in &parts {
-        values.push(parse_inet_number(part)?);
-    }
-    let (last, leading) = values.split_last()?;
-    if leading.iter().any(|&v| v > 255) {
-        return None;
-    }
-    let last_bits = 8 * (5 - parts.len() as u32);
-    if last_bits < 32 && *last >= 1u64 << last_bits {
-        return None;
-    }
-    if *last > u64::from(u32::MAX) {
-        return None;
-    }
-    let mut addr: u32 = 0;
-    for (i, v) in leading.iter().enumerate() {
-        addr |= (*v as u32) << (24 - 8 * i as u32);
-    }
-    addr |= *last as u32;
-    Some(IpAddr::V4(Ipv4Addr::from(addr)))
-}
-
-/// One `inet_aton` number: `0x` hex, leading-`0` octal, or decimal.
-fn parse_inet_number(text: &str) -> Option<u64> {
-    let (digits, radix) =
-        if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-            (hex, 16)
-        } else if text.len() > 1 && text.starts_with('0') {
-            (&text[1..], 8)
-        } else {
-            (text, 10)
-        };
-    if digits.is_empty() && radix != 16 {
-        return None;
-    }
-    if digits.is_empty() {
-        return Some(0);
-    }
-    if digits.len() > 12 || !digits.chars().all(|c| c.is_digit(radix)) {
-        return None;
-    }
-    u64::from_str_radix(digits, radix).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
-    }
-
-    #[test]
-    fn ip_literals_in_every_resolver_form() {
-        let cases: &[(&str, Option<&str>)] = &[
-            ("127.0.0.1", Some("127.0.0.1")),
-            ("2130706433", Some("127.0.0.1")),
-            ("0x7f000001", Some("127.0.0.1")),
-            ("0X7F.1", Some("127.0.0.1")),
-            ("0177.0.0.1", Some("127.0.0.1")),
-            ("127.1", Some("127.0.0.1")),
-            ("127.0.1", Some("127.0.0.1")),
-            ("169.254.43518", Some("169.254.169.254")),
-            ("0xa9fea9fe", Some("169.254.169.254")),
-            ("[::ffff:127.0.0.1]", Some("127.0.0.1")),
-            ("::ffff:7f00:1", Some("127.0.0.1")),
-            ("[::1]", Some("::1")),
-            ("0", Some("0.0.0.0")),
-            ("example.com", None),
-            ("256.1.1.1", None),
-            ("1.2.3.4.5", None),
-            ("08.1.1.1", None),
-            ("4294967296", None),
-            ("1.2.65536", None),
-            ("", None),
-            ("1..1", None),
-        ];
-        for (host, want) in cases {
-            assert_eq!(parse_ip_literal(host), want.map(ip), "{host}");
-        }
     }
 
     #[test]

@@ -29,11 +29,12 @@ use hyper::body::Incoming;
 
 use self::logged::Logged;
 use self::route::Route;
-use crate::access::normalize_host;
+use crate::access::{Refusal, is_local_client};
 use crate::body::ProxyBody;
 use crate::config::LogFormat;
 use crate::conn::{ConnInfo, RequestHandler};
 use crate::error::{ProxyError, RequestError};
+use crate::host::normalize_host;
 use crate::outcome::record::{target_text, version_str};
 use crate::outcome::{AccessRecord, BypassReason, CacheOutcome, Failure, RequestKind};
 use crate::own_pages;
@@ -166,6 +167,12 @@ impl Exchange {
             self.user = policy::authenticate(state, req.headers(), self.client.ip()).await?;
         }
         let route = route?;
+        if conn.health_checks_only && !(route == Route::Own && is_health_check(&req)) {
+            return Err(Refusal::ClientNotAllowed {
+                client: self.client.ip(),
+            }
+            .into());
+        }
         self.kind = match route {
             Route::Own => RequestKind::Own,
             Route::Tunnel { .. } => RequestKind::Tunnel,
@@ -181,6 +188,8 @@ impl Exchange {
             }
             Route::Tunnel { host, port } if self.intercepts(state, &host) => {
                 policy::check_tunnel(state, &host, port)?;
+                let local = is_local_client(self.client.ip());
+                state.upstream.check_reachable(&host, port, local).await?;
                 let intercept = tunnel::Intercept::reserve(state, &host, port, self.user.clone())?;
                 Ok(Reply::Intercept(Box::new((intercept, req))))
             }
@@ -336,4 +345,9 @@ impl Exchange {
             referer: self.referer,
         }
     }
+}
+
+/// `GET /healthz` (or `HEAD`): what a load balancer's health check asks.
+fn is_health_check<B>(req: &Request<B>) -> bool {
+    req.uri().path() == "/healthz" && (req.method() == Method::GET || req.method() == Method::HEAD)
 }

@@ -4,6 +4,7 @@
 use http::{Method, Request};
 
 use crate::error::RequestError;
+use crate::host::is_host_or_address;
 use crate::state::ProxyState;
 
 /// Where a request goes.
@@ -26,8 +27,14 @@ impl Route {
             let port = authority
                 .port_u16()
                 .ok_or(RequestError::ConnectWithoutPort)?;
+            let host = authority.host();
+            if !is_host_or_address(host) {
+                return Err(RequestError::BadConnectHost {
+                    host: host.chars().take(100).collect(),
+                });
+            }
             return Ok(Route::Tunnel {
-                host: authority.host().to_string(),
+                host: host.to_string(),
                 port,
             });
         }

@@ -36,6 +36,12 @@ pub enum CaError {
     },
     #[error("{path}: not a usable CA: {why}")]
     Invalid { path: PathBuf, why: String },
+    /// The key signs certificates every client of the proxy trusts: anyone
+    /// who can read it can impersonate any site to them.
+    #[error(
+        "{path} can be read by other users (mode {mode:o}); whoever reads it can impersonate any site to this proxy's clients. Run: chmod 600 {path}"
+    )]
+    KeyExposed { path: PathBuf, mode: u32 },
     #[error("could not create the CA: {0}")]
     Generate(#[from] rcgen::Error),
 }
@@ -116,6 +122,7 @@ impl LocalCa {
                 source,
             })
         };
+        check_key_is_private(&key_path)?;
         let cert_pem = read(&cert_path)?;
         let key_pem = read(&key_path)?;
         let invalid = |path: &Path, why: String| CaError::Invalid {
@@ -201,6 +208,8 @@ fn with_suffix(prefix: &Path, ext: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Creates `dir` for the CA (0700), or tightens it to 0700 when it exists:
+/// what is in it is for the proxy's user alone.
 fn create_private_dir(dir: &Path) -> Result<(), CaError> {
     let io = |source| CaError::Io {
         path: dir.to_path_buf(),
@@ -210,7 +219,36 @@ fn create_private_dir(dir: &Path) -> Result<(), CaError> {
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(io)
+    builder.create(dir).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// Refuses a key file that users other than its owner can read or write,
+/// as ssh does for its keys.
+fn check_key_is_private(key_path: &Path) -> Result<(), CaError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = fs::metadata(key_path).map_err(|source| CaError::Io {
+            path: key_path.to_path_buf(),
+            source,
+        })?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(CaError::KeyExposed {
+                path: key_path.to_path_buf(),
+                mode,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = key_path;
+    Ok(())
 }
 
 /// Writes `path` whole or not at all: a temporary file created with `mode`

@@ -20,6 +20,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use time::{Duration, OffsetDateTime};
 
 use super::ca::{CaError, LocalCa};
+use crate::host::is_host_or_address;
 
 /// Backdated so a client whose clock is a little behind accepts the leaf.
 pub const BACKDATE: Duration = Duration::hours(1);
@@ -112,18 +113,15 @@ impl Minter {
 }
 
 /// Lower case, no brackets around an IPv6 address, no trailing dot: one
-/// cache entry per host however the client spelled it.
+/// cache entry per host however the client spelled it. Only a host name or
+/// a standard IP address gets a leaf: never a wildcard, and never another
+/// spelling of an address.
 fn canonical_host(host: &str) -> Result<String, MintError> {
-    let trimmed = host.trim_start_matches('[').trim_end_matches(']');
-    let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed);
-    let valid = !trimmed.is_empty()
-        && trimmed.len() <= 253
-        && trimmed
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b':' | b'_' | b'*'));
-    if !valid {
+    if !is_host_or_address(host) {
         return Err(MintError::BadHost(host.into()));
     }
+    let trimmed = host.trim_start_matches('[').trim_end_matches(']');
+    let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed);
     Ok(trimmed.to_ascii_lowercase())
 }
 
@@ -242,10 +240,19 @@ mod tests {
             minter.server_config("bad host/x"),
             Err(MintError::BadHost(_))
         ));
-        assert!(matches!(
-            minter.server_config(""),
-            Err(MintError::BadHost(_))
-        ));
+        for bad in [
+            "",
+            "*.wild.test",
+            "a..b",
+            "-lead.test",
+            "2130706433",
+            "0x7f.1",
+        ] {
+            assert!(
+                matches!(minter.server_config(bad), Err(MintError::BadHost(_))),
+                "{bad}"
+            );
+        }
     }
 
     /// A TLS client that trusts only the CA (rustls' webpki checks the

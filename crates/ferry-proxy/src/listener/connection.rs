@@ -2,7 +2,6 @@
 //! upgrades (CONNECT) and a header-read timeout, its writes bounded by the
 //! write-stall timeout; each request goes to [`crate::exchange::handle`].
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use hyper::server::conn::http1;
@@ -22,15 +21,13 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// connection finishes its current request and then closes.
 pub async fn serve_connection(
     stream: TcpStream,
-    peer: SocketAddr,
+    conn: ConnInfo,
     state: Arc<ProxyState>,
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let conn_info = Arc::new(ConnInfo {
-        peer,
-        intercepted: None,
-    });
+    let peer = conn.peer;
+    let conn_info = Arc::new(conn);
     let service_state = state.clone();
     let service = hyper::service::service_fn(move |req| {
         exchange::handle(service_state.clone(), conn_info.clone(), req)

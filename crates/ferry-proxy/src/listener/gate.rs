@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use super::caps::{ConnectionCaps, refuse};
 use super::connection::serve_connection;
 use super::proxy_protocol;
+use crate::conn::ConnInfo;
 use crate::state::ProxyState;
 use crate::telemetry::Metrics;
 
@@ -85,10 +86,15 @@ impl Gate {
             }
         };
         let from_balancer = state.config.is_balancer(peer.ip());
-        // A balancer may always speak for itself (its health checks).
+        // A balancer speaking for itself (a LOCAL or UNKNOWN header) is
+        // judged by the client rules like anyone, except that its health
+        // checks are always answered.
         let own_connection = from_balancer && client == peer;
-        if !own_connection {
-            if let Err(refusal) = state.rules.load().check_client(client.ip()) {
+        let mut health_checks_only = false;
+        if let Err(refusal) = state.rules.load().check_client(client.ip()) {
+            if own_connection {
+                health_checks_only = true;
+            } else {
                 state.metrics.clients_refused.inc();
                 tracing::info!(%client, %peer, "client address not allowed");
                 let cause = refusal.to_string();
@@ -122,7 +128,12 @@ impl Gate {
                 .await;
                 return;
             }
-            serve_connection(stream, client, state, stop).await;
+            let conn = ConnInfo {
+                peer: client,
+                intercepted: None,
+                health_checks_only,
+            };
+            serve_connection(stream, conn, state, stop).await;
         });
     }
 }

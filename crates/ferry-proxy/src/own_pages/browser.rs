@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use subtle::ConstantTimeEq;
 
-use super::parts::{DASHBOARD_STYLE, bytes_text, param};
+use super::parts::{bytes_text, param};
 use crate::body::{ProxyBody, full};
 use crate::error::{PolicyError, ProxyError, RequestError};
 use crate::pages::{escape, html_response};
@@ -64,9 +64,9 @@ pub fn search_form(html: &mut String, text: &str, prefix: bool) {
 pub fn search(state: &ProxyState, query: &str) -> Response<ProxyBody> {
     let text = param(query, "q").unwrap_or_default();
     let prefix = param(query, "match").as_deref() == Some("prefix");
-    let mut html = format!(
+    let mut html = String::from(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Cache browser — Ferry</title>\
-<style>{DASHBOARD_STYLE}</style></head><body>\n<p><a href=\"/\">← dashboard</a></p>\n"
+<link rel=\"stylesheet\" href=\"/assets/ferry.css\"></head><body>\n<p><a href=\"/\">← dashboard</a></p>\n",
     );
     if let Some(purged) = param(query, "purged") {
         let _ = writeln!(
@@ -163,7 +163,7 @@ pub async fn object(state: &ProxyState, query: &str) -> Result<Response<ProxyBod
         .ok_or(RequestError::NotCached)?;
     let mut html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Cached object — Ferry</title>\
-<style>{DASHBOARD_STYLE}</style></head><body>\n<p><a href=\"/\">← dashboard</a> · <a href=\"/cache\">cache browser</a></p>\n\
+<link rel=\"stylesheet\" href=\"/assets/ferry.css\"></head><body>\n<p><a href=\"/\">← dashboard</a> · <a href=\"/cache\">cache browser</a></p>\n\
 <h1 class=\"url\">{}</h1>\n<table id=\"object\">",
         escape(&detail.url)
     );
@@ -210,6 +210,15 @@ pub async fn object(state: &ProxyState, query: &str) -> Result<Response<ProxyBod
     Ok(html_response(StatusCode::OK, html))
 }
 
+/// Whether `back` is a path on this proxy and nothing else: browsers read
+/// `//host` and `/\\host` (and those with tabs or newlines inside) as
+/// another site.
+fn is_local_path(back: &str) -> bool {
+    back.starts_with('/')
+        && !matches!(back.as_bytes().get(1), Some(b'/' | b'\\'))
+        && back.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+}
+
 /// `POST /cache/purge` (form: `csrf`, `url`, `back`): removes every stored
 /// variant of `url`, then sends the browser back to `back` (a local path).
 pub async fn purge_from_form(
@@ -228,7 +237,7 @@ pub async fn purge_from_form(
     }
     let url = param(form, "url").ok_or(RequestError::BadForm)?;
     let back = param(form, "back")
-        .filter(|b| b.starts_with('/') && !b.starts_with("//"))
+        .filter(|b| is_local_path(b))
         .unwrap_or_else(|| "/cache".into());
     let cache = state.cache.as_ref().ok_or(RequestError::NotCached)?;
     let key = url

@@ -8,7 +8,7 @@ use std::time::UNIX_EPOCH;
 use http::{Response, StatusCode};
 
 use super::api::Stats;
-use super::parts::{DASHBOARD_STYLE, bytes_text};
+use super::parts::bytes_text;
 use super::{browser, charts};
 use crate::body::ProxyBody;
 use crate::pages::{escape, html_response};
@@ -22,7 +22,7 @@ pub fn page(state: &ProxyState, admin: bool) -> Response<ProxyBody> {
         html,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width\"><title>Ferry proxy {name}</title>\
-<style>{DASHBOARD_STYLE}</style></head><body>\n<h1>Ferry proxy <span class=\"note\">{name}</span></h1>\n\
+<link rel=\"stylesheet\" href=\"/assets/ferry.css\"></head><body>\n<h1>Ferry proxy <span class=\"note\">{name}</span></h1>\n\
 <p class=\"sub\">ferry {version} · up <span id=\"uptime\">{uptime}</span> · listening on {listen} · \
 point browsers at <a href=\"/proxy.pac\">/proxy.pac</a> or <code>curl -x</code> at it</p>\n",
         version = stats.version,
@@ -56,7 +56,7 @@ admin clients only (<code>--admin-client</code>).</p>\n",
     let _ = write!(
         html,
         "<footer>ferry {} — <a href=\"/api/stats\">/api/stats</a> · <a href=\"/metrics\">/metrics</a> · \
-<a href=\"/healthz\">/healthz</a> · <a href=\"/ca\">CA certificate</a></footer>\n<script>{SCRIPT}</script>\n</body></html>\n",
+<a href=\"/healthz\">/healthz</a> · <a href=\"/ca\">CA certificate</a></footer>\n<script src=\"/assets/dashboard.js\"></script>\n</body></html>\n",
         stats.version
     );
     html_response(StatusCode::OK, html)
@@ -286,7 +286,7 @@ fn clock_text(ms: u64) -> String {
 /// Refreshes the numbers and tables from `/api/stats` and the charts from
 /// `/charts/`. Text from the proxy's traffic goes in with `textContent`
 /// only, never as markup.
-const SCRIPT: &str = r#"
+pub const DASHBOARD_SCRIPT: &str = r#"
 (function () {
   const pct = v => (v * 100).toFixed(1) + '%';
   const ms = v => v == null ? '–' : v + ' ms';

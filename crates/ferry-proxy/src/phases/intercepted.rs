@@ -1,11 +1,12 @@
-//! The TLS connection inside an intercepted CONNECT: the handshake with a
-//! leaf for the client's SNI name (else the CONNECT host), then HTTP/2 or
+//! The TLS connection inside an intercepted CONNECT: the handshake (within
+//! the header timeout) with a leaf for the CONNECT target, then HTTP/2 or
 //! HTTP/1.1 (by ALPN) whose every request is handed to the same
 //! [`RequestHandler`] as a plain request (the exchange, passed in by the
-//! caller), as `https://<CONNECT target><path>`.
+//! caller), as `https://<CONNECT target><path>`. A connection with no
+//! request in progress and no traffic for the tunnel idle timeout is closed:
+//! each one holds a `max_tunnels` place.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::Request;
 use http::uri::{Authority, Scheme, Uri};
@@ -13,9 +14,11 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::access::normalize_host;
+use crate::body::{BoxError, ProxyBody};
 use crate::conn::{ConnInfo, Intercepted, RequestHandler};
+use crate::host::normalize_host;
 use crate::state::ProxyState;
+use crate::timeouts::idle::{Busy, IdleWatch};
 
 /// What the CONNECT asked for and who asked.
 pub struct Target {
@@ -24,9 +27,6 @@ pub struct Target {
     pub user: Option<String>,
     pub peer: std::net::SocketAddr,
 }
-
-/// The client has this long to finish its TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Terminates the client's TLS on `io` and hands the requests inside to
 /// `handler` until the client closes.
@@ -47,18 +47,16 @@ where
     // drops or alerts after seeing the proxy's certificate refused it.
     let handshake = async {
         let start = acceptor.await.map_err(Handshake::NoHello)?;
-        let name = start
-            .client_hello()
-            .server_name()
-            .map(str::to_string)
-            .unwrap_or_else(|| target.host.clone());
+        // The leaf names where the requests go (the CONNECT target), whatever
+        // name the client's SNI gives: a client that asks for another name
+        // learns that this certificate is not for it.
         let config = interception
             .minter
-            .server_config(&name)
+            .server_config(&target.host)
             .map_err(|e| Handshake::NoHello(std::io::Error::other(e.to_string())))?;
         start.into_stream(config).await.map_err(Handshake::Refused)
     };
-    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+    let tls = match tokio::time::timeout(state.config.header_timeout(), handshake).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(Handshake::Refused(e))) if refused_the_certificate(&e) => {
             state.metrics.intercept_refused.inc();
@@ -87,18 +85,69 @@ where
             authority,
             user: target.user,
         }),
+        health_checks_only: false,
     });
+    let watch = IdleWatch::new();
+    let requests = watch.clone();
     let service = hyper::service::service_fn(move |req| {
+        // Held until the response body is done with, however long the
+        // origin takes: a request in progress is not idleness.
+        let busy = requests.busy();
         let answer = handler.clone().handle(conn.clone(), req);
-        async move { Ok::<_, std::convert::Infallible>(answer.await) }
+        async move {
+            let resp = answer.await;
+            Ok::<_, std::convert::Infallible>(resp.map(|inner| WhileBusy { inner, _busy: busy }))
+        }
     });
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(state.config.header_timeout());
-    if let Err(e) = builder.serve_connection(TokioIo::new(tls), service).await {
+    let idle_limit = state.config.tunnel_idle_timeout();
+    let conn = builder.serve_connection(TokioIo::new(watch.track(tls)), service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        () = watch.idle(idle_limit) => {
+            tracing::debug!(host = %target.host, "intercepted connection closed after being idle");
+            // HTTP/2 says GOAWAY, HTTP/1.1 just closes; a client that does
+            // not finish closing in time is dropped.
+            conn.as_mut().graceful_shutdown();
+            tokio::time::timeout(idle_limit, conn.as_mut())
+                .await
+                .unwrap_or(Ok(()))
+        }
+    };
+    if let Err(e) = result {
         tracing::debug!(host = %target.host, error = %e, "intercepted connection ended with an error");
+    }
+}
+
+/// A response body that keeps its request counted as in progress until it
+/// is done with.
+struct WhileBusy {
+    inner: ProxyBody,
+    _busy: Busy,
+}
+
+impl http_body::Body for WhileBusy {
+    type Data = bytes::Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, BoxError>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

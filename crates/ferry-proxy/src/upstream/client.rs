@@ -191,6 +191,46 @@ impl Upstream {
         }
     }
 
+    /// Checks that the network rules let this client reach `host:port`,
+    /// without connecting: an intercepted CONNECT is answered before any
+    /// request inside it goes upstream, and a refusal belongs to the CONNECT.
+    pub async fn check_reachable(
+        &self,
+        host: &str,
+        port: u16,
+        client_is_local: bool,
+    ) -> Result<(), UpstreamError> {
+        match tokio::time::timeout(
+            self.connect_timeout,
+            self.allowed_addrs(host, port, client_is_local),
+        )
+        .await
+        {
+            Ok(result) => result.map(drop),
+            Err(_) => Err(UpstreamError::ConnectTimeout {
+                host: format!("{host}:{port}"),
+                secs: self.connect_timeout.as_secs(),
+            }),
+        }
+    }
+
+    /// The addresses `host` resolves to that the network rules allow.
+    async fn allowed_addrs(
+        &self,
+        host: &str,
+        port: u16,
+        client_is_local: bool,
+    ) -> Result<Vec<std::net::SocketAddr>, UpstreamError> {
+        let addrs: Vec<_> = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| UpstreamError::Dns {
+                host: host.to_string(),
+                detail: dns_detail(&e.to_string()),
+            })?
+            .collect();
+        resolver::allowed(&self.policy, client_is_local, addrs).map_err(UpstreamError::Forbidden)
+    }
+
     /// Opens a raw TCP connection for a CONNECT tunnel (DNS and connect bounded
     /// by the connect timeout), classifying failures like [`send`](Self::send).
     pub async fn connect_tunnel(
@@ -201,15 +241,7 @@ impl Upstream {
     ) -> Result<TcpStream, UpstreamError> {
         let target = format!("{host}:{port}");
         let attempt = async {
-            let addrs: Vec<_> = tokio::net::lookup_host((host, port))
-                .await
-                .map_err(|e| UpstreamError::Dns {
-                    host: host.to_string(),
-                    detail: dns_detail(&e.to_string()),
-                })?
-                .collect();
-            let addrs = resolver::allowed(&self.policy, client_is_local, addrs)
-                .map_err(UpstreamError::Forbidden)?;
+            let addrs = self.allowed_addrs(host, port, client_is_local).await?;
             let mut last = None;
             for addr in addrs {
                 match TcpStream::connect(addr).await {

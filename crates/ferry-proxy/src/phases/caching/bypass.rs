@@ -10,12 +10,11 @@ use std::sync::Arc;
 
 use ferry_cache::{Cache, CacheKey, policy};
 use http::{Method, Request, Response, request};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::store_sink::{StoreSink, relay_storing};
-use crate::body::ProxyBody;
-use crate::error::ProxyError;
+use crate::body::{ProxyBody, watch_client_body};
+use crate::error::{ProxyError, RequestError};
 use crate::phases::forward::{self, Fetched};
 use crate::state::ProxyState;
 
@@ -46,8 +45,16 @@ pub async fn forward_uncached(
         get.headers = parts.headers.clone();
         get
     });
-    let body = body.map_err(Into::into).boxed_unsync();
-    let fetched = forward::fetch(state, client, parts, body).await?;
+    let (body, client_fault) = watch_client_body(body);
+    let fetched = match forward::fetch(state, client, parts, body).await {
+        Ok(fetched) => fetched,
+        // The client's own body broke the exchange: its fault, not the origin's.
+        Err(ProxyError::Upstream(_)) if client_fault.get().is_some() => {
+            let detail = client_fault.get().unwrap_or_default().to_string();
+            return Err(RequestError::BadBody { detail }.into());
+        }
+        Err(e) => return Err(e),
+    };
     if let (Some((cache, key)), Some(target)) = (cache, &target) {
         cache.invalidate(key, target, &fetched.head).await;
     }
