@@ -29,10 +29,15 @@ pub enum CaCommand {
     },
     /// Print the certificate's path, SHA-256 fingerprint and expiry.
     Show,
-    /// Write the certificate (never the key) as PREFIX.pem and PREFIX.der.
+    /// Write the certificate (never the key) as PREFIX.pem and PREFIX.der,
+    /// or with --bundle one PEM file of the system's trusted roots plus this
+    /// CA, for clients that take a single CA file (pip, npm, cargo, git).
     Export {
         #[arg(long, value_name = "PREFIX", default_value = "ferry-ca")]
         out: PathBuf,
+        /// Write the system's roots and this CA as one PEM file here instead.
+        #[arg(long, value_name = "FILE", conflicts_with = "out")]
+        bundle: Option<PathBuf>,
     },
 }
 
@@ -48,10 +53,21 @@ pub fn run(args: CaArgs) -> anyhow::Result<ExitCode> {
             );
         }
         CaCommand::Show => print_summary(&LocalCa::load(&dir)?),
-        CaCommand::Export { out } => {
+        CaCommand::Export { out, bundle } => {
             let ca = LocalCa::load(&dir)?;
-            let (pem, der) = ca.export(&out).context("exporting the CA certificate")?;
-            println!("{}\n{}", pem.display(), der.display());
+            match bundle {
+                Some(file) => {
+                    let system = ca.export_bundle(&file).context("writing the CA bundle")?;
+                    println!(
+                        "{}: {system} certificates from the system's store and Ferry's CA",
+                        file.display()
+                    );
+                }
+                None => {
+                    let (pem, der) = ca.export(&out).context("exporting the CA certificate")?;
+                    println!("{}\n{}", pem.display(), der.display());
+                }
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

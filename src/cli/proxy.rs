@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use bytesize::ByteSize;
 use ipnet::IpNet;
 
-use ferry_proxy::{ConfigError, ForwardedHeader, LogFormat, ProxyConfig, UserEntry};
+use ferry_proxy::{ConfigError, ForwardedHeader, LogFormat, ProxyConfig, UpstreamRoots, UserEntry};
 
 /// Run the caching proxy.
 ///
@@ -121,9 +121,16 @@ pub struct ProxyArgs {
     pub auth_realm: Option<String>,
 
     /// Extra PEM file of root certificates trusted for upstream TLS (on top of
-    /// the usual web roots); repeatable.
+    /// --upstream-roots); repeatable.
     #[arg(long, value_name = "FILE")]
     pub upstream_ca: Vec<PathBuf>,
+
+    /// Which certificate authorities upstream TLS trusts besides
+    /// --upstream-ca: `system` (the operating system's store, as curl and
+    /// apt), `bundled` (the Mozilla roots built into Ferry) or `none`.
+    /// [default: system]
+    #[arg(long, value_name = "ROOTS")]
+    pub upstream_roots: Option<UpstreamRoots>,
 
     /// Directory of the local CA made by `ferry ca init`, offered at `/ca`.
     /// [default: the platform config dir, e.g. ~/.config/ferry]
@@ -303,6 +310,7 @@ impl ProxyArgs {
         }
         set(&mut c.auth_realm, &self.auth_realm);
         set_list(&mut c.upstream_ca, &self.upstream_ca);
+        set(&mut c.upstream_roots, &self.upstream_roots);
         if self.intercept_tls {
             c.intercept_tls = true;
         }

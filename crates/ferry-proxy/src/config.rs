@@ -51,6 +51,33 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
+/// Which certificate authorities upstream TLS trusts, besides the
+/// `upstream_ca` files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamRoots {
+    /// The operating system's store, as curl, apt and browsers trust.
+    #[default]
+    System,
+    /// The Mozilla roots compiled into Ferry.
+    Bundled,
+    /// None: only the `upstream_ca` files.
+    None,
+}
+
+impl std::str::FromStr for UpstreamRoots {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "system" => Ok(UpstreamRoots::System),
+            "bundled" => Ok(UpstreamRoots::Bundled),
+            "none" => Ok(UpstreamRoots::None),
+            other => Err(format!("{other:?} is not one of: system, bundled, none")),
+        }
+    }
+}
+
 /// Whether (and how) the origin is told the client's address. Off by default:
 /// hiding the client is one of the proxy's promises.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -162,6 +189,7 @@ pub struct ProxyConfig {
     pub auth_realm: String,
     pub users: Vec<UserEntry>,
     pub upstream_ca: Vec<PathBuf>,
+    pub upstream_roots: UpstreamRoots,
     /// Most reusable upstream connections, for all origins together.
     pub max_pooled_upstream: usize,
     pub connect_timeout: u64,
@@ -222,6 +250,7 @@ impl Default for ProxyConfig {
             auth_realm: "ferry".into(),
             users: Vec::new(),
             upstream_ca: Vec::new(),
+            upstream_roots: UpstreamRoots::System,
             max_pooled_upstream: 512,
             connect_timeout: 10,
             response_timeout: 60,

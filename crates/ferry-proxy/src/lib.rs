@@ -35,7 +35,9 @@ mod timeouts;
 mod upstream;
 
 pub use access::AuthError;
-pub use config::{CacheSection, ConfigError, ForwardedHeader, LogFormat, ProxyConfig, UserEntry};
+pub use config::{
+    CacheSection, ConfigError, ForwardedHeader, LogFormat, ProxyConfig, UpstreamRoots, UserEntry,
+};
 pub use error::StartupError;
 
 /// `ferry proxy`: serves with `config` until SIGINT/SIGTERM, then drains.

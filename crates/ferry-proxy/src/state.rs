@@ -82,6 +82,7 @@ impl Prepared {
             config.allow_networks.clone(),
         );
         let upstream = Upstream::new(
+            config.upstream_roots,
             &config.upstream_ca,
             config.connect_timeout(),
             config.response_timeout(),
@@ -224,6 +225,7 @@ impl ProxyState {
             config.queue_timeout(),
         );
         let upstream = Upstream::new(
+            crate::config::UpstreamRoots::Bundled,
             &[],
             config.connect_timeout(),
             config.response_timeout(),

@@ -186,6 +186,19 @@ impl LocalCa {
         Ok(rcgen::Issuer::from_ca_cert_der(&der, key)?)
     }
 
+    /// Writes one PEM file holding the operating system's trusted roots and
+    /// this CA's certificate, for clients that take a single CA file (so
+    /// they keep trusting every site while also trusting the proxy); the
+    /// number of system certificates is returned.
+    pub fn export_bundle(&self, path: &Path) -> Result<usize, CaError> {
+        let system = crate::upstream::trust::system_roots_pem();
+        let count = system.matches("-----BEGIN CERTIFICATE-----").count();
+        let mut bundle = system;
+        bundle.push_str(&self.cert_pem);
+        write_replacing(path, bundle.as_bytes(), 0o644)?;
+        Ok(count)
+    }
+
     /// Writes the certificate (never the key) as `<prefix>.pem` and
     /// `<prefix>.der`, and returns the two paths.
     pub fn export(&self, prefix: &Path) -> Result<(PathBuf, PathBuf), CaError> {

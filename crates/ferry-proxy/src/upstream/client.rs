@@ -24,8 +24,10 @@ use tokio::net::TcpStream;
 
 use super::pool_cap::{Capped, PoolCap};
 use super::resolver::{self, GuardedResolver, Refused};
+use super::trust;
 use crate::access::{NetworkPolicy, Refusal};
 use crate::body::BoxError;
+use crate::config::UpstreamRoots;
 
 /// What the proxy sends upstream: the client's streamed body, or an empty one.
 pub type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -83,6 +85,10 @@ pub enum TlsSetupError {
     CaFile { path: PathBuf, detail: String },
     #[error("cannot set up TLS: {0}")]
     Protocols(String),
+    #[error(
+        "upstream TLS would trust no certificate authority (--upstream-roots none and no --upstream-ca)"
+    )]
+    NoRoots,
 }
 
 type Connector = GuardedConnector<HttpsConnector<HttpConnector<GuardedResolver>>>;
@@ -103,13 +109,14 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn new(
+        roots: UpstreamRoots,
         extra_ca: &[PathBuf],
         connect_timeout: Duration,
         response_timeout: Duration,
         policy: Arc<NetworkPolicy>,
         max_pooled: usize,
     ) -> Result<Upstream, TlsSetupError> {
-        let tls = tls_config(extra_ca)?;
+        let tls = tls_config(roots, extra_ca)?;
         // One bound for both pools.
         let pool_cap = PoolCap::new(max_pooled);
         let build = |client_is_local| {
@@ -326,25 +333,11 @@ fn authority_text(uri: &Uri) -> String {
     uri.authority().map(|a| a.to_string()).unwrap_or_default()
 }
 
-fn tls_config(extra_ca: &[PathBuf]) -> Result<rustls::ClientConfig, TlsSetupError> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    for path in extra_ca {
-        let ca_err = |detail: String| TlsSetupError::CaFile {
-            path: path.clone(),
-            detail,
-        };
-        let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
-        let mut added = 0;
-        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-            let cert = cert.map_err(|e| ca_err(e.to_string()))?;
-            roots.add(cert).map_err(|e| ca_err(e.to_string()))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(ca_err("no PEM certificates in the file".into()));
-        }
-    }
+fn tls_config(
+    roots: UpstreamRoots,
+    extra_ca: &[PathBuf],
+) -> Result<rustls::ClientConfig, TlsSetupError> {
+    let roots = trust::root_store(roots, extra_ca)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -531,7 +524,11 @@ mod tests {
 
     #[test]
     fn missing_ca_file_is_a_clear_error() {
-        let err = tls_config(&[PathBuf::from("/nonexistent/ca.pem")]).unwrap_err();
+        let err = tls_config(
+            UpstreamRoots::Bundled,
+            &[PathBuf::from("/nonexistent/ca.pem")],
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
     }
 }

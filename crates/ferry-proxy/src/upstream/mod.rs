@@ -1,7 +1,7 @@
 //! Talking to origins, without the proxy's state: the pooled HTTP/1.1 +
 //! HTTP/2 client with its TLS settings and failure causes (`client`), the
 //! resolver that applies the network rules to the addresses it connects to
-//! (`resolver`), the bound on pooled connections (`pool_cap`), the bounded
+//! (`resolver`), the certificate authorities it trusts (`trust`), the bound on pooled connections (`pool_cap`), the bounded
 //! fetch slots and their FIFO queue (`admission`), and the body relay with
 //! its timeouts (`relay`). The request phases that use them are in
 //! `crate::phases::forward`.
@@ -11,6 +11,7 @@ pub mod client;
 pub mod pool_cap;
 pub mod relay;
 pub mod resolver;
+pub mod trust;
 
 pub use admission::{Admission, AdmissionError, AdmissionStats, ClientQueue, Slot};
 pub use client::{TlsSetupError, Upstream, UpstreamBody, UpstreamError, no_body};
