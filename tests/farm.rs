@@ -646,3 +646,163 @@ async fn a_node_stopped_under_load_fails_no_request_and_only_its_share_is_refetc
          does not own them before b was taken out, then fetched again by their owner"
     );
 }
+
+/// Runs `ferry farm haproxy-config ARGS`.
+fn haproxy_config(args: &[&str]) -> std::process::Output {
+    Command::new(ferry())
+        .args(["farm", "haproxy-config"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Every configuration the command prints for valid input passes
+/// `haproxy -c`: each form of node address, the interval's limits, IPv6
+/// binds and the statistics page. (Node host names must resolve where
+/// HAProxy checks the file, so the names here are `localhost`.)
+#[test]
+fn every_generated_config_passes_haproxy_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[&[&str]] = &[
+        &["--node", "127.0.0.1:3128"],
+        &[
+            "--node",
+            "a=127.0.0.1:1",
+            "--node",
+            "b=[::1]:65535",
+            "--node",
+            "c_1.x-y=localhost:8080",
+            "--node",
+            "LOCALHOST:9",
+            "--node",
+            "[::ffff:127.0.0.1]:3128",
+        ],
+        &["--node", "127.0.0.1:3128", "--check-interval", "1"],
+        &["--node", "127.0.0.1:3128", "--check-interval", "2147483647"],
+        &[
+            "--node",
+            "127.0.0.1:3128",
+            "--listen",
+            "[::]:3128",
+            "--stats",
+            "127.0.0.1:8404",
+        ],
+        &[
+            "--node",
+            "127.0.0.1:3128",
+            "--listen",
+            "127.0.0.1:65535",
+            "--stats",
+            "[::1]:65535",
+        ],
+    ];
+    for (i, args) in cases.iter().enumerate() {
+        let out = haproxy_config(args);
+        assert!(
+            out.status.success(),
+            "{args:?} was refused: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cfg = dir.path().join(format!("haproxy-{i}.cfg"));
+        std::fs::write(&cfg, &out.stdout).unwrap();
+        let check = Command::new(haproxy_bin())
+            .arg("-c")
+            .arg("-f")
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "haproxy -c refused the configuration for {args:?}:\n{}{}\n{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    // The advice for the longest interval is three intervals, not a wrapped
+    // product.
+    let out = haproxy_config(&["--node", "127.0.0.1:3128", "--check-interval", "2147483647"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("--drain-period 6442451)"), "{text}");
+}
+
+/// Input that would make a configuration HAProxy rejects (or reads
+/// differently) is refused: non-zero exit, a reason, nothing printed.
+#[test]
+fn bad_haproxy_config_input_is_refused_with_a_reason() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--node", "127.0.0.1:+80"], "is not a port"),
+        (&["--node", ":080"], "is not a port"),
+        (&["--node", ":80"], "the host is empty"),
+        (&["--node", "127.0.0.1:080"], "is not a port"),
+        (&["--node", "127.0.0.1:65536"], "is not a port"),
+        (&["--node", "127.0.0.1:0"], "is not a port"),
+        (&["--node", "a=1.2.3:80"], "is not an IPv4 address"),
+        (&["--node", "::1:80"], "in brackets"),
+        (&["--node", "a..b:80"], "is not a host name"),
+        (&["--node", "h\nbackend evil:80"], "is not a host name"),
+        (
+            &["--node", "h:80\n    server evil 10.0.0.9:80"],
+            "is not a host name",
+        ),
+        (&["--node", "a b=h:80"], "node name"),
+        (
+            &["--node", "h:80", "--check-interval", "0"],
+            "--check-interval",
+        ),
+        (
+            &["--node", "h:80", "--check-interval", "2147483648"],
+            "--check-interval",
+        ),
+        (
+            &["--node", "h:80", "--check-interval", "6148914691236517206"],
+            "--check-interval",
+        ),
+        (
+            &["--node", "h:80", "--check-interval", "18446744073709551615"],
+            "--check-interval",
+        ),
+        (
+            &["--node", "h:80", "--listen", "127.0.0.1:0"],
+            "port other than 0",
+        ),
+        (
+            &["--node", "h:80", "--stats", "[::]:0"],
+            "port other than 0",
+        ),
+        (
+            &["--node", "h:80", "--listen", "[fe80::1%2]:3128"],
+            "IPv6 zone",
+        ),
+        (
+            &[
+                "--node",
+                "h:80",
+                "--listen",
+                "0.0.0.0:3128",
+                "--stats",
+                "127.0.0.1:3128",
+            ],
+            "share a port",
+        ),
+    ];
+    for (args, reason) in cases {
+        let out = haproxy_config(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "{args:?} was accepted:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            out.status.code().is_some(),
+            "{args:?}: ferry did not exit cleanly (a panic?): {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?} printed a configuration");
+        assert!(
+            stderr.contains(reason),
+            "{args:?}: expected {reason:?} in:\n{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
