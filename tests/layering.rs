@@ -22,7 +22,7 @@ const PROXY_FLOORS: &[&[&str]] = &[
     &[
         "config", "conn", "outcome", "body", "pages", "headers", "host", "timeouts",
     ],
-    &["access", "upstream", "intercept"],
+    &["access", "upstream", "intercept", "cache_rules"],
     &["error"],
     &["telemetry"],
     &["state"],

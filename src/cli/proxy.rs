@@ -253,6 +253,25 @@ pub struct ProxyArgs {
     /// Last-Modified, for responses without explicit freshness). [default: 86400]
     #[arg(long, value_name = "SECS")]
     pub heuristic_max: Option<u64>,
+
+    /// An operator cache rule (repeatable), tried in order before the
+    /// presets: comma-separated `key=value` pairs with the keys of
+    /// `[[cache_rules]]` in the config, e.g.
+    /// `name=isos,host=mirror.example,path=/isos/**,fresh=7d`.
+    #[arg(long = "cache-rule", value_name = "RULE")]
+    pub cache_rule: Vec<ferry_proxy::CacheRuleConfig>,
+
+    /// Cache rules that know the package ecosystems by the shape of their
+    /// URLs (repeatable): `packages` for all of them, or one of `debian`,
+    /// `pypi`, `npm`, `crates`, `go`, `maven`, `rubygems`, `oci`.
+    #[arg(long = "cache-preset", value_name = "PRESET")]
+    pub cache_preset: Vec<String>,
+
+    /// How long the presets keep index files (Release, simple pages,
+    /// package documents, the crates index) fresh when the origin says
+    /// nothing. [default: 1m]
+    #[arg(long, value_name = "DURATION")]
+    pub preset_index_fresh: Option<String>,
 }
 
 impl ProxyArgs {
@@ -344,6 +363,9 @@ impl ProxyArgs {
         }
         set(&mut c.cache.size, &self.cache_size);
         set(&mut c.cache.max_object_size, &self.max_object_size);
+        set_list(&mut c.cache_rules, &self.cache_rule);
+        set_list(&mut c.cache_presets, &self.cache_preset);
+        set(&mut c.preset_index_fresh, &self.preset_index_fresh);
         set(&mut c.cache.memory_size, &self.memory_cache_size);
         set(&mut c.cache.heuristic_max, &self.heuristic_max);
         Ok(())

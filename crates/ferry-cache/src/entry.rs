@@ -75,9 +75,14 @@ impl Entry {
     /// Seconds of freshness left at `now` (negative: stale for that long),
     /// saturating at the ends of the range.
     pub fn ttl(&self, now: SystemTime) -> i64 {
+        self.ttl_with(self.lifetime, now)
+    }
+
+    /// [`Entry::ttl`] for another freshness lifetime (an operator's rule's).
+    pub fn ttl_with(&self, lifetime: Duration, now: SystemTime) -> i64 {
         let age = policy::current_age(self.age_header, self.response_time, now);
         let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-        secs(self.lifetime).saturating_sub(secs(age))
+        secs(lifetime).saturating_sub(secs(age))
     }
 
     pub fn stored(&self, now: SystemTime) -> policy::Stored<'_> {

@@ -42,5 +42,5 @@ pub use config::CacheConfig;
 pub use error::CacheError;
 pub use key::{CacheKey, ObjectId};
 pub use lock::{Collapse, Follower, LeaderGuard};
-pub use policy::{NotStored, StaleRules};
+pub use policy::{FreshnessRule, NotStored, StaleRules};
 pub use writer::StoreWriter;

@@ -128,7 +128,7 @@ proptest! {
             .unwrap_or(SystemTime::UNIX_EPOCH);
         let _ = policy::response_forbids_storing(&response.headers);
         let Ok(vary) =
-            policy::check_storable(&canonical, &Method::GET, &response, arrived, u64::MAX)
+            policy::check_storable(&canonical, &Method::GET, &response, arrived, u64::MAX, None)
         else {
             return Ok(());
         };

@@ -112,6 +112,75 @@ pub struct UserEntry {
     pub password_hash: String,
 }
 
+/// One `[[cache_rules]]` entry (or `--cache-rule`), as written: what it
+/// is for and what the cache does with it (`crate::cache_rules` checks and
+/// compiles it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheRuleConfig {
+    /// Named in `Cache-Status` (`detail=rule:NAME`) and the cache browser.
+    pub name: String,
+    /// A host pattern as in the access lists (`example.com` and its
+    /// subdomains, `*.example.com` only them); absent: any host.
+    pub host: Option<String>,
+    /// A path pattern: `*` within a segment, `**` across them, `?` one
+    /// character; absent: any path.
+    pub path: Option<String>,
+    /// Words the request's `Accept` must contain.
+    pub accept: Option<String>,
+    /// Words the request's `User-Agent` must contain.
+    pub user_agent: Option<String>,
+    /// Freshness when the origin gives none (`1h`, `10m`, `7d`).
+    pub fresh: Option<String>,
+    /// A floor on freshness, whatever gave it.
+    pub min_fresh: Option<String>,
+    /// A ceiling on freshness, whatever gave it.
+    pub max_fresh: Option<String>,
+    /// Fresh for a year, never revalidated (versioned and content-addressed files).
+    pub immutable: bool,
+    /// Key the cache without the URL's query.
+    pub ignore_query: bool,
+    /// Key the cache without these query parameters.
+    pub drop_query: Vec<String>,
+}
+
+impl std::str::FromStr for CacheRuleConfig {
+    type Err = String;
+
+    /// `--cache-rule 'name=debs,path=/pool/**,immutable'`: the TOML keys as
+    /// `key=value` pairs separated by commas (`drop_query` values by `|`),
+    /// the booleans by their name alone.
+    fn from_str(spec: &str) -> Result<CacheRuleConfig, String> {
+        let mut rule = CacheRuleConfig::default();
+        for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (key, value) = match item.split_once('=') {
+                Some((k, v)) => (k.trim(), Some(v.trim().to_string())),
+                None => (item, None),
+            };
+            let need = || {
+                value
+                    .clone()
+                    .ok_or(format!("--cache-rule: {key} needs a value ({key}=...)"))
+            };
+            match key {
+                "name" => rule.name = need()?,
+                "host" => rule.host = Some(need()?),
+                "path" => rule.path = Some(need()?),
+                "accept" => rule.accept = Some(need()?),
+                "user_agent" => rule.user_agent = Some(need()?),
+                "fresh" => rule.fresh = Some(need()?),
+                "min_fresh" => rule.min_fresh = Some(need()?),
+                "max_fresh" => rule.max_fresh = Some(need()?),
+                "immutable" => rule.immutable = value.as_deref().is_none_or(|v| v == "true"),
+                "ignore_query" => rule.ignore_query = value.as_deref().is_none_or(|v| v == "true"),
+                "drop_query" => rule.drop_query = need()?.split('|').map(str::to_string).collect(),
+                other => return Err(format!("--cache-rule: unknown key {other:?}")),
+            }
+        }
+        Ok(rule)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheSection {
@@ -215,6 +284,13 @@ pub struct ProxyConfig {
     pub public_names: Vec<String>,
     pub forwarded_header: ForwardedHeader,
     pub cache: CacheSection,
+    /// The operator's cache rules, tried in order before the presets'.
+    pub cache_rules: Vec<CacheRuleConfig>,
+    /// Presets that know the package ecosystems (`packages` for all).
+    pub cache_presets: Vec<String>,
+    /// How long the presets keep index files (which change) fresh when the
+    /// origin says nothing.
+    pub preset_index_fresh: String,
     /// The local CA's directory (`ferry ca`); `None`: the platform config dir.
     pub ca_dir: Option<PathBuf>,
     /// Terminate the TLS of CONNECT tunnels with leaves from the local CA,
@@ -266,6 +342,9 @@ impl Default for ProxyConfig {
             public_names: Vec::new(),
             forwarded_header: ForwardedHeader::None,
             cache: CacheSection::default(),
+            cache_rules: Vec::new(),
+            cache_presets: Vec::new(),
+            preset_index_fresh: "1m".into(),
             ca_dir: None,
             intercept_tls: false,
             no_intercept: Vec::new(),

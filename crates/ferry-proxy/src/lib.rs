@@ -17,6 +17,7 @@
 
 mod access;
 mod body;
+mod cache_rules;
 mod config;
 mod conn;
 mod error;
@@ -36,7 +37,8 @@ mod upstream;
 
 pub use access::AuthError;
 pub use config::{
-    CacheSection, ConfigError, ForwardedHeader, LogFormat, ProxyConfig, UpstreamRoots, UserEntry,
+    CacheRuleConfig, CacheSection, ConfigError, ForwardedHeader, LogFormat, ProxyConfig,
+    UpstreamRoots, UserEntry,
 };
 pub use error::StartupError;
 

@@ -12,7 +12,8 @@ use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 use crate::access::{Authenticator, NetworkPolicy, Rules};
-use crate::config::ProxyConfig;
+use crate::cache_rules::CacheRules;
+use crate::config::{ConfigError, ProxyConfig};
 use crate::error::StartupError;
 use crate::host::{OwnNames, normalize_host};
 use crate::intercept::Interception;
@@ -28,6 +29,8 @@ const LEAF_CONFIGS: usize = 1024;
 pub struct ProxyState {
     pub config: ProxyConfig,
     pub rules: ArcSwap<Rules>,
+    /// The operator's cache rules and the presets', tried in order.
+    pub cache_rules: CacheRules,
     pub auth: Option<Arc<Authenticator>>,
     pub upstream: Upstream,
     pub admission: Admission,
@@ -70,6 +73,7 @@ pub fn new_csrf_token() -> String {
 /// listeners are bound so such a mistake is reported without taking a port.
 pub struct Prepared {
     rules: Rules,
+    cache_rules: CacheRules,
     upstream: Upstream,
     intercept: Option<Arc<Interception>>,
 }
@@ -77,6 +81,7 @@ pub struct Prepared {
 impl Prepared {
     pub fn new(config: &ProxyConfig) -> Result<Prepared, StartupError> {
         let rules = Rules::build(config)?;
+        let cache_rules = CacheRules::build(config).map_err(ConfigError::Invalid)?;
         let networks = NetworkPolicy::for_this_host(
             config.deny_networks.clone(),
             config.allow_networks.clone(),
@@ -101,6 +106,7 @@ impl Prepared {
         };
         Ok(Prepared {
             rules,
+            cache_rules,
             upstream,
             intercept,
         })
@@ -117,6 +123,7 @@ impl ProxyState {
     ) -> Result<ProxyState, StartupError> {
         let Prepared {
             rules,
+            cache_rules,
             upstream,
             intercept,
         } = prepared;
@@ -145,6 +152,7 @@ impl ProxyState {
         Ok(ProxyState {
             cache,
             rules: ArcSwap::from_pointee(rules),
+            cache_rules,
             auth: Authenticator::new(&config.users, &config.auth_realm),
             upstream,
             admission,
@@ -245,6 +253,7 @@ impl ProxyState {
         }));
         Arc::new(ProxyState {
             rules: ArcSwap::from_pointee(Rules::build(&config).unwrap()),
+            cache_rules: CacheRules::build(&config).unwrap(),
             auth: None,
             upstream,
             admission,

@@ -264,9 +264,15 @@ mod scale_tests {
             let mut req = policy_req.clone();
             req.uri = key.as_str().parse().unwrap();
             let canonical = policy::canonical_request(&req, &key);
-            let vary =
-                policy::check_storable(&canonical, &Method::GET, &resp, SystemTime::now(), 1 << 20)
-                    .unwrap();
+            let vary = policy::check_storable(
+                &canonical,
+                &Method::GET,
+                &resp,
+                SystemTime::now(),
+                1 << 20,
+                None,
+            )
+            .unwrap();
             let mut meta = Meta {
                 kind: Kind::Object,
                 key: key.as_str().into(),

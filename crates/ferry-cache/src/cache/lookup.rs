@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, request};
@@ -16,7 +16,7 @@ use crate::entry::Entry;
 use crate::inner::Inner;
 use crate::key::CacheKey;
 use crate::meta::Kind;
-use crate::policy::{self, StaleRules, Verdict};
+use crate::policy::{self, FreshnessRule, StaleRules, Verdict};
 use crate::store::disk;
 
 /// The outcome of a lookup.
@@ -58,6 +58,9 @@ impl MissKind {
 pub struct Hit {
     pub(super) entry: Arc<Entry>,
     pub(super) inner: Arc<Inner>,
+    /// The freshness an operator's rule gave it, and the rule's name, when
+    /// a rule decided it (else the response's own, in the entry).
+    pub(super) ruled: Option<(Duration, Arc<str>)>,
 }
 
 pub struct Stale {
@@ -79,7 +82,15 @@ impl Hit {
 
     /// Seconds the response has left before it is stale (negative: stale for that long).
     pub fn ttl(&self, now: SystemTime) -> i64 {
-        self.entry.ttl(now)
+        match &self.ruled {
+            Some((lifetime, _)) => self.entry.ttl_with(*lifetime, now),
+            None => self.entry.ttl(now),
+        }
+    }
+
+    /// The operator's cache rule that decided this response's freshness.
+    pub fn rule(&self) -> Option<&str> {
+        self.ruled.as_ref().map(|(_, name)| &**name)
     }
 
     /// The response this stored object gives to `request` (its own conditional
@@ -131,8 +142,21 @@ impl Hit {
 }
 
 impl Cache {
-    /// Looks up a stored response for `request`, whose key is `key`.
+    /// Looks up a stored response for `request`, whose key is `key`
+    /// ([`Cache::lookup_ruled`] without an operator's rule).
     pub async fn lookup(&self, request: &request::Parts, key: &CacheKey) -> Lookup {
+        self.lookup_ruled(request, key, None).await
+    }
+
+    /// Looks up a stored response for `request`, whose key is `key`, its
+    /// freshness decided by `rule` where the rule applies
+    /// ([`FreshnessRule::lifetime`]).
+    pub async fn lookup_ruled(
+        &self,
+        request: &request::Parts,
+        key: &CacheKey,
+        rule: Option<&FreshnessRule>,
+    ) -> Lookup {
         if request.method != Method::GET && request.method != Method::HEAD {
             return Lookup::Bypass;
         }
@@ -176,9 +200,10 @@ impl Cache {
                 MissKind::UriMiss
             });
         };
-        let hit = Hit {
+        let mut hit = Hit {
             entry,
             inner: self.inner.clone(),
+            ruled: None,
         };
         // A stored part answers only a range request wholly inside it
         // (RFC 9111 §3.3); anything else is fetched (and may replace it).
@@ -187,8 +212,24 @@ impl Cache {
                 return miss(MissKind::Partial);
             }
         }
-        let stored = hit.entry.stored(SystemTime::now());
-        match policy::evaluate(&stored, request) {
+        let mut stored = hit.entry.stored(SystemTime::now());
+        let ruled = rule.and_then(|r| {
+            let lifetime = r.lifetime(stored.status, stored.headers, stored.lifetime)?;
+            Some((lifetime, r))
+        });
+        let mut fresh_whatever_the_client_says = false;
+        if let Some((lifetime, r)) = ruled {
+            stored.lifetime = lifetime;
+            fresh_whatever_the_client_says =
+                r.ignores_client_revalidation() && stored.age < lifetime;
+        }
+        let verdict = if fresh_whatever_the_client_says {
+            Verdict::Fresh
+        } else {
+            policy::evaluate(&stored, request)
+        };
+        hit.ruled = ruled.map(|(lifetime, r)| (lifetime, r.name.clone()));
+        match verdict {
             Verdict::Fresh => Lookup::Fresh(hit),
             Verdict::Stale(_) if only_if_cached => Lookup::OnlyIfCachedMiss,
             Verdict::Stale(rules) => Lookup::Stale(Stale { hit, rules }),
@@ -263,5 +304,91 @@ mod tests {
             panic!("big kept")
         };
         assert_eq!(body_of(hit, &big_req).await.1.as_ref(), &big[..]);
+    }
+
+    #[tokio::test]
+    async fn a_rule_makes_a_response_without_freshness_a_hit_and_says_so() {
+        use crate::policy::{FreshnessRule, NotStored};
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(config(dir.path())).unwrap();
+        let req = get("http://mirror.test/pool/a_1.0_all.deb", &[]);
+        let bare = ok(&[("content-type", "application/vnd.debian.binary-package")]);
+        let now = SystemTime::now();
+        // Without a rule such a response is not worth storing.
+        let refused = cache
+            .begin_store(&key_of(&req), &req, &bare, now, now)
+            .await;
+        assert!(matches!(refused, Err(NotStored::NotReusable)));
+        let rule = FreshnessRule {
+            name: "debian".into(),
+            immutable: true,
+            ..Default::default()
+        };
+        let mut w = cache
+            .begin_store_ruled(&key_of(&req), &req, &bare, (now, now), Some(&rule))
+            .await
+            .unwrap();
+        w.push(&Bytes::from_static(b"package"));
+        w.finish().await.unwrap();
+        let Lookup::Fresh(hit) = cache.lookup_ruled(&req, &key_of(&req), Some(&rule)).await else {
+            panic!("fresh under the rule")
+        };
+        assert_eq!(hit.rule(), Some("debian"));
+        assert!(hit.ttl(SystemTime::now()) > 300 * 24 * 3600);
+        // Immutable: a client's request for revalidation is answered as is.
+        let reload = get(
+            "http://mirror.test/pool/a_1.0_all.deb",
+            &[("cache-control", "no-cache")],
+        );
+        assert!(matches!(
+            cache
+                .lookup_ruled(&reload, &key_of(&reload), Some(&rule))
+                .await,
+            Lookup::Fresh(_)
+        ));
+        // Without the rule the same object is stale.
+        assert!(matches!(
+            cache.lookup(&req, &key_of(&req)).await,
+            Lookup::Stale(_)
+        ));
+        // A rule that only fills in freshness honours the client's reload.
+        let fresh = FreshnessRule {
+            name: "hour".into(),
+            fresh: Some(Duration::from_secs(3600)),
+            ..Default::default()
+        };
+        assert!(matches!(
+            cache
+                .lookup_ruled(&reload, &key_of(&reload), Some(&fresh))
+                .await,
+            Lookup::Stale(_)
+        ));
+        // No rule makes shared what the origin keeps private or per user.
+        for (name, value) in [
+            ("cache-control", "private"),
+            ("cache-control", "no-store"),
+            ("set-cookie", "session=1"),
+        ] {
+            let resp = ok(&[(name, value)]);
+            let refused = cache
+                .begin_store_ruled(&key_of(&req), &req, &resp, (now, now), Some(&rule))
+                .await;
+            assert!(refused.is_err(), "{name}: {value}");
+        }
+        let with_auth = get(
+            "http://mirror.test/pool/b.deb",
+            &[("authorization", "Basic eDp5")],
+        );
+        let refused = cache
+            .begin_store_ruled(
+                &key_of(&with_auth),
+                &with_auth,
+                &bare,
+                (now, now),
+                Some(&rule),
+            )
+            .await;
+        assert!(matches!(refused, Err(NotStored::Authorization)));
     }
 }

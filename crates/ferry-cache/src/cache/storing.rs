@@ -15,14 +15,15 @@ use crate::error::CacheError;
 use crate::inner::Inner;
 use crate::key::CacheKey;
 use crate::meta::{Kind, Meta, to_ms};
-use crate::policy::{self, NotStored};
+use crate::policy::{self, FreshnessRule, NotStored};
 use crate::store::disk::{self, ReadError};
 use crate::store::index::{About, Usage, tick};
 use crate::writer::{Plan, StoreWriter};
 
 impl Cache {
     /// Starts storing `response` (to `request`, whose key is `key`) if the
-    /// rules allow it; feed the body to the returned writer as it streams.
+    /// rules allow it; feed the body to the returned writer as it streams
+    /// ([`Cache::begin_store_ruled`] without an operator's rule).
     pub async fn begin_store(
         &self,
         key: &CacheKey,
@@ -31,6 +32,23 @@ impl Cache {
         request_time: SystemTime,
         response_time: SystemTime,
     ) -> Result<StoreWriter, NotStored> {
+        let times = (request_time, response_time);
+        self.begin_store_ruled(key, request, response, times, None)
+            .await
+    }
+
+    /// Starts storing `response` as [`Cache::begin_store`] does, where an
+    /// operator's `rule` that gives it freshness makes it worth storing.
+    /// `times` are when the request was sent and the response arrived.
+    pub async fn begin_store_ruled(
+        &self,
+        key: &CacheKey,
+        request: &request::Parts,
+        response: &response::Parts,
+        times: (SystemTime, SystemTime),
+        rule: Option<&FreshnessRule>,
+    ) -> Result<StoreWriter, NotStored> {
+        let (request_time, response_time) = times;
         let bounded = policy::with_bounded_age(response);
         let response = bounded.as_ref();
         if let Some(reason) = policy::response_forbids_storing(&response.headers) {
@@ -44,6 +62,7 @@ impl Cache {
             response,
             response_time,
             self.inner.cfg.max_object_size,
+            rule,
         );
         let vary = match checked {
             Ok(ok) => {
@@ -143,11 +162,14 @@ impl Cache {
             &parts,
             response_time,
             self.inner.cfg.max_object_size,
+            // A 304 means the response has validators: reusable without a rule.
+            None,
         );
         if let Err(reason) = checked {
             self.evict(&Hit {
                 entry: old,
                 inner: self.inner.clone(),
+                ruled: None,
             })
             .await;
             return Err(CacheError::NotStorable(reason));
@@ -185,7 +207,11 @@ impl Cache {
             inner.cfg.heuristic_max,
         ));
         inner.keep_in_memory(&entry);
-        Ok(Hit { entry, inner })
+        Ok(Hit {
+            entry,
+            inner,
+            ruled: None,
+        })
     }
 }
 

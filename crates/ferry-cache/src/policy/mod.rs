@@ -20,7 +20,8 @@
 //! Each part has a file: the request as the rules see it (`request`),
 //! `Cache-Control` (`directives`), `Age` (`age`), storability (§3; its
 //! reasons in `not_stored`), freshness (§4.2), revalidation (§4.3) and the
-//! per-user headers (`per_user`); this file only re-exports them, so none of
+//! per-user headers (`per_user`), and what an operator's cache rule may
+//! change about freshness (`rules`); this file only re-exports them, so none of
 //! them imports it. The response a hit gives is
 //! built in `crate::conditional` (RFC 9110): `Age`, the origin's `Date` kept
 //! (the crate would replace it with an RFC 2822 date, which is not an HTTP
@@ -33,6 +34,7 @@ mod not_stored;
 mod per_user;
 mod request;
 mod revalidation;
+mod rules;
 mod storable;
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -47,4 +49,5 @@ pub use not_stored::NotStored;
 pub use per_user::{PER_USER_HEADERS, is_per_user, without_per_user};
 pub use request::{canonical_request, stored_request};
 pub use revalidation::{merge_not_modified, validators};
+pub use rules::{FreshnessRule, IMMUTABLE_LIFETIME};
 pub use storable::{check_storable, post_response_reusable, response_forbids_storing};

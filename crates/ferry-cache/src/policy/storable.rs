@@ -10,6 +10,7 @@ use super::age::{age_header, with_bounded_age};
 use super::directives::directives;
 use super::freshness::{freshness_lifetime, heuristically_cacheable};
 use super::not_stored::NotStored;
+use super::rules::FreshnessRule;
 use crate::key::CacheKey;
 
 /// The refusals a response's own headers decide (no-store, private,
@@ -43,6 +44,7 @@ pub fn check_storable(
     response: &response::Parts,
     response_time: SystemTime,
     max_object_size: u64,
+    rule: Option<&FreshnessRule>,
 ) -> Result<Vec<String>, NotStored> {
     if method != Method::GET {
         return Err(NotStored::Method);
@@ -100,6 +102,12 @@ pub fn check_storable(
     if !(explicit || res_cc.contains_key("public") || heuristically_cacheable(status)) {
         return Err(NotStored::Status);
     }
+    // An operator's rule that gives this response freshness makes it
+    // reusable (everything above, the origin's refusals, still stands).
+    let ruled = rule
+        .filter(|r| r.gives_freshness())
+        .and_then(|r| r.lifetime(status, &response.headers, Duration::ZERO))
+        .is_some_and(|l| !l.is_zero());
     let too_big = response
         .headers
         .get(header::CONTENT_LENGTH)
@@ -111,7 +119,8 @@ pub fn check_storable(
     }
     // No cap matters here: any freshness at all makes it reusable.
     let lifetime = freshness_lifetime(status, &response.headers, response_time, Duration::MAX);
-    let reusable = lifetime > age_header(&response.headers)
+    let reusable = ruled
+        || lifetime > age_header(&response.headers)
         || response.headers.contains_key(header::ETAG)
         || response.headers.contains_key(header::LAST_MODIFIED)
         || res_cc.contains_key("stale-while-revalidate")
@@ -161,7 +170,7 @@ mod tests {
         let r = req(&[]);
         let now = SystemTime::now();
         let check = |status: u16, h: &[(&str, &str)], r: &request::Parts| {
-            check_storable(r, &Method::GET, &resp(status, h), now, 1000).map(|_| ())
+            check_storable(r, &Method::GET, &resp(status, h), now, 1000, None).map(|_| ())
         };
         assert_eq!(check(200, &[("cache-control", "max-age=60")], &r), Ok(()));
         for status in [203, 204, 300, 301, 308, 404, 405, 410, 414, 501] {
@@ -326,7 +335,7 @@ mod tests {
         let auth = req(&[("authorization", "Basic eDp5")]);
         let now = SystemTime::now();
         let check = |h: &[(&str, &str)]| {
-            check_storable(&auth, &Method::GET, &resp(200, h), now, 1000).map(|_| ())
+            check_storable(&auth, &Method::GET, &resp(200, h), now, 1000, None).map(|_| ())
         };
         assert_eq!(
             check(&[("cache-control", "max-age=60")]),

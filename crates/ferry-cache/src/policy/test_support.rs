@@ -42,7 +42,7 @@ pub(crate) fn stored(
     let now = SystemTime::now();
     let received = now - Duration::from_secs(age);
     let response = resp(200, headers);
-    let vary = check_storable(request, &Method::GET, &response, received, 1 << 30).unwrap();
+    let vary = check_storable(request, &Method::GET, &response, received, 1 << 30, None).unwrap();
     let mut meta = Meta {
         kind: Kind::Object,
         key: key().as_str().into(),

@@ -80,6 +80,9 @@ pub struct Exchange {
     /// The cache key, built once when the request reaches the cache.
     pub key: Option<CacheKey>,
     pub outcome: CacheOutcome,
+    /// The operator's cache rule that decided the freshness of what was
+    /// served or stored, if one did (`Cache-Status` names it).
+    pub rule: Option<Arc<str>>,
     /// Where the request was routed.
     pub kind: RequestKind,
     /// What failed, if the request failed.
@@ -140,6 +143,7 @@ impl Exchange {
             version: req.version(),
             key: None,
             outcome: CacheOutcome::NotConsulted,
+            rule: None,
             kind: RequestKind::Origin,
             error: None,
             user_agent: header_text(http::header::USER_AGENT),
@@ -236,7 +240,20 @@ impl Exchange {
         host: &str,
     ) -> Result<Response<ProxyBody>, ProxyError> {
         let client = self.client.ip();
-        let cached = state.cache.as_ref().zip(CacheKey::from_uri(req.uri()));
+        // The operator's rule for this URL, if any (most proxies have none,
+        // and pay nothing for them).
+        let rule = (!state.cache_rules.is_empty())
+            .then(|| {
+                state
+                    .cache_rules
+                    .find(host, req.uri().path(), req.headers())
+            })
+            .flatten();
+        let key = match rule {
+            Some(rule) => CacheKey::from_uri(&rule.key_uri(req.uri())),
+            None => CacheKey::from_uri(req.uri()),
+        };
+        let cached = state.cache.as_ref().zip(key);
         let Some((cache, key)) = cached else {
             // The uncached path is boxed like the cache's miss path (see
             // `caching::answer`).
@@ -257,10 +274,12 @@ impl Exchange {
                 key,
                 client,
                 host,
+                rule,
             };
-            let (result, outcome) = caching::answer(cx, parts).await;
-            self.outcome = outcome;
-            return result;
+            let served = caching::answer(cx, parts).await;
+            self.outcome = served.outcome;
+            self.rule = served.rule;
+            return served.result;
         }
         if req.method().as_str() == "PURGE" {
             policy::check_admin(state, client)?;
@@ -318,8 +337,11 @@ impl Exchange {
                 error.response(&self.target)
             }
         };
-        self.outcome
-            .apply(resp.headers_mut(), &state.config.via_pseudonym);
+        self.outcome.apply(
+            resp.headers_mut(),
+            &state.config.via_pseudonym,
+            self.rule.as_deref(),
+        );
         let started = self.started;
         let record = self.into_record(resp.status().as_u16());
         let (log, metrics) = (state.log.clone(), state.metrics.clone());

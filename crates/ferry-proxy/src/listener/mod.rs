@@ -50,6 +50,9 @@ pub async fn serve_until_stopped(config: ProxyConfig) -> Result<(), StartupError
         .filter_map(|l| l.local_addr().ok())
         .collect();
     let state = Arc::new(ProxyState::new(config, prepared, own_addrs)?);
+    if !state.cache_rules.is_empty() {
+        eprintln!("ferry: {} cache rules in force", state.cache_rules.len());
+    }
 
     if let Some(cache) = state.cache.clone() {
         // Picks up `ferry cache purge/clear` run while the proxy is up.
@@ -77,8 +80,14 @@ pub async fn serve_until_stopped(config: ProxyConfig) -> Result<(), StartupError
     for listener in listeners {
         if let Ok(addr) = listener.local_addr() {
             // Tests and scripts read this line to learn the bound port.
-            eprintln!("ferry: listening on http://{addr}");
-            eprintln!("ferry: dashboard at http://{}/", dashboard_addr(addr));
+            // One write per line: standard error is unbuffered, and a line
+            // written in pieces can reach a reader (a script waiting for the
+            // port) cut in the middle of the address.
+            let lines = format!(
+                "ferry: listening on http://{addr}\nferry: dashboard at http://{}/\n",
+                dashboard_addr(addr)
+            );
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), lines.as_bytes());
             tracing::info!(%addr, "listening");
         }
         accept_tasks.push(tokio::spawn(accept_loop(

@@ -180,8 +180,10 @@ impl CacheOutcome {
 
     /// The RFC 9211 `Cache-Status` value, `None` when the cache took no part.
     /// `cache_name` is this proxy's name (`via_pseudonym`), so that in a farm
-    /// the entry says which node answered.
-    pub fn cache_status(self, cache_name: &str) -> Option<String> {
+    /// the entry says which node answered; `rule` is the operator's cache
+    /// rule that decided the freshness, named as the detail
+    /// (`detail=rule:NAME`) unless the outcome has a detail of its own.
+    pub fn cache_status(self, cache_name: &str, rule: Option<&str>) -> Option<String> {
         let mut s = CacheStatus::new(cache_name);
         match self {
             CacheOutcome::NotConsulted | CacheOutcome::Refused => return None,
@@ -220,14 +222,18 @@ impl CacheOutcome {
             }
             CacheOutcome::OnlyIfCachedMiss => s.detail("only-if-cached"),
         };
+        if let Some(rule) = rule.filter(|_| !s.1) {
+            s.0.push_str("; detail=rule:");
+            s.0.push_str(rule);
+        }
         Some(s.0)
     }
 
     /// Adds `Cache-Status` and `X-Cache` to a response's headers, if the
     /// cache took part. Entries of caches nearer the origin stay in front of
     /// ours (RFC 9211 §2: the list grows towards the client).
-    pub fn apply(self, headers: &mut http::HeaderMap, cache_name: &str) {
-        let Some(mut value) = self.cache_status(cache_name) else {
+    pub fn apply(self, headers: &mut http::HeaderMap, cache_name: &str, rule: Option<&str>) {
+        let Some(mut value) = self.cache_status(cache_name, rule) else {
             return;
         };
         if let Some(upstream) = headers.get(CACHE_STATUS).and_then(|v| v.to_str().ok()) {
@@ -241,13 +247,13 @@ impl CacheOutcome {
 }
 
 /// Builds a `Cache-Status` value in one allocation (this runs per response).
-struct CacheStatus(String);
+struct CacheStatus(String, bool);
 
 impl CacheStatus {
     fn new(cache_name: &str) -> Self {
         let mut s = String::with_capacity(64);
         s.push_str(cache_name);
-        CacheStatus(s)
+        CacheStatus(s, false)
     }
     fn hit(&mut self) -> &mut Self {
         self.0.push_str("; hit");
@@ -278,6 +284,7 @@ impl CacheStatus {
     fn detail(&mut self, detail: &str) -> &mut Self {
         self.0.push_str("; detail=");
         self.0.push_str(detail);
+        self.1 = true;
         self
     }
 }
@@ -389,14 +396,14 @@ mod tests {
         ];
         for (outcome, status, token, class) in cases {
             assert_eq!(
-                outcome.cache_status("ferry").as_deref(),
+                outcome.cache_status("ferry", None).as_deref(),
                 *status,
                 "{outcome:?}"
             );
             assert_eq!(outcome.log_token(), *token, "{outcome:?}");
             assert_eq!(outcome.class().as_str(), *class, "{outcome:?}");
             let mut headers = http::HeaderMap::new();
-            outcome.apply(&mut headers, "ferry");
+            outcome.apply(&mut headers, "ferry", None);
             assert_eq!(
                 headers.get(X_CACHE).map(|v| v.to_str().unwrap()),
                 status.map(|_| *token),

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use bytes::Bytes;
-use ferry_cache::{BrowseOrder, BrowseQuery, CacheKey, ObjectSummary};
+use ferry_cache::{BrowseOrder, BrowseQuery, CacheKey, ObjectDetail, ObjectSummary};
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
@@ -15,6 +15,7 @@ use subtle::ConstantTimeEq;
 
 use super::parts::{bytes_text, param};
 use crate::body::{ProxyBody, full};
+use crate::cache_rules::CacheRule;
 use crate::error::{PolicyError, ProxyError, RequestError};
 use crate::pages::{escape, html_response};
 use crate::state::ProxyState;
@@ -167,16 +168,26 @@ pub async fn object(state: &ProxyState, query: &str) -> Result<Response<ProxyBod
 <h1 class=\"url\">{}</h1>\n<table id=\"object\">",
         escape(&detail.url)
     );
-    let rows: [(&str, String); 7] = [
+    let ruled = ruled_freshness(state, &detail);
+    let (lifetime_secs, fresh) = match &ruled {
+        Some((_, lifetime)) => (*lifetime, detail.age_secs < *lifetime),
+        None => (detail.lifetime_secs, detail.fresh),
+    };
+    let rule_text = match &ruled {
+        Some((rule, _)) => format!("{} ({})", rule.name, rule.summary()),
+        None => "none (the origin's own freshness)".to_string(),
+    };
+    let rows: [(&str, String); 8] = [
         ("Status", detail.status.to_string()),
         ("Size", bytes_text(detail.bytes)),
         ("Hits since the proxy started", detail.hits.to_string()),
         ("Stored", httpdate::fmt_http_date(detail.stored_at)),
         ("Age", format!("{} s", detail.age_secs)),
-        ("Freshness lifetime", format!("{} s", detail.lifetime_secs)),
+        ("Cache rule", rule_text),
+        ("Freshness lifetime", format!("{lifetime_secs} s")),
         (
             "Fresh now",
-            if detail.fresh {
+            if fresh {
                 "yes".to_string()
             } else {
                 "no (stale: revalidated on next use)".to_string()
@@ -208,6 +219,30 @@ pub async fn object(state: &ProxyState, query: &str) -> Result<Response<ProxyBod
         purge_form(&state.csrf_token, &detail.url, "/cache")
     );
     Ok(html_response(StatusCode::OK, html))
+}
+
+/// The operator's cache rule for a stored object's URL (by host and path:
+/// the words a rule wants from the client's request are not stored), and
+/// the freshness lifetime it gives the object, when it decides it.
+fn ruled_freshness<'a>(
+    state: &'a ProxyState,
+    detail: &ObjectDetail,
+) -> Option<(&'a CacheRule, u64)> {
+    let uri: http::Uri = detail.url.parse().ok()?;
+    let rule = state.cache_rules.find_for_url(uri.host()?, uri.path())?;
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in &detail.headers {
+        if let (Ok(name), Ok(value)) = (
+            http::header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    let status = StatusCode::from_u16(detail.status).ok()?;
+    let origin = std::time::Duration::from_secs(detail.lifetime_secs);
+    let lifetime = rule.freshness.lifetime(status, &headers, origin)?;
+    Some((rule, lifetime.as_secs()))
 }
 
 /// Whether `back` is a path on this proxy and nothing else: browsers read

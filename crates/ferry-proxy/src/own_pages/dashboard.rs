@@ -249,6 +249,14 @@ fn rules(html: &mut String, state: &ProxyState) {
             },
         ),
         (
+            "Cache rules",
+            format!(
+                "{} in force; presets: {}",
+                state.cache_rules.len(),
+                list(strings(&c.cache_presets))
+            ),
+        ),
+        (
             "Patterns in force",
             format!(
                 "{} deny, {} allow (lists read at start and on SIGHUP; last read {})",

@@ -11,15 +11,18 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use ferry_cache::{Cache, CacheKey, Collapse, Hit, LeaderGuard, Lookup, Stale, policy};
+use ferry_cache::{
+    Cache, CacheKey, Collapse, FreshnessRule, Hit, LeaderGuard, Lookup, Stale, policy,
+};
 use http::header;
-use http::{Response, StatusCode, request};
+use http::{Response, StatusCode, request, response};
 use http_body_util::BodyExt;
 
 use super::store_sink::{StoreSink, relay_storing};
 use crate::body::ProxyBody;
+use crate::cache_rules::CacheRule;
 use crate::error::{ProxyError, RequestError};
 use crate::outcome::{CacheOutcome, Fwd, StaleServed};
 use crate::pages;
@@ -36,11 +39,64 @@ pub struct CacheRequest<'a> {
     pub key: &'a CacheKey,
     pub client: IpAddr,
     pub host: &'a str,
+    /// The operator's cache rule for this request, if one matched.
+    pub rule: Option<&'a CacheRule>,
 }
 
-/// The result of a phase: the response (or why there is none) and what the
-/// cache did.
-pub type Served = (Result<Response<ProxyBody>, ProxyError>, CacheOutcome);
+impl CacheRequest<'_> {
+    fn freshness(&self) -> Option<&FreshnessRule> {
+        self.rule.map(|r| &r.freshness)
+    }
+
+    /// The rule's name when it decides the freshness of `head` (a response
+    /// just fetched).
+    fn rule_deciding(&self, head: &response::Parts) -> Option<Arc<str>> {
+        let rule = self.rule?;
+        let origin = policy::freshness_lifetime(
+            head.status,
+            &head.headers,
+            SystemTime::now(),
+            Duration::from_secs(self.state.config.cache.heuristic_max),
+        );
+        rule.freshness
+            .lifetime(head.status, &head.headers, origin)
+            .map(|_| rule.name.clone())
+    }
+}
+
+/// The result of a phase: the response (or why there is none), what the
+/// cache did, and the operator's rule that decided the freshness of what
+/// was served or stored, if one did.
+pub struct Served {
+    pub result: Result<Response<ProxyBody>, ProxyError>,
+    pub outcome: CacheOutcome,
+    pub rule: Option<Arc<str>>,
+}
+
+impl Served {
+    fn new(result: Result<Response<ProxyBody>, ProxyError>, outcome: CacheOutcome) -> Served {
+        Served {
+            result,
+            outcome,
+            rule: None,
+        }
+    }
+
+    fn by_rule(mut self, rule: Option<Arc<str>>) -> Served {
+        self.rule = rule;
+        self
+    }
+
+    fn hit(
+        cx: CacheRequest<'_>,
+        hit: Hit,
+        parts: &request::Parts,
+        outcome: CacheOutcome,
+    ) -> Served {
+        let rule = hit.rule().map(Arc::from);
+        Served::new(Ok(respond_from(cx.state, hit, parts)), outcome).by_rule(rule)
+    }
+}
 
 /// Answers a GET or HEAD through the cache.
 ///
@@ -48,15 +104,12 @@ pub type Served = (Result<Response<ProxyBody>, ProxyError>, CacheOutcome);
 /// connection for the connection's life, and the hit path should not carry
 /// the size of the miss path in every idle connection (nor allocate it per hit).
 pub async fn answer(cx: CacheRequest<'_>, parts: request::Parts) -> Served {
-    match cx.cache.lookup(&parts, cx.key).await {
+    match cx.cache.lookup_ruled(&parts, cx.key, cx.freshness()).await {
         Lookup::Fresh(hit) => {
             let ttl = hit.ttl(SystemTime::now());
-            (
-                Ok(respond_from(cx.state, hit, &parts)),
-                CacheOutcome::Hit { ttl },
-            )
+            Served::hit(cx, hit, &parts, CacheOutcome::Hit { ttl })
         }
-        Lookup::OnlyIfCachedMiss => (
+        Lookup::OnlyIfCachedMiss => Served::new(
             Err(RequestError::OnlyIfCached.into()),
             CacheOutcome::OnlyIfCachedMiss,
         ),
@@ -68,7 +121,7 @@ pub async fn answer(cx: CacheRequest<'_>, parts: request::Parts) -> Served {
                 ttl,
                 served: StaleServed::WhileRevalidate,
             };
-            (Ok(respond_from(cx.state, stale.hit, &parts)), outcome)
+            Served::hit(cx, stale.hit, &parts, outcome)
         }
         Lookup::Stale(stale) => Box::pin(revalidate(cx, parts, stale)).await,
         Lookup::Miss(kind) => Box::pin(miss(cx, parts, kind.into())).await,
@@ -92,10 +145,10 @@ async fn miss(cx: CacheRequest<'_>, parts: request::Parts, fwd: Fwd) -> Served {
             Collapse::Leader(guard) => return fetch_and_store(cx, parts, Some(guard), fwd).await,
             Collapse::Follower(follower) => {
                 follower.wait(cx.cache.collapse_wait()).await;
-                if let Lookup::Fresh(hit) = cx.cache.lookup(&parts, cx.key).await {
+                let found = cx.cache.lookup_ruled(&parts, cx.key, cx.freshness()).await;
+                if let Lookup::Fresh(hit) = found {
                     let ttl = hit.ttl(SystemTime::now());
-                    let resp = respond_from(cx.state, hit, &parts);
-                    return (Ok(resp), CacheOutcome::Collapsed { ttl });
+                    return Served::hit(cx, hit, &parts, CacheOutcome::Collapsed { ttl });
                 }
             }
         }
@@ -124,7 +177,7 @@ async fn fetch_and_store(
     }
     match forward::fetch(cx.state, cx.client, upstream, no_body()).await {
         Ok(fetched) => store_and_relay(cx, &parts, fetched, guard, fwd, None).await,
-        Err(e) => (Err(e), CacheOutcome::FetchFailed { fwd }),
+        Err(e) => Served::new(Err(e), CacheOutcome::FetchFailed { fwd }),
     }
 }
 
@@ -141,21 +194,20 @@ async fn store_and_relay(
     replaces: Option<&Hit>,
 ) -> Served {
     let fwd_status = fetched.head.status.as_u16();
+    let times = (fetched.request_time, fetched.response_time);
     let stored = cx
         .cache
-        .begin_store(
-            cx.key,
-            parts,
-            &fetched.head,
-            fetched.request_time,
-            fetched.response_time,
-        )
+        .begin_store_ruled(cx.key, parts, &fetched.head, times, cx.freshness())
         .await;
+    let mut rule = None;
     let (sink, outcome) = match stored {
-        Ok(writer) => (
-            Some(StoreSink::boxed(writer, guard)),
-            CacheOutcome::Stored { fwd, fwd_status },
-        ),
+        Ok(writer) => {
+            rule = cx.rule_deciding(&fetched.head);
+            (
+                Some(StoreSink::boxed(writer, guard)),
+                CacheOutcome::Stored { fwd, fwd_status },
+            )
+        }
         Err(reason) => {
             if let Some(stale) = replaces.filter(|_| reason.is_about_the_response()) {
                 cx.cache.evict(stale).await;
@@ -170,10 +222,8 @@ async fn store_and_relay(
             )
         }
     };
-    (
-        Ok(relay_storing(cx.state, cx.host, fetched, sink).await),
-        outcome,
-    )
+    let resp = relay_storing(cx.state, cx.host, fetched, sink).await;
+    Served::new(Ok(resp), outcome).by_rule(rule)
 }
 
 /// Revalidates a stale stored response before answering (RFC 9111 §4.3).
@@ -196,7 +246,7 @@ async fn revalidate(cx: CacheRequest<'_>, parts: request::Parts, stale: Stale) -
             ttl: hit.ttl(SystemTime::now()),
             served: StaleServed::IfError { fwd_status },
         };
-        (Ok(respond_from(cx.state, hit, &parts)), outcome)
+        Served::hit(cx, hit, &parts, outcome)
     };
     let fetched = match forward::fetch(cx.state, cx.client, conditional, no_body()).await {
         Ok(fetched) => fetched,
@@ -207,9 +257,9 @@ async fn revalidate(cx: CacheRequest<'_>, parts: request::Parts, stale: Stale) -
         }
         Err(ProxyError::Upstream(cause)) => {
             let e = ProxyError::Upstream(UpstreamError::CannotRevalidate(Box::new(cause)));
-            return (Err(e), CacheOutcome::FetchFailed { fwd: Fwd::Stale });
+            return Served::new(Err(e), CacheOutcome::FetchFailed { fwd: Fwd::Stale });
         }
-        Err(e) => return (Err(e), CacheOutcome::FetchFailed { fwd: Fwd::Stale }),
+        Err(e) => return Served::new(Err(e), CacheOutcome::FetchFailed { fwd: Fwd::Stale }),
     };
     let code = fetched.head.status;
     if code == StatusCode::NOT_MODIFIED {
@@ -230,7 +280,7 @@ async fn revalidate(cx: CacheRequest<'_>, parts: request::Parts, stale: Stale) -
                         resp.headers_mut().append(name.clone(), value.clone());
                     }
                 }
-                (Ok(resp), CacheOutcome::Revalidated)
+                Served::new(Ok(resp), CacheOutcome::Revalidated)
             }
             // The 304 forbids keeping the stored copy (it is gone now), or
             // the copy could not be rewritten: fetch the response whole.
@@ -253,6 +303,7 @@ fn spawn_revalidation(cx: CacheRequest<'_>, mut parts: request::Parts) {
     let key = cx.key.clone();
     let host = cx.host.to_string();
     let client = cx.client;
+    let rule = cx.rule.cloned();
     tokio::spawn(async move {
         let cx = CacheRequest {
             state: &state,
@@ -260,14 +311,17 @@ fn spawn_revalidation(cx: CacheRequest<'_>, mut parts: request::Parts) {
             key: &key,
             client,
             host: &host,
+            rule: rule.as_ref(),
         };
-        let Lookup::Stale(stale) = cache.lookup(&parts, &key).await else {
+        let Lookup::Stale(stale) = cache.lookup_ruled(&parts, &key, cx.freshness()).await else {
             return;
         };
         let Collapse::Leader(_guard) = cache.collapse(&key) else {
             return;
         };
-        let (result, outcome) = revalidate(cx, parts, stale).await;
+        let Served {
+            result, outcome, ..
+        } = revalidate(cx, parts, stale).await;
         if let Ok(resp) = result {
             // Drain the body so a new representation is stored completely.
             let _ = resp.into_body().collect().await;
@@ -275,7 +329,7 @@ fn spawn_revalidation(cx: CacheRequest<'_>, mut parts: request::Parts) {
         tracing::debug!(
             host,
             cache_status = outcome
-                .cache_status(&state.config.via_pseudonym)
+                .cache_status(&state.config.via_pseudonym, None)
                 .unwrap_or_default(),
             "background revalidation done"
         );

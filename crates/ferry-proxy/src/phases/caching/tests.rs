@@ -60,8 +60,11 @@ async fn run(f: &Fixture, req: request::Parts) -> (u16, Bytes, CacheOutcome) {
         key: &key,
         client: "127.0.0.1".parse().unwrap(),
         host: "127.0.0.1",
+        rule: None,
     };
-    let (result, outcome) = answer(cx, req).await;
+    let Served {
+        result, outcome, ..
+    } = answer(cx, req).await;
     match result {
         Ok(resp) => {
             let status = resp.status().as_u16();
