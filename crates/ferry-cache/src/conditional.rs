@@ -195,7 +195,7 @@ pub fn part_answers(part: &StoredPart, request: &request::Parts, stored: &Header
 
 /// RFC 9110 §13.1.5: a Range with If-Range applies only if the validator
 /// still matches (strong comparison for entity tags, exact date otherwise).
-fn range_applies(request: &HeaderMap, stored: &HeaderMap) -> bool {
+pub fn range_applies(request: &HeaderMap, stored: &HeaderMap) -> bool {
     if !request.contains_key(header::RANGE) {
         return false;
     }

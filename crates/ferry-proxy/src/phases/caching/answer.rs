@@ -9,94 +9,23 @@
 //! Misses and revalidations that bring a new response share one path,
 //! [`store_and_relay`]; the tee into the cache is `store_sink`.
 
-use std::net::IpAddr;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use ferry_cache::{
-    Cache, CacheKey, Collapse, FreshnessRule, Hit, LeaderGuard, Lookup, Stale, policy,
-};
+use ferry_cache::{Cache, CacheKey};
+use ferry_cache::{Collapse, Hit, LeaderGuard, Lookup, Stale, policy};
 use http::header;
-use http::{Response, StatusCode, request, response};
+use http::{Response, StatusCode, request};
 use http_body_util::BodyExt;
 
-use super::store_sink::{StoreSink, relay_storing};
+use super::ranges;
+use super::served::{CacheRequest, Served, respond_from};
+use super::store_sink::store_and_relay;
 use crate::body::ProxyBody;
-use crate::cache_rules::CacheRule;
 use crate::error::{ProxyError, RequestError};
 use crate::outcome::{CacheOutcome, Fwd, StaleServed};
 use crate::pages;
-use crate::phases::forward::{self, Fetched};
-use crate::state::ProxyState;
+use crate::phases::forward;
 use crate::upstream::{UpstreamError, no_body};
-
-/// What every cache phase of one request needs.
-#[derive(Clone, Copy)]
-pub struct CacheRequest<'a> {
-    pub state: &'a Arc<ProxyState>,
-    pub cache: &'a Cache,
-    /// The request's cache key, built once by the exchange.
-    pub key: &'a CacheKey,
-    pub client: IpAddr,
-    pub host: &'a str,
-    /// The operator's cache rule for this request, if one matched.
-    pub rule: Option<&'a CacheRule>,
-}
-
-impl CacheRequest<'_> {
-    fn freshness(&self) -> Option<&FreshnessRule> {
-        self.rule.map(|r| &r.freshness)
-    }
-
-    /// The rule's name when it decides the freshness of `head` (a response
-    /// just fetched).
-    fn rule_deciding(&self, head: &response::Parts) -> Option<Arc<str>> {
-        let rule = self.rule?;
-        let origin = policy::freshness_lifetime(
-            head.status,
-            &head.headers,
-            SystemTime::now(),
-            Duration::from_secs(self.state.config.cache.heuristic_max),
-        );
-        rule.freshness
-            .lifetime(head.status, &head.headers, origin)
-            .map(|_| rule.name.clone())
-    }
-}
-
-/// The result of a phase: the response (or why there is none), what the
-/// cache did, and the operator's rule that decided the freshness of what
-/// was served or stored, if one did.
-pub struct Served {
-    pub result: Result<Response<ProxyBody>, ProxyError>,
-    pub outcome: CacheOutcome,
-    pub rule: Option<Arc<str>>,
-}
-
-impl Served {
-    fn new(result: Result<Response<ProxyBody>, ProxyError>, outcome: CacheOutcome) -> Served {
-        Served {
-            result,
-            outcome,
-            rule: None,
-        }
-    }
-
-    fn by_rule(mut self, rule: Option<Arc<str>>) -> Served {
-        self.rule = rule;
-        self
-    }
-
-    fn hit(
-        cx: CacheRequest<'_>,
-        hit: Hit,
-        parts: &request::Parts,
-        outcome: CacheOutcome,
-    ) -> Served {
-        let rule = hit.rule().map(Arc::from);
-        Served::new(Ok(respond_from(cx.state, hit, parts)), outcome).by_rule(rule)
-    }
-}
 
 /// Answers a GET or HEAD through the cache.
 ///
@@ -135,9 +64,11 @@ pub async fn answer(cx: CacheRequest<'_>, parts: request::Parts) -> Served {
 /// follows whoever leads then) a few times before it fetches on its own, so
 /// followers behind a slow or failed leader never all hit the origin at once.
 async fn miss(cx: CacheRequest<'_>, parts: request::Parts, fwd: Fwd) -> Served {
-    let plain_get = parts.method == http::Method::GET && !parts.headers.contains_key(header::RANGE);
-    if !plain_get {
+    if parts.method != http::Method::GET {
         return fetch_and_store(cx, parts, None, fwd).await;
+    }
+    if parts.headers.contains_key(header::RANGE) {
+        return ranges::range_miss(cx, parts, fwd).await;
     }
     for _ in 0..COLLAPSE_ROUNDS {
         match cx.cache.collapse(cx.key) {
@@ -179,51 +110,6 @@ async fn fetch_and_store(
         Ok(fetched) => store_and_relay(cx, &parts, fetched, guard, fwd, None).await,
         Err(e) => Served::new(Err(e), CacheOutcome::FetchFailed { fwd }),
     }
-}
-
-/// The one relay-and-store path, for misses and for revalidations that
-/// brought a new representation: the response streams to the client and,
-/// if the rules allow, into the cache, replacing what was stored. When the
-/// new response forbids storing, the stale copy it `replaces` is removed.
-async fn store_and_relay(
-    cx: CacheRequest<'_>,
-    parts: &request::Parts,
-    fetched: Fetched,
-    guard: Option<LeaderGuard>,
-    fwd: Fwd,
-    replaces: Option<&Hit>,
-) -> Served {
-    let fwd_status = fetched.head.status.as_u16();
-    let times = (fetched.request_time, fetched.response_time);
-    let stored = cx
-        .cache
-        .begin_store_ruled(cx.key, parts, &fetched.head, times, cx.freshness())
-        .await;
-    let mut rule = None;
-    let (sink, outcome) = match stored {
-        Ok(writer) => {
-            rule = cx.rule_deciding(&fetched.head);
-            (
-                Some(StoreSink::boxed(writer, guard)),
-                CacheOutcome::Stored { fwd, fwd_status },
-            )
-        }
-        Err(reason) => {
-            if let Some(stale) = replaces.filter(|_| reason.is_about_the_response()) {
-                cx.cache.evict(stale).await;
-            }
-            (
-                None,
-                CacheOutcome::NotStored {
-                    fwd,
-                    fwd_status,
-                    reason,
-                },
-            )
-        }
-    };
-    let resp = relay_storing(cx.state, cx.host, fetched, sink).await;
-    Served::new(Ok(resp), outcome).by_rule(rule)
 }
 
 /// Revalidates a stale stored response before answering (RFC 9111 §4.3).
@@ -343,12 +229,4 @@ pub async fn purge(cache: &Cache, key: &CacheKey) -> Result<Response<ProxyBody>,
     } else {
         Err(RequestError::NotCached.into())
     }
-}
-
-/// The stored response as this request gets it, marked as passing through us.
-fn respond_from(state: &ProxyState, hit: Hit, parts: &request::Parts) -> Response<ProxyBody> {
-    let resp = hit.into_response(parts);
-    let (mut head, body) = resp.into_parts();
-    state.add_via(&mut head.headers, http::Version::HTTP_11);
-    Response::from_parts(head, body.map_err(Into::into).boxed_unsync())
 }

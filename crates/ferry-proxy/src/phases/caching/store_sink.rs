@@ -8,10 +8,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use ferry_cache::{LeaderGuard, StoreWriter};
-use http::Response;
+use ferry_cache::{Hit, LeaderGuard, StoreWriter};
+use http::{Response, request};
 
+use super::served::{CacheRequest, Served};
 use crate::body::ProxyBody;
+use crate::outcome::{CacheOutcome, Fwd};
 use crate::phases::forward::{self, Fetched};
 use crate::state::ProxyState;
 use crate::upstream::FrameSink;
@@ -65,4 +67,49 @@ pub async fn relay_storing(
         sink => sink,
     };
     forward::relay(state, host, fetched, sink)
+}
+
+/// The one relay-and-store path, for misses and for revalidations that
+/// brought a new representation: the response streams to the client and,
+/// if the rules allow, into the cache, replacing what was stored. When the
+/// new response forbids storing, the stale copy it `replaces` is removed.
+pub async fn store_and_relay(
+    cx: CacheRequest<'_>,
+    parts: &request::Parts,
+    fetched: Fetched,
+    guard: Option<LeaderGuard>,
+    fwd: Fwd,
+    replaces: Option<&Hit>,
+) -> Served {
+    let fwd_status = fetched.head.status.as_u16();
+    let times = (fetched.request_time, fetched.response_time);
+    let stored = cx
+        .cache
+        .begin_store_ruled(cx.key, parts, &fetched.head, times, cx.freshness())
+        .await;
+    let mut rule = None;
+    let (sink, outcome) = match stored {
+        Ok(writer) => {
+            rule = cx.rule_deciding(&fetched.head);
+            (
+                Some(StoreSink::boxed(writer, guard)),
+                CacheOutcome::Stored { fwd, fwd_status },
+            )
+        }
+        Err(reason) => {
+            if let Some(stale) = replaces.filter(|_| reason.is_about_the_response()) {
+                cx.cache.evict(stale).await;
+            }
+            (
+                None,
+                CacheOutcome::NotStored {
+                    fwd,
+                    fwd_status,
+                    reason,
+                },
+            )
+        }
+    };
+    let resp = relay_storing(cx.state, cx.host, fetched, sink).await;
+    Served::new(Ok(resp), outcome).by_rule(rule)
 }

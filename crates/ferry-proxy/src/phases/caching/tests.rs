@@ -11,6 +11,7 @@ use ferry_testkit::{Gate, Origin, Reply};
 use http_body_util::BodyExt;
 
 use super::answer::*;
+use super::served::{CacheRequest, Served};
 use crate::outcome::{CacheOutcome, Fwd, StaleServed};
 use crate::state::ProxyState;
 use http::request;
