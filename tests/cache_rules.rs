@@ -125,7 +125,9 @@ async fn the_package_presets_know_artifacts_and_indexes_by_their_paths_on_any_ho
         "accept",
         "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*",
     );
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    // (path, request headers, the rule that decides)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         (
             "/debian/pool/main/h/hello/hello_2.10-3_amd64.deb",
             &[],

@@ -85,7 +85,7 @@ pub struct GetArgs {
 
     /// With --complete: the most a page's assets may fetch and add to it in
     /// all (also the largest page that is completed); assets past it stay links.
-    #[arg(long, value_name = "SIZE", default_value = "64MiB")]
+    #[arg(long, value_name = "SIZE", default_value = "32MiB")]
     pub max_page_size: ByteSize,
 }
 

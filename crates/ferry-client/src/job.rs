@@ -262,7 +262,7 @@ async fn fetch_and_save(
                     )
                     .await;
                     part.write(completed.as_bytes()).await?;
-                    outcome.bytes = completed.len() as u64;
+                    outcome.bytes = completed.as_bytes().len() as u64;
                     outcome.assets = Some(report);
                 }
                 None => {

@@ -11,6 +11,7 @@
 //! - [`fetch`]: the request through the proxy, redirects, body chunks;
 //! - [`reply`]: the proxy's cache status and error causes;
 //! - [`media`], [`charset`], [`title`]: HTML or not, its encoding, its title;
+//! - [`dom`]: HTML parsed within a memory and work budget;
 //! - [`disposition`], [`naming`]: the file name (one pure function decides it);
 //! - [`save`]: temporary file, atomic no-clobber rename;
 //! - [`job`]: one URL from start to saved file;
@@ -27,6 +28,7 @@ use std::process::ExitCode;
 pub mod charset;
 pub mod complete;
 pub mod disposition;
+pub mod dom;
 mod error;
 pub mod fetch;
 pub mod get;

@@ -43,8 +43,10 @@ pub struct GetOptions {
 
 /// Default `--max-asset-size`: 16 MiB.
 pub const DEFAULT_MAX_ASSET_SIZE: u64 = 16 * 1024 * 1024;
-/// Default `--max-page-size`: 64 MiB.
-pub const DEFAULT_MAX_PAGE_SIZE: u64 = 64 * 1024 * 1024;
+/// Default `--max-page-size`: 32 MiB. It also sets the budget for the
+/// page's parsed HTML (4 times as much), so one page completes in a few
+/// hundred MiB at most.
+pub const DEFAULT_MAX_PAGE_SIZE: u64 = 32 * 1024 * 1024;
 
 impl Default for GetOptions {
     fn default() -> Self {

@@ -4,11 +4,13 @@
 //! each cut off past `--max-asset-size` or after the fetch timeout, and all
 //! together bounded by the page's total cap (`--max-page-size`): the bytes
 //! held in memory and the bytes written into the page are both counted
-//! against it. Failures are remembered by URL for the report.
+//! against it. An asset's `data:` URL is made once, however many documents
+//! (the page, its frames) use it. Failures are remembered by URL for the
+//! report.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
@@ -16,6 +18,7 @@ use tokio::sync::{OnceCell, Semaphore};
 use url::Url;
 
 use super::data_url::data_url;
+use crate::dom::TooBig;
 use crate::error::ClientError;
 use crate::fetch::{self, FetchOptions};
 use crate::proxy_env::ProxySelector;
@@ -55,6 +58,9 @@ pub enum AssetError {
     TooDeep,
     #[error("not an HTML page (frames are inlined only when they are)")]
     NotHtml,
+    /// A frame whose parsed HTML does not fit in what is left of the page's budget.
+    #[error("{0}")]
+    TooBig(#[from] TooBig),
 }
 
 impl From<ClientError> for AssetError {
@@ -70,6 +76,8 @@ pub struct Body {
     /// The URL that answered (after redirects).
     pub url: Url,
     pub content_type: Option<String>,
+    /// The asset as a `data:` URL, made once for all documents that use it.
+    encoded: OnceLock<Arc<str>>,
 }
 
 impl Body {
@@ -89,14 +97,21 @@ impl Body {
     }
 
     /// The asset as a `data:` URL (its charset kept for text).
-    pub fn data_url(&self) -> String {
-        let charset = self
-            .content_type
-            .as_deref()
-            .and_then(charset::charset_param)
-            .map(|e| format!(";charset={}", e.name()))
-            .unwrap_or_default();
-        data_url(&format!("{}{charset}", self.essence()), &self.bytes)
+    pub fn data_url(&self) -> Arc<str> {
+        self.encoded
+            .get_or_init(|| {
+                let charset = self
+                    .content_type
+                    .as_deref()
+                    .and_then(charset::charset_param)
+                    .map(|e| format!(";charset={}", e.name()))
+                    .unwrap_or_default();
+                Arc::from(data_url(
+                    &format!("{}{charset}", self.essence()),
+                    &self.bytes,
+                ))
+            })
+            .clone()
     }
 }
 
@@ -183,6 +198,7 @@ impl Assets {
             bytes: body.freeze(),
             url: fetched.url.clone(),
             content_type: fetched.content_type().map(str::to_string),
+            encoded: OnceLock::new(),
         })
     }
 

@@ -9,6 +9,14 @@
 //! and frames are completed the same way recursively, and a second walk puts
 //! the results in. A failing asset keeps its absolute URL and is counted.
 //!
+//! Memory: `--max-page-size` bounds the page held, the assets fetched for
+//! it and the bytes they add; the parsed HTML of the page and of every frame
+//! and `srcdoc` inside it shares one budget of [`DOM_BUDGET_PER_PAGE_CAP`]
+//! times that, [`MIN_DOM_BUDGET`] at least ([`crate::dom`]); each document is
+//! parsed only while it is walked, never twice at once. A page whose HTML
+//! does not fit is saved as fetched, with the reason; a frame that does not
+//! fit stays a link.
+//!
 //! Why not the `monolith` crate as a library: monolith 2.12.0 pins every
 //! dependency with `=`: `html5ever =0.39.0` (we parse with 0.40 through
 //! scraper, so two HTML parsers would be built), `encoding_rs =0.8.42` (our
@@ -24,17 +32,20 @@
 mod assets;
 pub mod css;
 mod data_url;
+mod no_js;
 pub mod page;
 pub mod srcset;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::future::join_all;
 use url::Url;
 
+use crate::dom::{DomBudget, TooBig};
 use assets::Assets;
 pub use assets::{AssetError, AssetFetch, MAX_ASSETS_PER_PAGE};
 use data_url::data_url;
@@ -46,6 +57,22 @@ use crate::charset;
 pub const MAX_FRAME_DEPTH: usize = 3;
 /// `@import` chains are followed this deep.
 pub const MAX_IMPORT_DEPTH: usize = 8;
+/// The parsed HTML of a page and its frames may take this many times
+/// `--max-page-size` at once. Real pages are charged 12 to 21 bytes per
+/// byte of HTML (rustdoc pages and books), so pages up to about 6 MiB fit
+/// the default 128 MiB; bare tags are charged 86 and refused from 1.5 MiB.
+pub const DOM_BUDGET_PER_PAGE_CAP: u64 = 4;
+/// The budget for parsed HTML is never less than this, so that a small
+/// `--max-page-size` (to cap what the assets add) still lets the page itself
+/// be completed.
+pub const MIN_DOM_BUDGET: u64 = 64 * 1024 * 1024;
+
+/// The memory a page's parsed HTML may take at once.
+fn dom_budget(max_page_size: u64) -> u64 {
+    max_page_size
+        .saturating_mul(DOM_BUDGET_PER_PAGE_CAP)
+        .max(MIN_DOM_BUDGET)
+}
 
 /// The `--complete` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,39 +98,78 @@ pub struct AssetReport {
     pub not_completed: Option<String>,
 }
 
-/// The completed document (UTF-8) and what happened to its assets.
+/// What is written for a page.
+#[derive(Debug)]
+pub enum SavedPage {
+    /// The completed document, in UTF-8.
+    Completed(String),
+    /// The page as it came, when it could not be completed.
+    AsFetched(Bytes),
+}
+
+impl SavedPage {
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            SavedPage::Completed(html) => html.as_bytes(),
+            SavedPage::AsFetched(body) => body,
+        }
+    }
+}
+
+/// The page to save and what happened to its assets.
 pub async fn complete_page(
     body: Bytes,
     content_type: Option<&str>,
     url: &Url,
     fetch: AssetFetch,
     opts: &CompleteOptions,
-) -> (String, AssetReport) {
+) -> (SavedPage, AssetReport) {
     let ctx = Ctx {
         assets: Assets::new(fetch, opts.max_asset_size, opts.max_page_size),
+        dom: DomBudget::new(dom_budget(opts.max_page_size)),
         no_js: opts.no_js,
         no_images: opts.no_images,
     };
-    let html = complete_document(&ctx, body, content_type, url, 0).await;
+    let text = decode_html(&body, content_type);
+    let needs = match needs_of(&ctx, &text, url, 0) {
+        Ok(needs) => needs,
+        Err(why) => {
+            let report = AssetReport {
+                not_completed: Some(why.to_string()),
+                ..AssetReport::default()
+            };
+            return (SavedPage::AsFetched(body), report);
+        }
+    };
+    // From here on the decoded text is all that is needed.
+    drop(body);
+    let saved = match finish_document(&ctx, &text, url, 0, needs).await {
+        Ok(html) => SavedPage::Completed(html),
+        // Cannot happen (pass two parses what pass one did, in the same
+        // budget), but the page is then saved as it was decoded.
+        Err(_) => SavedPage::Completed(text),
+    };
     let (inlined, failed) = ctx.assets.summary();
-    (
-        html,
-        AssetReport {
-            inlined,
-            failed,
-            not_completed: None,
-        },
-    )
+    let report = AssetReport {
+        inlined,
+        failed,
+        not_completed: None,
+    };
+    (saved, report)
 }
 
 struct Ctx {
     assets: Assets,
+    /// What the page's parsed documents may take at once.
+    dom: DomBudget,
     no_js: bool,
     no_images: bool,
 }
 
 type Needs = HashSet<(Kind, Url)>;
-type Resolved = HashMap<(Kind, Url), Result<String, AssetError>>;
+/// What each need became. An asset's `data:` URL is one string shared by
+/// every document that uses it (frames resolve theirs concurrently).
+type Resolved = HashMap<(Kind, Url), Result<Arc<str>, AssetError>>;
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Pass one: records the needs, resolves nothing.
@@ -130,7 +196,7 @@ impl Resolve for Applier<'_> {
         match self.resolved.get(&(kind, url.clone())) {
             Some(Ok(value)) if assets.charge(value.len()) => {
                 assets.succeeded(url);
-                Some(value.clone())
+                Some(value.to_string())
             }
             Some(Ok(_)) => {
                 assets.failed(url, &AssetError::PageCap(assets.page_cap()));
@@ -146,31 +212,58 @@ impl Resolve for Applier<'_> {
     }
 }
 
-/// A document completed: walked, its needs fetched and completed, walked again.
-fn complete_document<'a>(
+/// An HTML document's text: its `Content-Type` charset, else what its
+/// first bytes say.
+fn decode_html(body: &[u8], content_type: Option<&str>) -> String {
+    let encoding = charset::detect(content_type, &body[..body.len().min(1024)]);
+    charset::decode(body, encoding)
+}
+
+fn walk_options(ctx: &Ctx, depth: usize) -> WalkOptions {
+    WalkOptions {
+        no_js: ctx.no_js,
+        no_images: ctx.no_images,
+        frames: depth < MAX_FRAME_DEPTH,
+    }
+}
+
+/// Pass one over a document (its DOM is dropped before anything is fetched).
+fn needs_of(ctx: &Ctx, text: &str, url: &Url, depth: usize) -> Result<Needs, TooBig> {
+    let mut collector = Collector::default();
+    page::walk(
+        text,
+        url,
+        walk_options(ctx, depth),
+        &ctx.dom,
+        &mut collector,
+        false,
+    )?;
+    Ok(collector.0)
+}
+
+/// The needs fetched and completed, then pass two puts them in.
+fn finish_document<'a>(
     ctx: &'a Ctx,
-    body: Bytes,
-    content_type: Option<&'a str>,
+    text: &'a str,
     url: &'a Url,
     depth: usize,
-) -> BoxFuture<'a, String> {
+    needs: Needs,
+) -> BoxFuture<'a, Result<String, TooBig>> {
     Box::pin(async move {
-        let encoding = charset::detect(content_type, &body[..body.len().min(1024)]);
-        let text = charset::decode(&body, encoding);
-        drop(body);
-        let opts = WalkOptions {
-            no_js: ctx.no_js,
-            no_images: ctx.no_images,
-            frames: depth < MAX_FRAME_DEPTH,
-        };
-        let mut collector = Collector::default();
-        page::walk(&text, url, opts, &mut collector, false);
-        let resolved = resolve_all(ctx, collector.0, &[], depth).await;
+        let resolved = resolve_all(ctx, needs, &[], depth).await;
         let mut applier = Applier {
             ctx,
             resolved: &resolved,
         };
-        page::walk(&text, url, opts, &mut applier, true).unwrap_or(text)
+        let html = page::walk(
+            text,
+            url,
+            walk_options(ctx, depth),
+            &ctx.dom,
+            &mut applier,
+            true,
+        )?;
+        Ok(html.unwrap_or_else(|| text.to_string()))
     })
 }
 
@@ -190,14 +283,14 @@ fn resolve_one<'a>(
     url: &'a Url,
     chain: &'a [Url],
     depth: usize,
-) -> BoxFuture<'a, Result<String, AssetError>> {
+) -> BoxFuture<'a, Result<Arc<str>, AssetError>> {
     Box::pin(async move {
         match kind {
             Kind::Data => {
                 let body = ctx.assets.get(url).await?;
                 if ctx.no_images && body.essence().starts_with("image/") {
                     // An empty image keeps the rule valid and fetches nothing offline.
-                    return Ok("data:,".to_string());
+                    return Ok(Arc::from("data:,"));
                 }
                 Ok(body.data_url())
             }
@@ -221,7 +314,10 @@ fn resolve_one<'a>(
                     resolved: &resolved,
                 };
                 let css = page::inline_css(&text, &base, &mut applier);
-                Ok(data_url("text/css;charset=utf-8", css.as_bytes()))
+                Ok(Arc::from(data_url(
+                    "text/css;charset=utf-8",
+                    css.as_bytes(),
+                )))
             }
             Kind::Frame => {
                 if depth >= MAX_FRAME_DEPTH {
@@ -233,15 +329,10 @@ fn resolve_one<'a>(
                 if !crate::media::is_html(content_type.as_deref(), head) {
                     return Err(AssetError::NotHtml);
                 }
-                let frame_url = body.url.clone();
-                Ok(complete_document(
-                    ctx,
-                    body.bytes.clone(),
-                    content_type.as_deref(),
-                    &frame_url,
-                    depth + 1,
-                )
-                .await)
+                let text = decode_html(&body.bytes, content_type.as_deref());
+                let needs = needs_of(ctx, &text, &body.url, depth + 1)?;
+                let html = finish_document(ctx, &text, &body.url, depth + 1, needs).await?;
+                Ok(Arc::from(html))
             }
         }
     })

@@ -8,6 +8,11 @@
 //!
 //! Every URL that is not inlined is made absolute (the `<base>` is resolved
 //! first and then removed), so the saved file works from any folder.
+//!
+//! An author's `<iframe srcdoc>` is a document of its own: it is walked the
+//! same way (recursively, [`MAX_SRCDOC_DEPTH`] deep), so its assets are
+//! inlined and, with `--no-js`, it is sanitised like the page ([`no_js`]).
+//! Every document is parsed within the page's [`DomBudget`].
 
 use ego_tree::NodeId;
 use html5ever::serialize::{SerializeOpts, TraversalScope, serialize};
@@ -16,7 +21,13 @@ use scraper::{Html, Node, StrTendril};
 use url::Url;
 
 use super::css::{self, RefKind};
+use super::no_js;
 use super::srcset;
+use crate::dom::{self, DomBudget, TooBig};
+
+/// How deep author `srcdoc` documents inside each other are walked; deeper
+/// ones are left as they are, or dropped with `--no-js`.
+pub const MAX_SRCDOC_DEPTH: usize = 3;
 
 /// What an asset reference is used as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,8 +68,6 @@ const FETCH_AHEAD: &[&str] = &[
     "dns-prefetch",
     "prerender",
 ];
-/// Attributes that hold URLs and could hold `javascript:`.
-const URL_ATTRS: &[&str] = &["href", "src", "action", "formaction", "data", "poster"];
 
 /// `value` as an absolute http(s) URL against `base`, unless it is empty, a
 /// fragment, `data:`, or another scheme (those are left alone).
@@ -127,9 +136,6 @@ impl Attrs<'_> {
     fn remove(&mut self, name: &str) {
         self.0.retain(|(q, _)| &*q.local != name);
     }
-    fn names(&self) -> Vec<String> {
-        self.0.iter().map(|(q, _)| q.local.to_string()).collect()
-    }
 }
 
 /// Resolves `attr` as one URL of `kind`; sets the inlined or absolute URL.
@@ -177,26 +183,47 @@ fn promote_lazy(a: &mut Attrs<'_>, lazy: &[&str], target: &str) {
     }
 }
 
-fn is_javascript_url(value: &str) -> bool {
-    let squeezed: String = value
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace() && !c.is_control())
-        .take(11)
-        .collect();
-    squeezed.to_ascii_lowercase().starts_with("javascript:")
+/// One pass of the walk: what it does, where its answers come from, and
+/// the budget its documents are parsed within.
+struct Pass<'p> {
+    opts: WalkOptions,
+    budget: &'p DomBudget,
+    r: &'p mut dyn Resolve,
+    /// Whether documents are written back (pass two) or only read (pass one).
+    output: bool,
 }
 
 /// Walks `text` (a whole document fetched from `page`), resolving every
-/// asset with `r`; returns the serialized result when `output` is set.
+/// asset with `r`; returns the serialized result when `output` is set, or
+/// why the document could not be parsed within `budget`.
 pub fn walk(
     text: &str,
     page: &Url,
     opts: WalkOptions,
+    budget: &DomBudget,
     r: &mut dyn Resolve,
     output: bool,
-) -> Option<String> {
-    let mut doc = Html::parse_document(text);
-    let base = base_of(&doc, page);
+) -> Result<Option<String>, TooBig> {
+    let mut pass = Pass {
+        opts,
+        budget,
+        r,
+        output,
+    };
+    walk_document(text, page, &mut pass, 0)
+}
+
+/// One document: the page, a frame's page, or (at `srcdoc_depth` > 0) an
+/// author's `srcdoc`, whose base is its parent's.
+fn walk_document(
+    text: &str,
+    page: &Url,
+    pass: &mut Pass<'_>,
+    srcdoc_depth: usize,
+) -> Result<Option<String>, TooBig> {
+    let mut dom = dom::parse_document(text, pass.budget)?;
+    let doc = &mut dom.doc;
+    let base = base_of(doc, page);
     let ids: Vec<NodeId> = doc
         .tree
         .nodes()
@@ -214,7 +241,7 @@ pub fn walk(
         };
         let name = el.name.local.to_string();
         let mut a = Attrs(&mut el.attrs);
-        if element(&name, &mut a, &base, opts, r) == Keep::Drop {
+        if element(&name, &mut a, &base, pass, srcdoc_depth) == Keep::Drop {
             detach.push(id);
             continue;
         }
@@ -223,15 +250,18 @@ pub fn walk(
         }
     }
     for id in styles {
-        inline_style_element(&mut doc, id, &base, r);
+        inline_style_element(doc, id, &base, pass.r);
     }
     for id in detach {
         if let Some(mut node) = doc.tree.get_mut(id) {
             node.detach();
         }
     }
-    if !output {
-        return None;
+    if !pass.output {
+        return Ok(None);
+    }
+    if pass.opts.no_js {
+        no_js::insert_script_policy(doc);
     }
     let mut buf = Vec::new();
     let opts = SerializeOpts {
@@ -241,8 +271,15 @@ pub fn walk(
         traversal_scope: TraversalScope::IncludeNode,
         create_missing_parent: false,
     };
-    serialize(&mut buf, &doc, opts).ok()?;
-    Some(String::from_utf8_lossy(&buf).into_owned())
+    // Writing into a Vec fails only on a node html5ever cannot write, which
+    // a parsed document has none of; the text is kept as it came then.
+    if serialize(&mut buf, &*doc, opts).is_err() {
+        return Ok(Some(text.to_string()));
+    }
+    // Taken as it is when valid (it is: html5ever writes UTF-8), not copied.
+    Ok(Some(String::from_utf8(buf).unwrap_or_else(|e| {
+        String::from_utf8_lossy(e.as_bytes()).into_owned()
+    })))
 }
 
 #[derive(PartialEq, Eq)]
@@ -256,31 +293,28 @@ fn element(
     name: &str,
     a: &mut Attrs<'_>,
     base: &Url,
-    opts: WalkOptions,
-    r: &mut dyn Resolve,
+    pass: &mut Pass<'_>,
+    srcdoc_depth: usize,
 ) -> Keep {
+    let opts = pass.opts;
     if opts.no_js {
-        if name == "script" {
+        if no_js::drops_element(name, a.0) {
             return Keep::Drop;
         }
-        for attr in a.names() {
-            if attr.to_ascii_lowercase().starts_with("on") {
-                a.remove(&attr);
-            }
-        }
-        for attr in URL_ATTRS {
-            if a.get(attr).is_some_and(|v| is_javascript_url(&v)) {
-                a.remove(attr);
-            }
-        }
+        no_js::strip_attrs(name, a.0);
     }
     if let Some(style) = a.get("style") {
-        let inlined = inline_css(&style, base, r);
+        let inlined = inline_css(&style, base, pass.r);
         a.set("style", &inlined);
     }
     if a.get("background").is_some() && !opts.no_images {
-        url_attr(a, "background", Kind::Data, base, r);
+        url_attr(a, "background", Kind::Data, base, pass.r);
     }
+    if name == "iframe" || name == "frame" {
+        frame(name, a, base, pass, srcdoc_depth);
+        return Keep::Keep;
+    }
+    let r = &mut *pass.r;
     match name {
         "base" => return Keep::Drop,
         "meta" => {
@@ -362,33 +396,56 @@ fn element(
         "image" | "use" | "feImage" if !opts.no_images => {
             url_attr(a, "href", Kind::Data, base, r);
         }
-        "iframe" | "frame" => {
-            let target = a.get("src").and_then(|v| absolute(base, &v));
-            if let Some(url) = target {
-                let inlined = if opts.frames {
-                    r.resolve(Kind::Frame, &url)
-                } else {
-                    None
-                };
-                match inlined {
-                    Some(html) if name == "iframe" => {
-                        a.set("srcdoc", &html);
-                        a.remove("src");
-                    }
-                    Some(html) => a.set(
-                        "src",
-                        &super::data_url::data_url("text/html;charset=utf-8", html.as_bytes()),
-                    ),
-                    None => a.set("src", url.as_str()),
-                }
-            }
-        }
         "a" | "area" => absolute_attr(a, "href", base),
         "form" => absolute_attr(a, "action", base),
         "button" => absolute_attr(a, "formaction", base),
         _ => {}
     }
     Keep::Keep
+}
+
+/// An `<iframe>` or `<frame>`: an author's `srcdoc` walked as a document of
+/// its own (a browser shows it and ignores `src`), else the page at `src`
+/// inlined when it could be completed. With `--no-js` a frame that is not
+/// inlined loads nothing: the page behind it would run its own scripts.
+fn frame(name: &str, a: &mut Attrs<'_>, base: &Url, pass: &mut Pass<'_>, srcdoc_depth: usize) {
+    let no_js = pass.opts.no_js;
+    if let Some(srcdoc) = a.get("srcdoc").filter(|_| name == "iframe") {
+        let walked = (srcdoc_depth < MAX_SRCDOC_DEPTH)
+            .then(|| walk_document(&srcdoc, base, pass, srcdoc_depth + 1));
+        match walked {
+            Some(Ok(Some(html))) => a.set("srcdoc", &html),
+            // Pass one: read, nothing to write.
+            Some(Ok(None)) => {}
+            // Nested too deep, or past the page's budget: unsafe to keep.
+            _ if no_js => a.remove("srcdoc"),
+            _ => {}
+        }
+        if no_js {
+            a.remove("src");
+        } else {
+            absolute_attr(a, "src", base);
+        }
+        return;
+    }
+    let target = a.get("src").and_then(|v| absolute(base, &v));
+    let inlined = match &target {
+        Some(url) if pass.opts.frames => pass.r.resolve(Kind::Frame, url),
+        _ => None,
+    };
+    match (inlined, target) {
+        (Some(html), _) if name == "iframe" => {
+            a.set("srcdoc", &html);
+            a.remove("src");
+        }
+        (Some(html), _) => a.set(
+            "src",
+            &super::data_url::data_url("text/html;charset=utf-8", html.as_bytes()),
+        ),
+        (None, _) if no_js && a.get("src").is_some() => a.set("src", "about:blank"),
+        (None, Some(url)) => a.set("src", url.as_str()),
+        (None, None) => {}
+    }
 }
 
 /// A `<style>` element's text with its references resolved.
@@ -439,6 +496,12 @@ mod tests {
         }
     }
 
+    /// Pass two over `html`, with room for any test page.
+    fn run(html: &str, page: &Url, opts: WalkOptions, t: &mut Table) -> String {
+        let budget = DomBudget::new(1 << 30);
+        walk(html, page, opts, &budget, t, true).unwrap().unwrap()
+    }
+
     const OPTS: WalkOptions = WalkOptions {
         no_js: false,
         no_images: false,
@@ -465,7 +528,7 @@ mod tests {
             "http://h/dir/sub/frame.html".into(),
             "<p a=\"1\">&amp;</p>".into(),
         );
-        let out = walk(html, &page, OPTS, &mut t, true).unwrap();
+        let out = run(html, &page, OPTS, &mut t);
         let asked: Vec<String> = t.asked.iter().map(|(k, u)| format!("{k:?} {u}")).collect();
         assert_eq!(
             asked,
@@ -522,7 +585,7 @@ mod tests {
             no_images: true,
             frames: true,
         };
-        let out = walk(html, &page, opts, &mut t, true).unwrap();
+        let out = run(html, &page, opts, &mut t);
         assert!(t.asked.is_empty(), "{:?}", t.asked);
         for gone in [
             "onload",
@@ -535,5 +598,218 @@ mod tests {
             assert!(!out.contains(gone), "{gone}: {out}");
         }
         assert!(out.contains("<noscript><p>np</p></noscript>"), "{out}");
+    }
+    /// The page walked with --no-js (frames may be inlined, nothing resolves).
+    fn no_js(html: &str) -> (String, Vec<(Kind, String)>) {
+        let page = Url::parse("http://h/dir/").unwrap();
+        let mut t = Table::default();
+        let opts = WalkOptions {
+            no_js: true,
+            no_images: false,
+            frames: true,
+        };
+        let out = run(html, &page, opts, &mut t);
+        (out, t.asked)
+    }
+
+    /// What --no-js writes at the top of every document's head.
+    const CSP: &str = r#"<meta http-equiv="Content-Security-Policy" content="script-src 'none'; object-src 'none'">"#;
+
+    fn assert_gone(out: &str, gone: &[&str]) {
+        let lower = out.to_ascii_lowercase();
+        for g in gone {
+            assert!(!lower.contains(&g.to_ascii_lowercase()), "{g}: {out}");
+        }
+    }
+
+    #[test]
+    fn no_js_sanitises_author_srcdoc_documents_recursively() {
+        let inner = "<p id=kept>kept</p><script>alert(1)</script><img src=a.png onerror=alert(2)>\
+                     <a href=javascript:alert(3)>x</a>";
+        let nested = format!(
+            "<iframe srcdoc=\"{}\"></iframe>",
+            inner.replace('&', "&amp;").replace('"', "&quot;")
+        );
+        let html = format!(
+            "<iframe srcdoc=\"{}\"></iframe><iframe srcdoc=\"{}\"></iframe>",
+            inner.replace('"', "&quot;"),
+            nested.replace('&', "&amp;").replace('"', "&quot;")
+        );
+        let (out, _) = no_js(&html);
+        assert_gone(&out, &["alert", "&lt;script", "onerror"]);
+        assert_eq!(out.matches("id=&quot;kept&quot;").count(), 1, "{out}");
+        assert!(out.contains("id=&amp;quot;kept&amp;quot;"), "{out}");
+        // Every srcdoc document starts with the policy, at each level.
+        let attr = |s: &str| {
+            s.replace('&', "&amp;")
+                .replace('"', "&quot;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+        };
+        let first = attr(&format!("<html><head>{CSP}"));
+        assert_eq!(
+            out.matches(&format!("srcdoc=\"{first}")).count(),
+            2,
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("srcdoc=&quot;{}", attr(&first))),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn no_js_drops_srcdoc_nested_past_the_bound() {
+        let mut doc = String::from("<script>alert(1)</script><p>deepest</p>");
+        for _ in 0..MAX_SRCDOC_DEPTH + 2 {
+            doc = format!(
+                "<p>level</p><iframe srcdoc=\"{}\"></iframe>",
+                doc.replace('&', "&amp;").replace('"', "&quot;")
+            );
+        }
+        let (out, _) = no_js(&doc);
+        assert_gone(&out, &["alert", "deepest", "&lt;script"]);
+        assert!(out.contains("level"), "{out}");
+    }
+
+    #[test]
+    fn no_js_drops_scriptable_data_documents_in_every_attribute() {
+        let payloads = [
+            "data:text/html,<script>alert(1)</script>",
+            "DATA:Text/HTML;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+            " data:\ttext/html ;charset=utf-8,<script>alert(1)</script>",
+            "data:image/svg+xml,<svg onload=alert(1)>",
+            "data:image/SVG+XML;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+",
+            "data:application/xhtml+xml,<x/>",
+            "data:text/xml,<x/>",
+            "data:application/xml;base64,PHgvPg==",
+        ];
+        for p in payloads {
+            let v = p.replace('<', "&lt;");
+            let html = format!(
+                "<iframe src=\"{v}\"></iframe><frameset><frame src=\"{v}\"></frameset>\
+                 <a href=\"{v}\">a</a><form action=\"{v}\"><button formaction=\"{v}\">b</button></form>\
+                 <meta http-equiv=refresh content=\"0;url={v}\"><svg><a href=\"{v}\"><text>t</text></a></svg>"
+            );
+            let (out, asked) = no_js(&html);
+            assert_gone(&out, &["data:", "alert"]);
+            assert!(asked.iter().all(|(k, _)| *k != Kind::Frame), "{asked:?}");
+        }
+        // An SVG image stays an image: images never run scripts.
+        let (out, _) = no_js("<img src=\"data:image/svg+xml,%3Csvg%2F%3E\">");
+        assert!(
+            out.contains("src=\"data:image/svg+xml,%3Csvg%2F%3E\""),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn no_js_drops_javascript_urls_in_any_attribute() {
+        let html = r##"<meta http-equiv=refresh content="0;url=javascript:alert(1)">
+<meta http-equiv=refresh content="0; URL='JaVa&#x0A;script:alert(2)'">
+<svg><a id=l><text>x</text><animate attributeName=href values="#a;javascript:alert(3)"/>
+<set attributeName=href to="javascript:alert(4)"/><animate attributeName=href from=" javascript:alert(5)" by="&#x09;javascript:alert(6)"/></a></svg>
+<iframe src="jav&#x09;ascript:alert(7)"></iframe><p title="java&#x0d;script:alert(8)">p</p>"##;
+        let (out, _) = no_js(html);
+        assert_gone(&out, &["javascript", "alert"]);
+        assert!(
+            out.contains("<animate"),
+            "animations stay, without the URL: {out}"
+        );
+    }
+
+    #[test]
+    fn no_js_removes_plugins_and_scripts_in_any_namespace() {
+        let html = r#"<object data=movie.swf type=application/x-shockwave-flash><param name=a value=b>fallback</object>
+<embed src=movie.swf><svg><script href=s.js>alert(1)</script><script>alert(2)</script></svg>
+<math><mi xlink:href="javascript:alert(3)">x</mi></math><portal src=live.html></portal>
+<svg><set attributeName=onmouseover to=alert(4) /><animate attributeName=OnClick values=alert(5) /></svg>"#;
+        let (out, asked) = no_js(html);
+        assert_gone(
+            &out,
+            &[
+                "<object",
+                "<embed",
+                "<param",
+                "<script",
+                "alert",
+                "movie.swf",
+            ],
+        );
+        assert!(asked.is_empty(), "{asked:?}");
+    }
+
+    #[test]
+    fn no_js_frames_that_are_not_inlined_load_nothing() {
+        // frames: true, but the fetch failed (the table has no answer).
+        for html in [
+            "<iframe src=f.html></iframe>",
+            "<frameset><frame src=f.html></frameset>",
+        ] {
+            let (out, asked) = no_js(html);
+            assert_eq!(asked.len(), 1, "{asked:?}");
+            assert_gone(&out, &["f.html"]);
+            assert_eq!(out.matches("src=\"about:blank\"").count(), 1, "{out}");
+        }
+        // Past the depth limit nothing is fetched either.
+        let page = Url::parse("http://h/").unwrap();
+        let mut t = Table::default();
+        let opts = WalkOptions {
+            no_js: true,
+            no_images: false,
+            frames: false,
+        };
+        let out = run("<iframe src=f.html></iframe>", &page, opts, &mut t);
+        assert!(t.asked.is_empty());
+        assert!(out.contains("<iframe src=\"about:blank\">"), "{out}");
+    }
+
+    #[test]
+    fn no_js_puts_a_script_policy_first_in_the_head() {
+        for html in [
+            "<title>t</title><p>x",
+            "<!DOCTYPE html><html><head><meta http-equiv=Content-Security-Policy content=\"img-src 'none'\"><title>t</title></head></html>",
+        ] {
+            let (out, _) = no_js(html);
+            assert!(
+                out.contains(&format!("<head>{CSP}<title>t</title>")),
+                "{out}"
+            );
+            assert_eq!(out.matches("Content-Security-Policy").count(), 1, "{out}");
+            assert!(!out.contains("img-src"), "{out}");
+        }
+        // Without --no-js nothing is added.
+        let page = Url::parse("http://h/").unwrap();
+        let out = run("<title>t</title>", &page, OPTS, &mut Table::default());
+        assert!(!out.contains("Content-Security-Policy"), "{out}");
+    }
+
+    #[test]
+    fn no_js_keeps_an_inlined_frame_and_images() {
+        let page = Url::parse("http://h/").unwrap();
+        let mut t = Table::default();
+        t.answers.insert(
+            "http://h/f.html".into(),
+            format!("<html><head>{CSP}</head><body><p>in the frame</p></body></html>"),
+        );
+        t.answers
+            .insert("http://h/a.png".into(), "data:image/png;base64,AAAA".into());
+        let opts = WalkOptions {
+            no_js: true,
+            no_images: false,
+            frames: true,
+        };
+        let out = run(
+            "<iframe src=f.html style=\"background:url(a.png)\"></iframe><img src=a.png>",
+            &page,
+            opts,
+            &mut t,
+        );
+        assert!(out.contains("in the frame"), "{out}");
+        assert_eq!(
+            out.matches("data:image/png;base64,AAAA").count(),
+            2,
+            "{out}"
+        );
     }
 }

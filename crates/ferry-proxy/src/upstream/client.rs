@@ -24,7 +24,7 @@ use tokio::net::TcpStream;
 
 use super::pool_cap::{Capped, PoolCap};
 use super::resolver::{self, GuardedResolver, Refused};
-use super::trust;
+use super::trust::{TlsSetupError, tls_config};
 use crate::access::{NetworkPolicy, Refusal};
 use crate::body::BoxError;
 use crate::config::UpstreamRoots;
@@ -75,20 +75,6 @@ pub enum UpstreamError {
         "the stored copy must be revalidated before use, and the origin could not be reached: {0}"
     )]
     CannotRevalidate(Box<UpstreamError>),
-}
-
-/// Why the upstream TLS settings could not be built (at startup).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum TlsSetupError {
-    #[error("cannot load upstream CA file {path}: {detail}")]
-    CaFile { path: PathBuf, detail: String },
-    #[error("cannot set up TLS: {0}")]
-    Protocols(String),
-    #[error(
-        "upstream TLS would trust no certificate authority (--upstream-roots none and no --upstream-ca)"
-    )]
-    NoRoots,
 }
 
 type Connector = GuardedConnector<HttpsConnector<HttpConnector<GuardedResolver>>>;
@@ -331,20 +317,6 @@ fn closed_before_answer(err: &hyper_util::client::legacy::Error) -> bool {
 
 fn authority_text(uri: &Uri) -> String {
     uri.authority().map(|a| a.to_string()).unwrap_or_default()
-}
-
-fn tls_config(
-    roots: UpstreamRoots,
-    extra_ca: &[PathBuf],
-) -> Result<rustls::ClientConfig, TlsSetupError> {
-    let roots = trust::root_store(roots, extra_ca)?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsSetupError::Protocols(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(config)
 }
 
 /// Sorts a client error into a cause. hyper-util reports connect failures as a

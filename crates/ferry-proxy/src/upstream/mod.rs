@@ -14,6 +14,7 @@ pub mod resolver;
 pub mod trust;
 
 pub use admission::{Admission, AdmissionError, AdmissionStats, ClientQueue, Slot};
-pub use client::{TlsSetupError, Upstream, UpstreamBody, UpstreamError, no_body};
+pub use client::{Upstream, UpstreamBody, UpstreamError, no_body};
 pub use pool_cap::PoolCap;
 pub use relay::{FrameSink, Relay};
+pub use trust::TlsSetupError;

@@ -7,11 +7,41 @@
 
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 
-use super::client::TlsSetupError;
 use crate::config::UpstreamRoots;
+
+/// Why the upstream TLS settings could not be built (at startup).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsSetupError {
+    #[error("cannot load upstream CA file {path}: {detail}")]
+    CaFile { path: PathBuf, detail: String },
+    #[error("cannot set up TLS: {0}")]
+    Protocols(String),
+    #[error(
+        "upstream TLS would trust no certificate authority (--upstream-roots none and no --upstream-ca)"
+    )]
+    NoRoots,
+}
+
+/// The client TLS settings for upstream connections.
+pub fn tls_config(
+    roots: UpstreamRoots,
+    extra_ca: &[PathBuf],
+) -> Result<rustls::ClientConfig, TlsSetupError> {
+    let roots = root_store(roots, extra_ca)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsSetupError::Protocols(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(config)
+}
 
 /// The root store for upstream TLS: `roots`, then each `extra_ca` file.
 pub fn root_store(
