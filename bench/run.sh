@@ -256,7 +256,10 @@ if [ "$MODE" = ab ]; then
   # Same flags for both Ferrys; the port of "Ferry (max-concurrent 5)" serves the base.
   start_squid
   start_ferry ferry-base "$FERRY5_PORT" --max-concurrent $FERRY_SLOTS
-  start_ferry ferry "$FERRY_PORT" --max-concurrent $FERRY_SLOTS
+  # FERRY_NEW_ARGS: flags for the new Ferry only (e.g. rules that match
+  # nothing in the bench, to show what carrying them costs).
+  # shellcheck disable=SC2086
+  start_ferry ferry "$FERRY_PORT" --max-concurrent $FERRY_SLOTS ${FERRY_NEW_ARGS:-}
   TARGETS=("direct:$ORIGIN")
   for p in "squid:$SQUID_PORT" "ferry-base:$FERRY5_PORT" "ferry:$FERRY_PORT"; do
     x_cache "127.0.0.1:${p#*:}" "http://$ORIGIN/1k.bin" >/dev/null
@@ -271,8 +274,8 @@ if [ "$MODE" = ab ]; then
   {
     echo "# Ferry A/B benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
-    echo "Command: \`BASE=${BASE:-$FERRY_BASE} RUNS=$RUNS DURATION=$DURATION bench/run.sh ab\`."
-    echo "Base: $( [ -n "${BASE:-}" ] && git rev-parse --short "$BASE" || echo "$FERRY_BASE"); new: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' plus uncommitted changes')."
+    echo "Command: \`${FERRY_BIN:+FERRY_BIN=$FERRY_BIN }${FERRY_NEW_ARGS:+FERRY_NEW_ARGS=\"$FERRY_NEW_ARGS\" }BASE=${BASE:-$FERRY_BASE} RUNS=$RUNS DURATION=$DURATION bench/run.sh ab\`."
+    echo "Base: $( [ -n "${BASE:-}" ] && git rev-parse --short "$BASE" || echo "$FERRY_BASE"); new: ${FERRY_BIN:-$(git rev-parse --short HEAD)$(git diff --quiet || echo ' plus uncommitted changes')}."
     echo
     echo "Both Ferrys run with the same flags (\`--max-concurrent $FERRY_SLOTS\`, 512 MiB memory tier, access log to a"
     echo "file); Squid as in the full run. Every round measures each target once (wrk, 1 thread, $CONNS connections,"

@@ -10,6 +10,14 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathGlob {
     pattern: String,
+    /// The literal text before the first wildcard, after the last, and the
+    /// runs in between in order: a path that lacks one cannot match, and
+    /// checking them is far cheaper than matching (most requests are for no
+    /// rule's files, and every rule is tried on every request).
+    prefix: String,
+    suffix: String,
+    middle: Vec<String>,
+    wild: bool,
 }
 
 impl PathGlob {
@@ -22,14 +30,90 @@ impl PathGlob {
         if pattern.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(format!("path pattern {pattern:?} holds whitespace"));
         }
+        // The literal runs; a `/` next to `**` is not required (`/**/`
+        // also matches a single `/`).
+        let mut runs: Vec<String> = Vec::new();
+        let mut run = String::new();
+        let mut after_double_star = false;
+        let mut chars = pattern.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '*' | '?' => {
+                    let double = c == '*' && chars.peek() == Some(&'*');
+                    if double {
+                        chars.next();
+                        if run.ends_with('/') {
+                            run.pop();
+                        }
+                    }
+                    runs.push(std::mem::take(&mut run));
+                    after_double_star = double;
+                }
+                '/' if after_double_star && run.is_empty() => after_double_star = false,
+                c => {
+                    after_double_star = false;
+                    run.push(c);
+                }
+            }
+        }
+        runs.push(run);
+        let wild = runs.len() > 1;
+        let prefix = if wild { runs[0].clone() } else { String::new() };
+        let suffix = if wild {
+            runs[runs.len() - 1].clone()
+        } else {
+            String::new()
+        };
+        let middle = if wild {
+            runs[1..runs.len() - 1]
+                .iter()
+                .filter(|r| !r.is_empty())
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(PathGlob {
             pattern: pattern.to_string(),
+            prefix,
+            suffix,
+            middle,
+            wild,
         })
+    }
+
+    /// Whether `path` holds the pattern's literal text where it must: a
+    /// necessary condition for [`PathGlob::matches`].
+    fn may_match(&self, path: &str) -> bool {
+        let path = path.as_bytes();
+        if !self.wild {
+            return path == self.pattern.as_bytes();
+        }
+        let (prefix, suffix) = (self.prefix.as_bytes(), self.suffix.as_bytes());
+        // Byte comparisons, not `str` patterns (those build a substring
+        // searcher per call), and none with an empty side: comparing with an
+        // empty slice still calls out to `bcmp`, measured at 40 ns here,
+        // more than all the rest of the check.
+        if path.len() < prefix.len() + suffix.len()
+            || (!prefix.is_empty() && !path.starts_with(prefix))
+            || (!suffix.is_empty() && !path.ends_with(suffix))
+        {
+            return false;
+        }
+        let mut rest = &path[prefix.len()..path.len() - suffix.len()];
+        for run in &self.middle {
+            let run = run.as_bytes();
+            match rest.windows(run.len()).position(|w| w == run) {
+                Some(at) => rest = &rest[at + run.len()..],
+                None => return false,
+            }
+        }
+        true
     }
 
     /// Whether `path` (a URL path, without the query) matches.
     pub fn matches(&self, path: &str) -> bool {
-        matches_at(self.pattern.as_bytes(), path.as_bytes())
+        self.may_match(path) && matches_at(self.pattern.as_bytes(), path.as_bytes())
     }
 }
 

@@ -147,8 +147,7 @@ impl CacheRule {
             words.as_ref().is_none_or(|words| {
                 headers
                     .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|v| v.to_ascii_lowercase().contains(words.as_str()))
+                    .is_some_and(|v| contains_ignoring_case(v.as_bytes(), words.as_bytes()))
             })
         };
         self.host.as_ref().is_none_or(|h| h.matches(host))
@@ -218,6 +217,15 @@ impl CacheRule {
         }
         Uri::from_parts(parts).map_or(Cow::Borrowed(uri), Cow::Owned)
     }
+}
+
+/// Whether `haystack` holds `needle` (already lower case), in any case;
+/// without allocating, since it runs on request headers.
+fn contains_ignoring_case(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty()
+        || haystack
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// `90s`, `10m`, `1h`, `7d`, `1y` (and combinations such as `1h 30m`).
