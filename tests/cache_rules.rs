@@ -121,10 +121,22 @@ async fn the_package_presets_know_artifacts_and_indexes_by_their_paths_on_any_ho
     let origin = registry().await;
     let proxy = proxy(&["--cache-preset", "packages"]);
     let client = ProxyClient::new(proxy.addr());
-    let npm_accept = (
-        "accept",
-        "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*",
-    );
+    // What npm 11, pip 23 and cargo send for index documents.
+    let npm: &[(&str, &str)] = &[
+        ("accept", "application/json"),
+        (
+            "user-agent",
+            "npm/11.19.1 node/v20.20.2 linux x64 workspaces/false",
+        ),
+    ];
+    let pip: &[(&str, &str)] = &[
+        (
+            "accept",
+            "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01",
+        ),
+        ("cache-control", "max-age=0"),
+    ];
+    let cargo: &[(&str, &str)] = &[("user-agent", "cargo/1.95.0 (f2d3ce0bd 2026-03-21)")];
     // (path, request headers, the rule that decides)
     type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
     let cases: &[Case] = &[
@@ -145,8 +157,15 @@ async fn the_package_presets_know_artifacts_and_indexes_by_their_paths_on_any_ho
             "pypi-files",
         ),
         ("/left-pad/-/left-pad-1.3.0.tgz", &[], "npm-tarballs"),
-        ("/left-pad", &[npm_accept], "npm-documents"),
+        ("/left-pad", npm, "npm-documents"),
+        ("/simple/six/", pip, "pypi-index"),
         ("/crates/serde/serde-1.0.0.crate", &[], "crates-files"),
+        (
+            "/artifactory/api/cargo/crates-io/v1/crates/ryu/1.0.23/download",
+            &[],
+            "crates-files",
+        ),
+        ("/3/r/ryu", cargo, "crates-index"),
         ("/golang.org/x/text/@v/v0.3.0.zip", &[], "go-modules"),
     ];
     for (path, headers, rule) in cases {
@@ -159,16 +178,25 @@ async fn the_package_presets_know_artifacts_and_indexes_by_their_paths_on_any_ho
         );
         assert_eq!(origin.count(path), 1, "{path}");
     }
-    // An immutable file is answered even when the client asks to reload it;
-    // an index is not.
-    let deb = origin.url("/debian/pool/main/h/hello/hello_2.10-3_amd64.deb");
-    let reload = client
-        .get_with(&deb, &[("cache-control", "no-cache")])
-        .await;
-    assert_eq!(reload.header("x-cache"), Some("HIT"));
-    let index = origin.url("/debian/dists/bookworm/InRelease");
-    let reload = client
-        .get_with(&index, &[("cache-control", "no-cache")])
+    // Immutable files, and index files while their brief freshness lasts,
+    // are answered even when the client asks to reload them (pip does on
+    // every index page).
+    for path in [
+        "/debian/pool/main/h/hello/hello_2.10-3_amd64.deb",
+        "/debian/dists/bookworm/InRelease",
+    ] {
+        let reload = client
+            .get_with(&origin.url(path), &[("cache-control", "no-cache")])
+            .await;
+        assert_eq!(reload.header("x-cache"), Some("HIT"), "{path}");
+    }
+    // An operator's rule honours a reload unless it says otherwise.
+    let plain = common::proxy(&["--cache-rule", "name=files,path=/files/**,fresh=1h"]);
+    let plain_client = ProxyClient::new(plain.addr());
+    let url = origin.url("/files/reloaded.bin");
+    twice(&plain_client, &url, &[]).await;
+    let reload = plain_client
+        .get_with(&url, &[("cache-control", "no-cache")])
         .await;
     assert_eq!(reload.header("x-cache"), Some("MISS"));
     // Ordinary pages are left as the origin says.

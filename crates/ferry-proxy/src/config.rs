@@ -138,6 +138,8 @@ pub struct CacheRuleConfig {
     pub max_fresh: Option<String>,
     /// Fresh for a year, never revalidated (versioned and content-addressed files).
     pub immutable: bool,
+    /// Answer a fresh copy even when the client asks to reload.
+    pub ignore_reload: bool,
     /// Key the cache without the URL's query.
     pub ignore_query: bool,
     /// Key the cache without these query parameters.
@@ -172,6 +174,9 @@ impl std::str::FromStr for CacheRuleConfig {
                 "min_fresh" => rule.min_fresh = Some(need()?),
                 "max_fresh" => rule.max_fresh = Some(need()?),
                 "immutable" => rule.immutable = value.as_deref().is_none_or(|v| v == "true"),
+                "ignore_reload" => {
+                    rule.ignore_reload = value.as_deref().is_none_or(|v| v == "true")
+                }
                 "ignore_query" => rule.ignore_query = value.as_deref().is_none_or(|v| v == "true"),
                 "drop_query" => rule.drop_query = need()?.split('|').map(str::to_string).collect(),
                 other => return Err(format!("--cache-rule: unknown key {other:?}")),

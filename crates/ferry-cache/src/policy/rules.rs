@@ -37,6 +37,11 @@ pub struct FreshnessRule {
     /// even when the client asks for one (`no-cache`, `max-age=0`), as
     /// browsers treat `Cache-Control: immutable`.
     pub immutable: bool,
+    /// A fresh response is answered even when the client asks for
+    /// revalidation (Squid's `ignore-reload`): for index files a client
+    /// reloads on every run (pip sends `max-age=0`) and whose freshness the
+    /// rule keeps short, so the copy is never older than that.
+    pub ignore_reload: bool,
 }
 
 impl FreshnessRule {
@@ -89,7 +94,7 @@ impl FreshnessRule {
     /// Whether a fresh response under this rule is answered even when the
     /// client asks for revalidation.
     pub fn ignores_client_revalidation(&self) -> bool {
-        self.immutable
+        self.immutable || self.ignore_reload
     }
 }
 

@@ -3,12 +3,17 @@
 //! registries serve the same paths under other hosts. Files whose name
 //! says their version or their digest never change and are `immutable`;
 //! the indexes that name the current versions change and are kept fresh
-//! only briefly (`index_fresh`), unless the origin says otherwise. Where a
-//! path shape alone is too common on the web (an npm package document is
-//! `/<name>`), the client's `Accept` or `User-Agent` narrows the rule.
+//! only briefly (`index_fresh`), unless the origin says otherwise, and are
+//! answered within that time even when the client reloads (pip asks for
+//! `max-age=0` on every index page). Where a path shape alone is too
+//! common on the web (an npm package document is `/<name>`), the client's
+//! `Accept` or `User-Agent` narrows the rule (`a|b`: either word).
 
 use super::rule::CacheRule;
 use crate::config::CacheRuleConfig;
+
+/// The User-Agent words of npm and the clients that read its registry.
+const NODE_CLIENTS: &str = "npm/|pnpm/|yarn/|bun/";
 
 /// Every preset, by name (`packages` is all of them).
 pub const NAMES: [&str; 8] = [
@@ -74,30 +79,21 @@ fn lines(preset: &str) -> Vec<Line> {
             ),
         ],
         // npm: tarballs are named by version; package documents (asked for
-        // with npm's own media type) change with each release.
+        // by npm and the clients that read its registry) change with each
+        // release.
         "npm" => vec![
             ("npm-tarballs", "**/-/*.tgz", None, None, Immutable),
-            (
-                "npm-documents",
-                "/*",
-                Some("application/vnd.npm.install-v1+json"),
-                None,
-                Index,
-            ),
-            (
-                "npm-documents",
-                "/@*/*",
-                Some("application/vnd.npm.install-v1+json"),
-                None,
-                Index,
-            ),
+            ("npm-documents", "/*", None, Some(NODE_CLIENTS), Index),
+            ("npm-documents", "/@*/*", None, Some(NODE_CLIENTS), Index),
         ],
-        // crates.io: downloads are versioned; the sparse index changes.
+        // crates.io: downloads are versioned (`/crates/NAME/VERSION/download`
+        // whatever comes before: the API, its static host, Artifactory-style
+        // proxies); the sparse index changes.
         "crates" => vec![
             ("crates-files", "**/crates/*/*.crate", None, None, Immutable),
             (
                 "crates-files",
-                "**/api/v1/crates/*/*/download",
+                "**/crates/*/*/download",
                 None,
                 None,
                 Immutable,
@@ -228,6 +224,7 @@ pub fn rules(names: &[String], index_fresh: &str) -> Result<Vec<CacheRule>, Stri
                 accept: accept.map(Into::into),
                 user_agent: user_agent.map(Into::into),
                 immutable: matches!(kind, Kind::Immutable | Kind::ImmutableAnyQuery),
+                ignore_reload: matches!(kind, Kind::Index),
                 ignore_query: matches!(kind, Kind::ImmutableAnyQuery),
                 fresh: matches!(kind, Kind::Index).then(|| index_fresh.to_string()),
                 ..Default::default()
@@ -336,10 +333,12 @@ mod tests {
             );
         }
         // The shapes too common on the web need the client's own words.
+        // (npm 11 asks for a package document with these.)
         let mut npm = HeaderMap::new();
+        npm.insert(http::header::ACCEPT, "application/json".parse().unwrap());
         npm.insert(
-            http::header::ACCEPT,
-            "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*"
+            http::header::USER_AGENT,
+            "npm/11.19.1 node/v20.20.2 linux x64 workspaces/false"
                 .parse()
                 .unwrap(),
         );
@@ -347,6 +346,23 @@ mod tests {
             first_match(&rules, "registry.example", "/left-pad", &npm),
             Some("npm-documents")
         );
+        assert_eq!(
+            first_match(&rules, "registry.example", "/@types/node", &npm),
+            Some("npm-documents")
+        );
+        assert_eq!(first_match(&rules, "news.example", "/about", &none), None);
+        // A crate download through any front: the API, the static host, a proxy.
+        for path in [
+            "/api/v1/crates/ryu/1.0.23/download",
+            "/crates/ryu/1.0.23/download",
+            "/artifactory/api/cargo/crates-io/v1/crates/ryu/1.0.23/download",
+        ] {
+            assert_eq!(
+                first_match(&rules, "h.example", path, &none),
+                Some("crates-files"),
+                "{path}"
+            );
+        }
         let mut cargo = HeaderMap::new();
         cargo.insert(
             http::header::USER_AGENT,

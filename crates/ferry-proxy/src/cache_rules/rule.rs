@@ -117,6 +117,7 @@ impl CacheRule {
             min_fresh: duration("min_fresh", &config.min_fresh)?,
             max_fresh: duration("max_fresh", &config.max_fresh)?,
             immutable: config.immutable,
+            ignore_reload: config.ignore_reload,
         };
         if let (Some(min), Some(max)) = (freshness.min_fresh, freshness.max_fresh) {
             if min > max {
@@ -145,9 +146,11 @@ impl CacheRule {
     pub fn matches(&self, host: &str, path: &str, headers: &HeaderMap) -> bool {
         let contains = |name: header::HeaderName, words: &Option<String>| {
             words.as_ref().is_none_or(|words| {
-                headers
-                    .get(name)
-                    .is_some_and(|v| contains_ignoring_case(v.as_bytes(), words.as_bytes()))
+                headers.get(name).is_some_and(|v| {
+                    words
+                        .split('|')
+                        .any(|w| contains_ignoring_case(v.as_bytes(), w.as_bytes()))
+                })
             })
         };
         self.host.as_ref().is_none_or(|h| h.matches(host))
@@ -171,6 +174,9 @@ impl CacheRule {
             parts.push("immutable".to_string());
         }
         let human = |d: Duration| humantime::format_duration(d).to_string();
+        if f.ignore_reload && !f.immutable {
+            parts.push("answered on reload".to_string());
+        }
         if let Some(d) = f.fresh {
             parts.push(format!("fresh {} when the origin says nothing", human(d)));
         }

@@ -365,6 +365,7 @@ impl Exchange {
             error: self.error,
             user_agent: self.user_agent,
             referer: self.referer,
+            rule: self.rule,
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct AccessRecord {
     /// common format has no place for them).
     pub user_agent: Option<String>,
     pub referer: Option<String>,
+    /// The operator's cache rule that decided the freshness, if one did.
+    pub rule: Option<std::sync::Arc<str>>,
 }
 
 /// The text of a request target as the client sent it, without any

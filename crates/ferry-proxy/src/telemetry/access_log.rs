@@ -196,6 +196,7 @@ mod tests {
             error: None,
             user_agent: None,
             referer: None,
+            rule: None,
         }
     }
 

@@ -479,6 +479,7 @@ mod tests {
             error: None,
             user_agent: None,
             referer: None,
+            rule: None,
         }
     }
 

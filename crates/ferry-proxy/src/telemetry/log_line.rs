@@ -58,6 +58,7 @@ pub fn write_line(
                 "error": record.error.map(|e| e.source().as_str()),
                 "user_agent": record.user_agent,
                 "referer": record.referer,
+                "rule": record.rule.as_deref(),
             });
             let start = out.len();
             let _ = write!(out, "{value}");
@@ -203,6 +204,7 @@ mod tests {
             error: None,
             user_agent: None,
             referer: None,
+            rule: None,
         }
     }
 

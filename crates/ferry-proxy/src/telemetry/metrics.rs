@@ -467,6 +467,7 @@ mod tests {
             error,
             user_agent: None,
             referer: None,
+            rule: None,
         }
     }
 
