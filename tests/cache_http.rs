@@ -636,6 +636,9 @@ async fn requests_that_say_the_same_thing_share_a_variant() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stored_part_answers_the_ranges_inside_it_and_nothing_else() {
+    // A range of an object the cache could keep is fetched whole (see
+    // tests/cache_ranges.rs); a part is stored when the object is over
+    // --max-object-size and the part is not.
     let origin = Origin::start(|req| {
         let fresh = |r: Reply| {
             r.header("cache-control", "max-age=60")
@@ -644,7 +647,7 @@ async fn a_stored_part_answers_the_ranges_inside_it_and_nothing_else() {
         match (req.path.as_str(), req.header("range")) {
             ("/p", Some("bytes=10-29")) => fresh(
                 Reply::new(206)
-                    .header("content-range", "bytes 10-29/100")
+                    .header("content-range", "bytes 10-29/4096")
                     .body(pattern_bytes(10, 20)),
             ),
             // A part whose body is not the size its range names.
@@ -653,35 +656,28 @@ async fn a_stored_part_answers_the_ranges_inside_it_and_nothing_else() {
                     .header("content-range", "bytes 0-9/100")
                     .body("abc"),
             ),
-            _ => fresh(Reply::new(200).body(pattern_bytes(0, 100))),
+            _ => fresh(Reply::new(200).body(pattern_bytes(0, 4096))),
         }
     })
     .await;
-    let proxy = proxy(&[]);
+    let proxy = proxy(&["--max-object-size", "1KiB"]);
     let client = ProxyClient::new(proxy.addr());
     let url = origin.url("/p");
     let first = client.get_with(&url, &[("range", "bytes=10-29")]).await;
     assert_eq!(first.status, 206);
     assert_eq!(&first.body[..], &pattern_bytes(10, 20)[..]);
+    let asked = origin.count("/p");
 
     let inner = client.get_with(&url, &[("range", "bytes=15-20")]).await;
     assert_eq!(inner.status, 206);
     assert_eq!(inner.header("x-cache"), Some("HIT"));
-    assert_eq!(inner.header("content-range"), Some("bytes 15-20/100"));
+    assert_eq!(inner.header("content-range"), Some("bytes 15-20/4096"));
     assert_eq!(&inner.body[..], &pattern_bytes(15, 6)[..]);
+    assert_eq!(origin.count("/p"), asked, "the inner range came from the part");
     // Open-ended past the stored part: the origin is asked.
     let wider = client.get_with(&url, &[("range", "bytes=25-")]).await;
     assert_eq!(wider.header("x-cache"), Some("MISS"));
-    assert_eq!(origin.count("/p"), 2, "the inner range came from the part");
-
-    // The whole object (the origin's 200 to that wider range) replaced the
-    // part, and now answers whole requests and any range.
-    let whole = client.get(&url).await;
-    assert_eq!(whole.header("x-cache"), Some("HIT"));
-    assert_eq!(&whole.body[..], &pattern_bytes(0, 100)[..]);
-    let suffix = client.get_with(&url, &[("range", "bytes=-5")]).await;
-    assert_eq!(suffix.header("content-range"), Some("bytes 95-99/100"));
-    assert_eq!(origin.count("/p"), 2);
+    assert!(origin.count("/p") > asked);
 
     // A part that does not hold what its Content-Range says is never kept.
     for _ in 0..2 {
@@ -690,5 +686,5 @@ async fn a_stored_part_answers_the_ranges_inside_it_and_nothing_else() {
             .await;
         assert_ne!(resp.header("x-cache"), Some("HIT"));
     }
-    assert_eq!(origin.count("/bad"), 2);
+    assert!(origin.count("/bad") >= 2);
 }
