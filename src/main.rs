@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         FerryCommand::Ca(args) => cli::ca::run(args),
         FerryCommand::Top(args) => cli::top::run(args),
         FerryCommand::Farm(args) => cli::farm::run(args),
+        FerryCommand::Policy(args) => cli::policy::run(args),
     };
     match result {
         Ok(code) => code,

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod client;
 pub mod farm;
 pub mod password;
+pub mod policy;
 pub mod proxy;
 pub mod top;
 
@@ -34,6 +35,8 @@ pub enum FerryCommand {
     /// Watch a running proxy: requests, hit ratios, fetch slots, the cache,
     /// top hosts and the last requests, refreshed from its /api/stats.
     Top(top::TopArgs),
+    /// Ask what the proxy's rules would do: `ferry policy test --client IP URL`.
+    Policy(policy::PolicyArgs),
     /// Run several proxies as one sharded cache behind HAProxy.
     Farm(farm::FarmArgs),
     /// Read a password from standard input and print its argon2 hash for the

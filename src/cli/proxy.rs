@@ -272,6 +272,18 @@ pub struct ProxyArgs {
     /// nothing. [default: 1m]
     #[arg(long, value_name = "DURATION")]
     pub preset_index_fresh: Option<String>,
+
+    /// Who to ask about a refusal (a name, an address, a phone number),
+    /// shown on every refusal page. Groups and subscribed lists are set in
+    /// the config file (`[[groups]]`, `[[lists]]`).
+    #[arg(long, value_name = "TEXT")]
+    pub block_page_contact: Option<String>,
+
+    /// Where the proxy keeps its state: the subscribed lists' last good
+    /// copies and the daily quota counts. [default: the platform data dir,
+    /// e.g. ~/.local/share/ferry]
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 impl ProxyArgs {
@@ -366,6 +378,12 @@ impl ProxyArgs {
         set_list(&mut c.cache_rules, &self.cache_rule);
         set_list(&mut c.cache_presets, &self.cache_preset);
         set(&mut c.preset_index_fresh, &self.preset_index_fresh);
+        if self.block_page_contact.is_some() {
+            c.block_page_contact = self.block_page_contact.clone();
+        }
+        if self.state_dir.is_some() {
+            c.state_dir = self.state_dir.clone();
+        }
         set(&mut c.cache.memory_size, &self.memory_cache_size);
         set(&mut c.cache.heuristic_max, &self.heuristic_max);
         Ok(())

@@ -186,6 +186,46 @@ impl std::str::FromStr for CacheRuleConfig {
     }
 }
 
+/// One `[[groups]]` entry: who is in the group and what its members may do
+/// (`crate::groups` checks and compiles it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GroupConfig {
+    /// Named on refusal pages, in the access log, the metrics and the dashboard.
+    pub name: String,
+    /// Client networks in the group.
+    pub clients: Vec<IpNet>,
+    /// Proxy users in the group (a user's group wins over their address's).
+    pub users: Vec<String>,
+    /// Domain patterns refused (as `deny_domains`), while the schedule says so.
+    pub deny: Vec<String>,
+    /// If any: the only domain patterns reachable.
+    pub allow: Vec<String>,
+    /// Local list files refused (the format of `deny_lists`).
+    pub deny_files: Vec<PathBuf>,
+    /// Local list files allowed (the format of `allow_lists`).
+    pub allow_files: Vec<PathBuf>,
+    /// Names of `[[lists]]` whose entries are refused.
+    pub deny_lists: Vec<String>,
+    /// Days and local times when the deny rules apply (`Mon-Fri 08:00-15:00`);
+    /// absent: always.
+    pub schedule: Option<String>,
+    /// Per client of the group, both directions (`2MB/s`).
+    pub rate: Option<String>,
+    /// Per client of the group, per local day (`500MB`).
+    pub daily_quota: Option<String>,
+}
+
+/// One `[[lists]]` entry: a block list fetched from `url` every `refresh`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListConfig {
+    pub name: String,
+    pub url: String,
+    /// How often it is fetched again (`24h`).
+    pub refresh: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheSection {
@@ -291,6 +331,17 @@ pub struct ProxyConfig {
     pub cache: CacheSection,
     /// The operator's cache rules, tried in order before the presets'.
     pub cache_rules: Vec<CacheRuleConfig>,
+    /// Groups of clients with their own rules, schedules, rates and quotas.
+    pub groups: Vec<GroupConfig>,
+    /// Block lists the proxy fetches and keeps fresh.
+    pub lists: Vec<ListConfig>,
+    /// The largest subscribed list accepted.
+    pub max_list_size: ByteSize,
+    /// Who to ask about a refusal, shown on every refusal page.
+    pub block_page_contact: Option<String>,
+    /// Where the proxy keeps its state (subscribed lists' last good copies,
+    /// quota counts); `None`: the platform data dir (`~/.local/share/ferry`).
+    pub state_dir: Option<PathBuf>,
     /// Presets that know the package ecosystems (`packages` for all).
     pub cache_presets: Vec<String>,
     /// How long the presets keep index files (which change) fresh when the
@@ -349,6 +400,11 @@ impl Default for ProxyConfig {
             cache: CacheSection::default(),
             cache_rules: Vec::new(),
             cache_presets: Vec::new(),
+            groups: Vec::new(),
+            lists: Vec::new(),
+            max_list_size: ByteSize::mib(64),
+            block_page_contact: None,
+            state_dir: None,
             preset_index_fresh: "1m".into(),
             ca_dir: None,
             intercept_tls: false,
@@ -420,6 +476,18 @@ impl ProxyConfig {
                 )));
             }
         }
+        for group in &self.groups {
+            if let Some(user) = group
+                .users
+                .iter()
+                .find(|u| !self.users.iter().any(|known| &known.name == *u))
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "group {:?} names the user {user:?}, who is not a proxy user ([[users]] or --auth-user)",
+                    group.name
+                )));
+            }
+        }
         for user in &self.users {
             if user.name.is_empty() || user.name.contains(':') {
                 return invalid("user names must be non-empty and contain no ':'");
@@ -432,6 +500,16 @@ impl ProxyConfig {
             }
         }
         Ok(())
+    }
+
+    /// Where the proxy keeps its state: `state_dir`, else the platform data
+    /// dir (`~/.local/share/ferry`).
+    pub fn state_dir_or_default(&self) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(|| {
+            dirs::data_dir()
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join("ferry")
+        })
     }
 
     /// Worker threads to run: as configured, or one per CPU core.

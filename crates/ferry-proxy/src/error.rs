@@ -95,6 +95,16 @@ pub enum PolicyError {
         "the form's token does not match this proxy's page: reload the dashboard and try again"
     )]
     BadCsrfToken,
+    /// The client's share of its group's daily quota is spent.
+    #[error(
+        "the daily quota of the group {group} ({quota} a day for each client) is spent; it starts again at midnight ({resets})"
+    )]
+    QuotaSpent {
+        group: std::sync::Arc<str>,
+        quota: String,
+        resets: String,
+        resets_in_secs: u64,
+    },
     /// A dashboard action posted by a page that is not the proxy's own.
     #[error(
         "this action was sent by another site's page ({origin}); only the proxy's own pages may send it"
@@ -148,6 +158,7 @@ impl ProxyError {
                 PolicyError::AuthRequired { .. } | PolicyError::AuthBackedOff { .. },
             ) => Failure::Policy(RuleKind::Auth),
             ProxyError::Policy(PolicyError::Loop) => Failure::Policy(RuleKind::Loop),
+            ProxyError::Policy(PolicyError::QuotaSpent { .. }) => Failure::Policy(RuleKind::Quota),
             ProxyError::Policy(PolicyError::BadCsrfToken | PolicyError::ForeignPage { .. }) => {
                 Failure::Policy(RuleKind::Client)
             }
@@ -173,6 +184,7 @@ impl ProxyError {
                 PolicyError::AuthRequired { .. } | PolicyError::AuthBackedOff { .. },
             ) => StatusCode::PROXY_AUTHENTICATION_REQUIRED,
             ProxyError::Policy(PolicyError::Loop) => StatusCode::LOOP_DETECTED,
+            ProxyError::Policy(PolicyError::QuotaSpent { .. }) => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::Upstream(
                 UpstreamError::ConnectTimeout { .. }
                 | UpstreamError::ResponseTimeout { .. }
@@ -188,13 +200,19 @@ impl ProxyError {
     }
 
     /// The page the client gets for `url`: the status, the cause in plain
-    /// words (also in `X-Ferry-Error`), and the headers the status calls for.
-    pub fn response(&self, url: &str) -> Response<ProxyBody> {
-        let mut resp = error_page(self.status(), url, &self.to_string());
+    /// words (also in `X-Ferry-Error`), the headers the status calls for,
+    /// and on the pages of the proxy's own rules (refusals, a spent quota)
+    /// the operator's `contact` line.
+    pub fn response(&self, url: &str, contact: Option<&str>) -> Response<ProxyBody> {
+        let contact = contact.filter(|_| matches!(self, ProxyError::Policy(_)));
+        let mut resp = error_page(self.status(), url, &self.to_string(), contact);
         let headers = resp.headers_mut();
         match self {
             ProxyError::Internal(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            ProxyError::Policy(PolicyError::QuotaSpent { resets_in_secs, .. }) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*resets_in_secs));
             }
             ProxyError::Policy(
                 PolicyError::AuthRequired { challenge } | PolicyError::AuthBackedOff { challenge },
@@ -219,6 +237,7 @@ fn rule_kind(refusal: &Refusal) -> RuleKind {
         | Refusal::NotInNetworkAllowList { .. }
         | Refusal::LinkLocal { .. }
         | Refusal::ThisHost { .. } => RuleKind::Network,
+        Refusal::GroupDenied { .. } | Refusal::NotInGroupAllowList { .. } => RuleKind::Group,
     }
 }
 
@@ -245,6 +264,8 @@ pub enum StartupError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Acl(#[from] AclError),
+    #[error(transparent)]
+    Groups(#[from] crate::groups::group::GroupError),
     #[error(transparent)]
     Tls(#[from] TlsSetupError),
     #[error("cannot listen on {addr}: {source}")]
@@ -312,7 +333,7 @@ mod tests {
 
     #[test]
     fn responses_carry_the_cause_and_the_headers_their_status_needs() {
-        let resp = ProxyError::from(AdmissionError::TimedOut).response("http://a.test/");
+        let resp = ProxyError::from(AdmissionError::TimedOut).response("http://a.test/", None);
         assert_eq!(resp.status(), 503);
         assert_eq!(resp.headers()["retry-after"], "5");
         assert_eq!(
@@ -322,7 +343,7 @@ mod tests {
         let resp = ProxyError::from(PolicyError::AuthRequired {
             challenge: "Basic realm=\"ferry\"".into(),
         })
-        .response("http://a.test/");
+        .response("http://a.test/", None);
         assert_eq!(
             resp.headers()["proxy-authenticate"],
             "Basic realm=\"ferry\""
@@ -330,7 +351,7 @@ mod tests {
         let refused = Refusal::NotAdmin {
             client: "192.0.2.1".parse().unwrap(),
         };
-        let resp = ProxyError::from(refused).response("http://a.test/");
+        let resp = ProxyError::from(refused).response("http://a.test/", None);
         assert_eq!(resp.status(), 403);
         assert!(
             resp.headers()["x-ferry-error"]

@@ -6,22 +6,28 @@
 //!    `body`, `pages`, `headers`, `timeouts`;
 //! 2. rules and clients, without the proxy's state: `access` (the rules),
 //!    `upstream` (the origin client, fetch slots, body relay), `intercept`
-//!    (the local CA and its leaves);
+//!    (the local CA and its leaves), `cache_rules`, `groups` (groups of
+//!    clients, subscribed lists, schedules, rates, quotas);
 //! 3. `error`, which gathers the failures of the floors below;
 //! 4. `telemetry`: access log, metrics, recent activity;
 //! 5. `state`: what every request shares;
 //! 6. `phases`: policy checks, forwarding, caching, tunnels;
 //! 7. `own_pages`: the dashboard and the proxy's other pages;
+//!    `background`: the subscribed lists' refresh, the quota counts' saving;
+//!    `explain`: `ferry policy test`;
 //! 8. `exchange`: one request's whole way through the phases;
 //! 9. `listener`: sockets, connections, signals, shutdown.
 
 mod access;
+mod background;
 mod body;
 mod cache_rules;
 mod config;
 mod conn;
 mod error;
 mod exchange;
+mod explain;
+mod groups;
 mod headers;
 mod host;
 pub mod intercept;
@@ -41,6 +47,7 @@ pub use config::{
     UpstreamRoots, UserEntry,
 };
 pub use error::StartupError;
+pub use explain::{ExplainError, PolicyQuery, explain as explain_policy};
 
 /// `ferry proxy`: serves with `config` until SIGINT/SIGTERM, then drains.
 /// The caller sets up diagnostics (`tracing`) first.

@@ -108,22 +108,37 @@ img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; 
 }
 
 /// A small error page: `<title>` carries status and cause so tools (and
-/// `ferry get`) can report it without parsing the body.
-pub fn error_page(status: StatusCode, url: &str, cause: &str) -> Response<ProxyBody> {
-    let mut resp = html_response(status, error_html(status, url, cause));
+/// `ferry get`) can report it without parsing the body. Refusals carry the
+/// operator's contact line (`block_page_contact`): the reader learns who
+/// decided and whom to ask.
+pub fn error_page(
+    status: StatusCode,
+    url: &str,
+    cause: &str,
+    contact: Option<&str>,
+) -> Response<ProxyBody> {
+    let mut resp = html_response(status, error_html(status, url, cause, contact));
     if let Ok(v) = HeaderValue::from_str(&cause_header(cause)) {
         resp.headers_mut().insert("x-ferry-error", v);
     }
     resp
 }
 
-fn error_html(status: StatusCode, url: &str, cause: &str) -> String {
+fn error_html(status: StatusCode, url: &str, cause: &str, contact: Option<&str>) -> String {
     let reason = status.canonical_reason().unwrap_or("Error");
     let code = status.as_u16();
+    let contact = contact
+        .map(|c| {
+            format!(
+                "<p id=\"contact\"><strong>Questions:</strong> {}</p>\n",
+                escape(c)
+            )
+        })
+        .unwrap_or_default();
     format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{code} {reason}: {cause}</title>\
 <style>{PAGE_STYLE}</style></head><body>\n<h1>{code} {reason}</h1>\n<p>The proxy could not complete the request for \
-<code>{url}</code>.</p>\n<p><strong>Cause:</strong> {cause}</p>\n<footer>ferry proxy</footer>\n</body></html>\n",
+<code>{url}</code>.</p>\n<p><strong>Cause:</strong> {cause}</p>\n{contact}<footer>ferry proxy</footer>\n</body></html>\n",
         cause = escape(cause),
         url = escape(url),
     )
@@ -132,7 +147,7 @@ fn error_html(status: StatusCode, url: &str, cause: &str) -> String {
 /// The same page as a whole HTTP/1.1 response, for a connection refused
 /// before its request is read (so the URL is not known), closing it.
 pub fn raw_error_response(status: StatusCode, cause: &str) -> Vec<u8> {
-    let html = error_html(status, "(not read)", cause);
+    let html = error_html(status, "(not read)", cause, None);
     let mut out = format!(
         "HTTP/1.1 {} {}\r\ncontent-type: text/html; charset=utf-8\r\ncache-control: no-store\r\n\
 x-ferry-error: {}\r\nx-frame-options: DENY\r\nx-content-type-options: nosniff\r\n\
@@ -200,9 +215,24 @@ mod tests {
             StatusCode::BAD_GATEWAY,
             "http://x.invalid/<script>",
             "DNS lookup failed",
+            None,
         );
         assert_eq!(resp.status(), 502);
         assert_eq!(resp.headers()["x-ferry-error"], "DNS lookup failed");
         assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
+    }
+
+    #[test]
+    fn a_refusal_page_carries_the_contact_line_escaped() {
+        let html = error_html(
+            StatusCode::FORBIDDEN,
+            "http://games.example/",
+            "refused for the group students",
+            Some("IT desk <it@school.example>, room 12"),
+        );
+        assert!(html.contains(
+            "<p id=\"contact\"><strong>Questions:</strong> IT desk &lt;it@school.example&gt;, room 12</p>"
+        ));
+        assert!(!error_html(StatusCode::FORBIDDEN, "u", "c", None).contains("contact"));
     }
 }

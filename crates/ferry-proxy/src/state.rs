@@ -15,6 +15,10 @@ use crate::access::{Authenticator, NetworkPolicy, Rules};
 use crate::cache_rules::CacheRules;
 use crate::config::{ConfigError, ProxyConfig};
 use crate::error::StartupError;
+use crate::groups::group::Groups;
+use crate::groups::quota::QuotaBook;
+use crate::groups::rate::Rates;
+use crate::groups::subscriptions::ListSet;
 use crate::host::{OwnNames, normalize_host};
 use crate::intercept::Interception;
 use crate::intercept::ca::{self, LocalCa};
@@ -58,6 +62,16 @@ pub struct ProxyState {
     /// Set on SIGTERM/SIGINT: `/healthz` answers 503 so load balancers take
     /// this node out while it still serves (`drain_period`).
     pub draining: std::sync::atomic::AtomicBool,
+    /// The groups of clients (`[[groups]]`), swapped whole on SIGHUP.
+    pub groups: ArcSwap<Groups>,
+    /// The subscribed lists' last good copies, swapped whole on each change.
+    pub lists: ArcSwap<ListSet>,
+    /// Wakes the subscribed lists' refresh (SIGHUP).
+    pub refresh_lists: tokio::sync::Notify,
+    /// Each client's bytes today, for the groups' daily quotas.
+    pub quota: QuotaBook,
+    /// Each paced client's clocks, for the groups' rates.
+    pub rates: Rates,
 }
 
 /// A fresh random token for [`ProxyState::csrf_token`].
@@ -76,11 +90,13 @@ pub struct Prepared {
     cache_rules: CacheRules,
     upstream: Upstream,
     intercept: Option<Arc<Interception>>,
+    groups: Groups,
 }
 
 impl Prepared {
     pub fn new(config: &ProxyConfig) -> Result<Prepared, StartupError> {
         let rules = Rules::build(config)?;
+        let groups = build_groups(config)?;
         let cache_rules = CacheRules::build(config).map_err(ConfigError::Invalid)?;
         let networks = NetworkPolicy::for_this_host(
             config.deny_networks.clone(),
@@ -109,6 +125,7 @@ impl Prepared {
             cache_rules,
             upstream,
             intercept,
+            groups,
         })
     }
 }
@@ -126,7 +143,9 @@ impl ProxyState {
             cache_rules,
             upstream,
             intercept,
+            groups,
         } = prepared;
+        let quota = load_quota(&config);
         let cache = open_cache(&config);
         let admission = Admission::new(
             config.max_concurrent,
@@ -169,8 +188,23 @@ impl ProxyState {
             started,
             csrf_token: new_csrf_token(),
             draining: std::sync::atomic::AtomicBool::new(false),
+            groups: ArcSwap::from_pointee(groups),
+            lists: ArcSwap::default(),
+            refresh_lists: tokio::sync::Notify::new(),
+            quota,
+            rates: Rates::default(),
             config,
         })
+    }
+
+    /// Where the subscribed lists' last good copies are kept.
+    pub fn lists_dir(&self) -> std::path::PathBuf {
+        self.config.state_dir_or_default().join("lists")
+    }
+
+    /// Where the daily quota counts are kept.
+    pub fn quota_path(&self) -> std::path::PathBuf {
+        self.config.state_dir_or_default().join("quota.json")
     }
 
     /// Adds this proxy's `Via` entry to a message.
@@ -197,6 +231,28 @@ impl ProxyState {
             None => host == "localhost",
         })
     }
+}
+
+/// The groups of `config`, checked: a group naming a list that is not
+/// configured, or a schedule, rate or quota that cannot be read, stops the
+/// start (and a SIGHUP keeps the groups in force).
+pub fn build_groups(config: &ProxyConfig) -> Result<Groups, crate::groups::group::GroupError> {
+    let lists: Vec<String> = config.lists.iter().map(|l| l.name.clone()).collect();
+    Groups::build(&config.groups, &lists)
+}
+
+/// Today's quota counts from the state dir (when a group has a quota).
+fn load_quota(config: &ProxyConfig) -> QuotaBook {
+    if !config.groups.iter().any(|g| g.daily_quota.is_some()) {
+        return QuotaBook::default();
+    }
+    let path = config.state_dir_or_default().join("quota.json");
+    let (book, warnings) = QuotaBook::load(&path);
+    for warning in warnings {
+        tracing::warn!(%warning, "quota counts");
+        eprintln!("ferry: warning: {warning}");
+    }
+    book
 }
 
 /// Opens the cache, or explains loudly why the proxy runs without one.
@@ -270,6 +326,11 @@ impl ProxyState {
             started: Instant::now(),
             csrf_token: new_csrf_token(),
             draining: std::sync::atomic::AtomicBool::new(false),
+            groups: ArcSwap::from_pointee(build_groups(&config).unwrap()),
+            lists: ArcSwap::default(),
+            refresh_lists: tokio::sync::Notify::new(),
+            quota: QuotaBook::default(),
+            rates: Rates::default(),
             config,
         })
     }

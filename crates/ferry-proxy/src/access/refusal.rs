@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Why a request was refused; shown on the refusal page and in logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +42,18 @@ pub enum Refusal {
     ThisHost {
         addr: IpAddr,
     },
+    /// A group's deny rule or subscribed list.
+    GroupDenied {
+        group: Arc<str>,
+        host: String,
+        pattern: String,
+        origin: String,
+    },
+    /// The group has an allow list and the host is not on it.
+    NotInGroupAllowList {
+        group: Arc<str>,
+        host: String,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -75,6 +88,18 @@ impl fmt::Display for Refusal {
                 f,
                 "{addr} is the proxy's own host: only clients on that host may reach it (allow-network opens it)"
             ),
+            Refusal::GroupDenied {
+                group,
+                host,
+                pattern,
+                origin,
+            } => write!(
+                f,
+                "{host} matches \"{pattern}\" ({origin}), refused for the group {group}"
+            ),
+            Refusal::NotInGroupAllowList { group, host } => {
+                write!(f, "{host} is not on the allow list of the group {group}")
+            }
             Refusal::PortNotAllowed { port } => {
                 write!(f, "CONNECT to port {port} is not allowed (connect-port)")
             }

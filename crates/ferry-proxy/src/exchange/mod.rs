@@ -34,6 +34,8 @@ use crate::body::ProxyBody;
 use crate::config::LogFormat;
 use crate::conn::{ConnInfo, RequestHandler};
 use crate::error::{ProxyError, RequestError};
+use crate::groups::group::Group;
+use crate::groups::rate::Meter;
 use crate::host::normalize_host;
 use crate::outcome::record::{target_text, version_str};
 use crate::outcome::{AccessRecord, BypassReason, CacheOutcome, Failure, RequestKind};
@@ -87,6 +89,12 @@ pub struct Exchange {
     pub kind: RequestKind,
     /// What failed, if the request failed.
     pub error: Option<Failure>,
+    /// The client's group, if it is in one (its rules replace the top-level
+    /// destination rules).
+    pub group: Option<Arc<Group>>,
+    /// What the client's bytes are paced by and counted against (its
+    /// group's rate and quota); idle for everyone else.
+    pub meter: Meter,
     /// `User-Agent` and `Referer`, kept only when the log has room for them.
     pub user_agent: Option<String>,
     pub referer: Option<String>,
@@ -146,6 +154,8 @@ impl Exchange {
             rule: None,
             kind: RequestKind::Origin,
             error: None,
+            group: None,
+            meter: Meter::default(),
             user_agent: header_text(http::header::USER_AGENT),
             referer: header_text(http::header::REFERER),
             time: SystemTime::now(),
@@ -171,6 +181,14 @@ impl Exchange {
             self.user = policy::authenticate(state, req.headers(), self.client.ip()).await?;
         }
         let route = route?;
+        if route != Route::Own {
+            // The proxy's own pages stay open to a client whose quota is
+            // spent: the dashboard is where it can see why.
+            self.group = policy::group_of(state, self.client.ip(), self.user.as_deref());
+            if let Some(group) = &self.group {
+                self.meter = policy::meter(state, group, self.client.ip(), self.user.as_deref())?;
+            }
+        }
         if conn.health_checks_only && !(route == Route::Own && is_health_check(&req)) {
             return Err(Refusal::ClientNotAllowed {
                 client: self.client.ip(),
@@ -191,19 +209,19 @@ impl Exchange {
                 Err(RequestError::NestedConnect.into())
             }
             Route::Tunnel { host, port } if self.intercepts(state, &host) => {
-                policy::check_tunnel(state, &host, port)?;
+                policy::check_tunnel(state, self.group.as_deref(), &host, port)?;
                 let local = is_local_client(self.client.ip());
                 state.upstream.check_reachable(&host, port, local).await?;
                 let intercept = tunnel::Intercept::reserve(state, &host, port, self.user.clone())?;
                 Ok(Reply::Intercept(Box::new((intercept, req))))
             }
             Route::Tunnel { host, port } => {
-                policy::check_tunnel(state, &host, port)?;
+                policy::check_tunnel(state, self.group.as_deref(), &host, port)?;
                 let open = Box::pin(tunnel::open(state, self.client.ip(), &host, port)).await?;
                 Ok(Reply::Tunnel(Box::new((open, req))))
             }
             Route::Origin { host } => {
-                policy::check_destination(state, &host)?;
+                policy::check_destination(state, self.group.as_deref(), &host)?;
                 self.forward(state, req, &host).await.map(Reply::Response)
             }
         }
@@ -257,7 +275,15 @@ impl Exchange {
         let Some((cache, key)) = cached else {
             // The uncached path is boxed like the cache's miss path (see
             // `caching::answer`).
-            return Box::pin(caching::forward_uncached(state, client, req, host, None)).await;
+            return Box::pin(caching::forward_uncached(
+                state,
+                client,
+                req,
+                host,
+                None,
+                &self.meter,
+            ))
+            .await;
         };
         let key = &*self.key.insert(key);
         // A GET or HEAD with a body is not answered from the cache, nor
@@ -296,6 +322,7 @@ impl Exchange {
             req,
             host,
             Some((cache, key)),
+            &self.meter,
         ))
         .await
     }
@@ -313,8 +340,9 @@ impl Exchange {
             Ok(Reply::Tunnel(tunnel)) => {
                 let (open, req) = *tunnel;
                 let started = self.started;
+                let meter = std::mem::take(&mut self.meter);
                 let record = self.into_record(200);
-                return tunnel::start(state, open, req, record, started);
+                return tunnel::start(state, open, req, record, started, meter);
             }
             Ok(Reply::Intercept(intercept)) => {
                 let (intercept, req) = *intercept;
@@ -334,7 +362,7 @@ impl Exchange {
                 if matches!(error, ProxyError::Policy(_)) {
                     self.outcome = CacheOutcome::Refused;
                 }
-                error.response(&self.target)
+                error.response(&self.target, state.config.block_page_contact.as_deref())
             }
         };
         self.outcome.apply(
@@ -343,8 +371,12 @@ impl Exchange {
             self.rule.as_deref(),
         );
         let started = self.started;
+        let meter = std::mem::take(&mut self.meter);
         let record = self.into_record(resp.status().as_u16());
         let (log, metrics) = (state.log.clone(), state.metrics.clone());
+        if !meter.is_idle() {
+            resp = resp.map(|body| meter.downloading(body).boxed_unsync());
+        }
         resp.map(|body| Logged::new(body, record, started, log, metrics).boxed_unsync())
     }
 
@@ -366,6 +398,7 @@ impl Exchange {
             user_agent: self.user_agent,
             referer: self.referer,
             rule: self.rule,
+            group: self.group.map(|g| g.name.clone()),
         }
     }
 }

@@ -26,9 +26,10 @@ use tokio_util::task::TaskTracker;
 use self::caps::ConnectionCaps;
 use self::gate::Gate;
 use crate::access::Rules;
+use crate::background;
 use crate::config::ProxyConfig;
 use crate::error::StartupError;
-use crate::state::{Prepared, ProxyState};
+use crate::state::{Prepared, ProxyState, build_groups};
 
 /// Runs the proxy with `config` until SIGINT/SIGTERM, then drains: binds
 /// every listen address, builds the shared state, accepts, reloads the
@@ -53,6 +54,15 @@ pub async fn serve_until_stopped(config: ProxyConfig) -> Result<(), StartupError
     if !state.cache_rules.is_empty() {
         eprintln!("ferry: {} cache rules in force", state.cache_rules.len());
     }
+    let groups = state.groups.load().iter().count();
+    if groups > 0 || !state.config.lists.is_empty() {
+        eprintln!(
+            "ferry: {groups} groups, {} subscribed lists",
+            state.config.lists.len()
+        );
+    }
+    background::subscriptions::start(&state);
+    background::quota_saver::start(&state);
 
     if let Some(cache) = state.cache.clone() {
         // Picks up `ferry cache purge/clear` run while the proxy is up.
@@ -147,6 +157,7 @@ pub async fn serve_until_stopped(config: ProxyConfig) -> Result<(), StartupError
             "connections still open after the shutdown timeout; closing them"
         );
     }
+    background::quota_saver::save(&state).await;
     Ok(())
 }
 
@@ -164,7 +175,17 @@ fn dashboard_addr(addr: SocketAddr) -> SocketAddr {
     }
 }
 
+/// SIGHUP: the list files and the groups are read again (a mistake keeps
+/// what is in force), and the subscribed lists are fetched now.
 fn reload_rules(state: &ProxyState) {
+    match build_groups(&state.config) {
+        Ok(groups) => state.groups.store(Arc::new(groups)),
+        Err(e) => {
+            tracing::error!(error = %e, "SIGHUP: groups not reloaded; keeping the previous ones");
+            eprintln!("ferry: groups not reloaded, keeping the previous ones: {e}");
+        }
+    }
+    state.refresh_lists.notify_waiters();
     match Rules::build(&state.config) {
         Ok(rules) => {
             tracing::info!(

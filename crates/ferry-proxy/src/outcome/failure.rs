@@ -59,16 +59,22 @@ pub enum RuleKind {
     Auth,
     /// A request that already passed through this proxy.
     Loop,
+    /// A group's own domain rules or subscribed lists.
+    Group,
+    /// A group's daily quota, spent.
+    Quota,
 }
 
 impl RuleKind {
-    pub const ALL: [RuleKind; 6] = [
+    pub const ALL: [RuleKind; 8] = [
         RuleKind::Client,
         RuleKind::Domain,
         RuleKind::Network,
         RuleKind::Port,
         RuleKind::Auth,
         RuleKind::Loop,
+        RuleKind::Group,
+        RuleKind::Quota,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,6 +85,8 @@ impl RuleKind {
             RuleKind::Port => "port",
             RuleKind::Auth => "auth",
             RuleKind::Loop => "loop",
+            RuleKind::Group => "group",
+            RuleKind::Quota => "quota",
         }
     }
 

@@ -39,6 +39,8 @@ pub struct AccessRecord {
     pub referer: Option<String>,
     /// The operator's cache rule that decided the freshness, if one did.
     pub rule: Option<std::sync::Arc<str>>,
+    /// The client's group (`[[groups]]`), if it is in one.
+    pub group: Option<std::sync::Arc<str>>,
 }
 
 /// The text of a request target as the client sent it, without any

@@ -9,7 +9,7 @@ use http::{Response, StatusCode};
 
 use super::api::Stats;
 use super::parts::bytes_text;
-use super::{browser, charts};
+use super::{browser, charts, groups};
 use crate::body::ProxyBody;
 use crate::pages::{escape, html_response};
 use crate::state::ProxyState;
@@ -46,6 +46,7 @@ point browsers at <a href=\"/proxy.pac\">/proxy.pac</a> or <code>curl -x</code> 
     );
     if admin {
         detail_tables(&mut html, state, &stats);
+        groups::tables(&mut html, state);
     } else {
         html.push_str(
             "<p class=\"note\">Requests, hosts, clients and the cache's contents are shown to \

@@ -14,6 +14,7 @@ pub mod browser;
 pub mod ca_page;
 pub mod charts;
 pub mod dashboard;
+pub mod groups;
 pub mod parts;
 
 use std::net::IpAddr;

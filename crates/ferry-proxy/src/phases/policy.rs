@@ -3,11 +3,19 @@
 //! refusing with a [`PolicyError`] that names the rule. The rules
 //! themselves are plain data in `crate::access`.
 
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytesize::ByteSize;
 use http::HeaderMap;
 use http::header;
 
 use crate::access::AuthOutcome;
 use crate::error::{InternalError, PolicyError, ProxyError};
+use crate::groups::group::Group;
+use crate::groups::quota;
+use crate::groups::rate::Meter;
+use crate::groups::schedule::LocalMoment;
 use crate::headers::via_has_pseudonym;
 use crate::state::ProxyState;
 
@@ -49,12 +57,80 @@ pub async fn authenticate(
     }
 }
 
-/// The destination rules (deny wins over allow) for an origin's host.
-pub fn check_destination(state: &ProxyState, host: &str) -> Result<(), PolicyError> {
-    state
-        .rules
-        .load()
-        .check_destination(host)
+/// The group a client is in (its user's group first), if groups are
+/// configured and one names it.
+pub fn group_of(state: &ProxyState, client: IpAddr, user: Option<&str>) -> Option<Arc<Group>> {
+    let groups = state.groups.load();
+    if groups.is_empty() {
+        return None;
+    }
+    groups.group_for(client, user).cloned()
+}
+
+/// What a group member's bytes are paced by and counted against; refuses
+/// when the client's daily quota is spent. A client is its user, when
+/// signed in, else its address.
+pub fn meter(
+    state: &ProxyState,
+    group: &Group,
+    client: IpAddr,
+    user: Option<&str>,
+) -> Result<Meter, PolicyError> {
+    if group.rate.is_none() && group.daily_quota.is_none() {
+        return Ok(Meter::default());
+    }
+    let key = quota::client_key(client, user);
+    let counter = match group.daily_quota {
+        Some(limit) => {
+            let counter = state.quota.counter(&key);
+            if counter.load(std::sync::atomic::Ordering::Relaxed) >= limit {
+                let (wait, at) = quota::resets();
+                return Err(PolicyError::QuotaSpent {
+                    group: group.name.clone(),
+                    quota: ByteSize(limit).display().si().to_string(),
+                    resets: at,
+                    resets_in_secs: wait.as_secs().max(1),
+                });
+            }
+            Some(counter)
+        }
+        None => None,
+    };
+    Ok(Meter {
+        pacers: group.rate.map(|bps| state.rates.pacers(&key, bps)),
+        counter,
+    })
+}
+
+/// The destination rules for an origin's host: the client's group's rules
+/// if it is in one, else the top-level ones (deny wins over allow).
+pub fn check_destination(
+    state: &ProxyState,
+    group: Option<&Group>,
+    host: &str,
+) -> Result<(), PolicyError> {
+    match group {
+        Some(group) => check_group_destination(state, group, host),
+        None => state
+            .rules
+            .load()
+            .check_destination(host)
+            .map_err(PolicyError::Refused),
+    }
+}
+
+fn check_group_destination(
+    state: &ProxyState,
+    group: &Group,
+    host: &str,
+) -> Result<(), PolicyError> {
+    // The clock is read only for a group with a schedule.
+    let at = match group.schedule {
+        Some(_) => LocalMoment::now(),
+        None => LocalMoment::ALWAYS,
+    };
+    group
+        .check_destination(host, &state.lists.load(), at)
         .map_err(PolicyError::Refused)
 }
 
@@ -68,10 +144,16 @@ pub fn check_admin(state: &ProxyState, client: std::net::IpAddr) -> Result<(), P
 }
 
 /// A tunnel must go to an allowed port of an allowed destination.
-pub fn check_tunnel(state: &ProxyState, host: &str, port: u16) -> Result<(), PolicyError> {
-    let rules = state.rules.load();
-    rules
+pub fn check_tunnel(
+    state: &ProxyState,
+    group: Option<&Group>,
+    host: &str,
+    port: u16,
+) -> Result<(), PolicyError> {
+    state
+        .rules
+        .load()
         .check_connect_port(port)
-        .and_then(|()| rules.check_destination(host))
-        .map_err(PolicyError::Refused)
+        .map_err(PolicyError::Refused)?;
+    check_destination(state, group, host)
 }

@@ -19,6 +19,7 @@ use crate::access::is_local_client;
 use crate::body::{ProxyBody, empty};
 use crate::conn::RequestHandler;
 use crate::error::{InternalError, ProxyError};
+use crate::groups::rate::Meter;
 use crate::outcome::AccessRecord;
 use crate::state::ProxyState;
 use crate::telemetry::access_log::log_finished;
@@ -60,6 +61,7 @@ pub fn start(
     req: Request<Incoming>,
     record: AccessRecord,
     started: Instant,
+    meter: Meter,
 ) -> Response<ProxyBody> {
     let OpenTunnel { permit, upstream } = open;
     let idle_limit = state.config.tunnel_idle_timeout();
@@ -72,7 +74,8 @@ pub fn start(
         started,
         move |client| async move {
             let watch = IdleWatch::new();
-            let mut client = watch.track(client);
+            // Its group's rate and quota, if the client has them.
+            let mut client = watch.track(meter.stream(client));
             let mut origin = watch.track(upstream);
             tokio::select! {
                 copied = tokio::io::copy_bidirectional(&mut client, &mut origin) => match copied {

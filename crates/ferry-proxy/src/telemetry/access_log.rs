@@ -197,6 +197,7 @@ mod tests {
             user_agent: None,
             referer: None,
             rule: None,
+            group: None,
         }
     }
 

@@ -480,6 +480,7 @@ mod tests {
             user_agent: None,
             referer: None,
             rule: None,
+            group: None,
         }
     }
 

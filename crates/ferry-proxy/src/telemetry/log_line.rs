@@ -59,6 +59,7 @@ pub fn write_line(
                 "user_agent": record.user_agent,
                 "referer": record.referer,
                 "rule": record.rule.as_deref(),
+                "group": record.group.as_deref(),
             });
             let start = out.len();
             let _ = write!(out, "{value}");
@@ -205,6 +206,7 @@ mod tests {
             user_agent: None,
             referer: None,
             rule: None,
+            group: None,
         }
     }
 

@@ -61,6 +61,21 @@ pub struct Metrics {
     pub tunnels_intercepted: Counter,
     pub intercept_refused: Counter,
     pub intercept_auto_passthrough: Counter,
+    /// By group and `result` (`served` or `blocked`); made when a group's
+    /// first request ends (groups change on SIGHUP), read by the dashboard.
+    group_requests: Family<GroupLabels2, Counter>,
+    group_bytes: Family<GroupLabels, Counter>,
+}
+
+type GroupLabels = [(&'static str, Arc<str>); 1];
+type GroupLabels2 = [(&'static str, Arc<str>); 2];
+
+/// One group's counts since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupCounts {
+    pub requests: u64,
+    pub blocked: u64,
+    pub bytes: u64,
 }
 
 /// Live state read at each scrape.
@@ -193,8 +208,22 @@ impl Metrics {
             "ferry_intercept_auto_passthrough",
             "Tunnels passed through because their client had refused the proxy's certificate for that site.",
         );
+        let group_requests = Family::<GroupLabels2, Counter>::default();
+        registry.register(
+            "ferry_group_requests",
+            "Requests of the clients in each group, served or blocked.",
+            group_requests.clone(),
+        );
+        let group_bytes = Family::<GroupLabels, Counter>::default();
+        registry.register(
+            "ferry_group_sent_bytes",
+            "Body bytes sent to the clients in each group.",
+            group_bytes.clone(),
+        );
         registry.register_collector(Box::new(state));
         Metrics {
+            group_requests,
+            group_bytes,
             registry,
             requests,
             durations,
@@ -232,6 +261,16 @@ impl Metrics {
             h.observe_us(r.duration_us);
         }
         self.sent_bytes.inc_by(r.bytes);
+        if let Some(group) = &r.group {
+            let blocked = matches!(r.error, Some(Failure::Policy(_)));
+            let result: Arc<str> = Arc::from(if blocked { "blocked" } else { "served" });
+            self.group_requests
+                .get_or_create(&[("group", group.clone()), ("result", result)])
+                .inc();
+            self.group_bytes
+                .get_or_create(&[("group", group.clone())])
+                .inc_by(r.bytes);
+        }
         if let Some(c) = outcome
             .byte_source()
             .and_then(|s| self.response_bytes.get(s.index()))
@@ -249,6 +288,24 @@ impl Metrics {
         };
         if let Some(c) = by_kind {
             c.inc();
+        }
+    }
+
+    /// What the clients of `group` did since start.
+    pub fn group_counts(&self, group: &Arc<str>) -> GroupCounts {
+        let requests = |result: &str| {
+            self.group_requests
+                .get_or_create(&[("group", group.clone()), ("result", Arc::from(result))])
+                .get()
+        };
+        let blocked = requests("blocked");
+        GroupCounts {
+            requests: requests("served") + blocked,
+            blocked,
+            bytes: self
+                .group_bytes
+                .get_or_create(&[("group", group.clone())])
+                .get(),
         }
     }
 
@@ -468,6 +525,7 @@ mod tests {
             user_agent: None,
             referer: None,
             rule: None,
+            group: None,
         }
     }
 

@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use super::store_sink::{StoreSink, relay_storing};
 use crate::body::{ProxyBody, watch_client_body};
 use crate::error::{ProxyError, RequestError};
+use crate::groups::rate::Meter;
 use crate::phases::forward::{self, Fetched};
 use crate::state::ProxyState;
 
@@ -28,6 +29,7 @@ pub async fn forward_uncached(
     req: Request<Incoming>,
     host: &str,
     cache: Option<(&Cache, &CacheKey)>,
+    upload: &Meter,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let (parts, body) = req.into_parts();
     // Kept for invalidation: a successful unsafe request makes stored copies stale.
@@ -45,7 +47,11 @@ pub async fn forward_uncached(
         get.headers = parts.headers.clone();
         get
     });
-    let (body, client_fault) = watch_client_body(body);
+    let (body, client_fault) = if upload.is_idle() {
+        watch_client_body(body)
+    } else {
+        watch_client_body(upload.uploading(body))
+    };
     let fetched = match forward::fetch(state, client, parts, body).await {
         Ok(fetched) => fetched,
         // The client's own body broke the exchange: its fault, not the origin's.
