@@ -673,7 +673,11 @@ async fn a_stored_part_answers_the_ranges_inside_it_and_nothing_else() {
     assert_eq!(inner.header("x-cache"), Some("HIT"));
     assert_eq!(inner.header("content-range"), Some("bytes 15-20/4096"));
     assert_eq!(&inner.body[..], &pattern_bytes(15, 6)[..]);
-    assert_eq!(origin.count("/p"), asked, "the inner range came from the part");
+    assert_eq!(
+        origin.count("/p"),
+        asked,
+        "the inner range came from the part"
+    );
     // Open-ended past the stored part: the origin is asked.
     let wider = client.get_with(&url, &[("range", "bytes=25-")]).await;
     assert_eq!(wider.header("x-cache"), Some("MISS"));
