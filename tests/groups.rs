@@ -401,7 +401,7 @@ async fn a_spent_quota_refuses_that_client_only_and_survives_a_restart() {
     let mut proxy = proxy;
     proxy.signal(15);
     assert!(proxy.wait_exit(Duration::from_secs(20)).is_some());
-    let saved = std::fs::read_to_string(dir.path().join("quota.json")).unwrap();
+    let saved = std::fs::read_to_string(dir.path().join("quota.txt")).unwrap();
     assert!(saved.contains("127.0.0.4"), "{saved}");
     let restarted = start(&config, dir.path());
     let again = ProxyClient::new(restarted.addr())
@@ -412,7 +412,7 @@ async fn a_spent_quota_refuses_that_client_only_and_survives_a_restart() {
 
     // A corrupt quota file is set aside with a warning, not a failed start.
     drop(restarted);
-    std::fs::write(dir.path().join("quota.json"), b"\x00garbage{").unwrap();
+    std::fs::write(dir.path().join("quota.txt"), b"\x00garbage{").unwrap();
     let fresh = start(&config, dir.path());
     assert!(
         fresh.stderr().contains("not a quota file"),
@@ -638,6 +638,29 @@ async fn sighup_with_a_broken_group_keeps_the_groups_in_force() {
         proxy.stderr()
     );
     wait_status(&proxy, "127.0.0.2", "http://chat.test/", 403).await;
+
+    // The config file's groups are read again too: a new deny pattern takes
+    // effect, and a schedule that cannot be read keeps the groups in force,
+    // with the reason.
+    let group = |extra: &str| {
+        format!(
+            "[[groups]]\nname = \"g\"\nclients = [\"127.0.0.2/32\"]\ndeny = [\"video.test\"]\n{extra}"
+        )
+    };
+    std::fs::write(&config, group("")).unwrap();
+    proxy.signal(1);
+    wait_status(&proxy, "127.0.0.2", "http://video.test/", 403).await;
+    std::fs::write(&config, group("schedule = \"Mon-Fry 08:00-15:00\"\n")).unwrap();
+    let before = proxy.stderr().matches("groups not reloaded").count();
+    proxy.signal(1);
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            proxy.stderr().matches("groups not reloaded").count() > before
+        })
+        .await
+    );
+    assert!(proxy.stderr().contains("Fry"), "{}", proxy.stderr());
+    wait_status(&proxy, "127.0.0.2", "http://video.test/", 403).await;
     drop(lists);
 }
 

@@ -342,6 +342,10 @@ pub struct ProxyConfig {
     /// Where the proxy keeps its state (subscribed lists' last good copies,
     /// quota counts); `None`: the platform data dir (`~/.local/share/ferry`).
     pub state_dir: Option<PathBuf>,
+    /// The file this configuration was read from, if any: SIGHUP reads
+    /// its `[[groups]]` again.
+    #[serde(skip)]
+    pub config_file: Option<PathBuf>,
     /// Presets that know the package ecosystems (`packages` for all).
     pub cache_presets: Vec<String>,
     /// How long the presets keep index files (which change) fresh when the
@@ -405,6 +409,7 @@ impl Default for ProxyConfig {
             max_list_size: ByteSize::mib(64),
             block_page_contact: None,
             state_dir: None,
+            config_file: None,
             preset_index_fresh: "1m".into(),
             ca_dir: None,
             intercept_tls: false,
@@ -427,10 +432,12 @@ impl ProxyConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+        let mut config = Self::from_toml(&text).map_err(|message| ConfigError::Parse {
             path: path.to_path_buf(),
             message,
-        })
+        })?;
+        config.config_file = Some(path.to_path_buf());
+        Ok(config)
     }
 
     pub fn from_toml(text: &str) -> Result<ProxyConfig, String> {
@@ -476,18 +483,7 @@ impl ProxyConfig {
                 )));
             }
         }
-        for group in &self.groups {
-            if let Some(user) = group
-                .users
-                .iter()
-                .find(|u| !self.users.iter().any(|known| &known.name == *u))
-            {
-                return Err(ConfigError::Invalid(format!(
-                    "group {:?} names the user {user:?}, who is not a proxy user ([[users]] or --auth-user)",
-                    group.name
-                )));
-            }
-        }
+        self.check_group_users(&self.groups)?;
         for user in &self.users {
             if user.name.is_empty() || user.name.contains(':') {
                 return invalid("user names must be non-empty and contain no ':'");
@@ -496,6 +492,24 @@ impl ProxyConfig {
                 return Err(ConfigError::Invalid(format!(
                     "password hash of user {:?} is not an argon2 PHC string (make one with `ferry hash-password`)",
                     user.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every user a group names is a proxy user (a typo would otherwise
+    /// leave that user in no group, silently).
+    pub fn check_group_users(&self, groups: &[GroupConfig]) -> Result<(), ConfigError> {
+        for group in groups {
+            if let Some(user) = group
+                .users
+                .iter()
+                .find(|u| !self.users.iter().any(|known| &known.name == *u))
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "group {:?} names the user {user:?}, who is not a proxy user ([[users]] or --auth-user)",
+                    group.name
                 )));
             }
         }

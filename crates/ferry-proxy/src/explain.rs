@@ -151,7 +151,7 @@ pub fn explain(config: &ProxyConfig, q: &PolicyQuery) -> Result<(String, bool), 
         let _ = writeln!(out, "transfers paced to {}/s for this client", human(rate));
     }
     if let Some(quota) = group.daily_quota {
-        let book = QuotaBook::peek(&config.state_dir_or_default().join("quota.json"));
+        let book = QuotaBook::peek(&config.state_dir_or_default().join("quota.txt"));
         let used = book.used(&client_key(q.client, user));
         let spent = used >= quota;
         let _ = writeln!(

@@ -204,7 +204,7 @@ impl ProxyState {
 
     /// Where the daily quota counts are kept.
     pub fn quota_path(&self) -> std::path::PathBuf {
-        self.config.state_dir_or_default().join("quota.json")
+        self.config.state_dir_or_default().join("quota.txt")
     }
 
     /// Adds this proxy's `Via` entry to a message.
@@ -241,12 +241,31 @@ pub fn build_groups(config: &ProxyConfig) -> Result<Groups, crate::groups::group
     Groups::build(&config.groups, &lists)
 }
 
+/// The groups as the config file says now (SIGHUP): its `[[groups]]` read
+/// again and checked against the users and lists the proxy runs with; the
+/// groups of the configuration it started with when it has no file.
+pub fn reread_groups(config: &ProxyConfig) -> Result<Groups, String> {
+    let groups = match &config.config_file {
+        Some(path) => {
+            ProxyConfig::from_file(path)
+                .map_err(|e| e.to_string())?
+                .groups
+        }
+        None => config.groups.clone(),
+    };
+    config
+        .check_group_users(&groups)
+        .map_err(|e| e.to_string())?;
+    let lists: Vec<String> = config.lists.iter().map(|l| l.name.clone()).collect();
+    Groups::build(&groups, &lists).map_err(|e| e.to_string())
+}
+
 /// Today's quota counts from the state dir (when a group has a quota).
 fn load_quota(config: &ProxyConfig) -> QuotaBook {
     if !config.groups.iter().any(|g| g.daily_quota.is_some()) {
         return QuotaBook::default();
     }
-    let path = config.state_dir_or_default().join("quota.json");
+    let path = config.state_dir_or_default().join("quota.txt");
     let (book, warnings) = QuotaBook::load(&path);
     for warning in warnings {
         tracing::warn!(%warning, "quota counts");

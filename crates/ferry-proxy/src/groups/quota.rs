@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use jiff::Zoned;
 use jiff::civil::Date;
-use serde::{Deserialize, Serialize};
 
 use crate::host::canonical_ip;
 
@@ -43,13 +42,6 @@ pub struct QuotaBook {
 struct Day {
     date: Date,
     clients: HashMap<String, Counter>,
-}
-
-/// The file's form.
-#[derive(Serialize, Deserialize)]
-struct Saved {
-    day: String,
-    clients: HashMap<String, u64>,
 }
 
 impl Default for QuotaBook {
@@ -79,29 +71,28 @@ impl QuotaBook {
     fn read(path: &Path, set_aside_corrupt: bool) -> (QuotaBook, Vec<String>) {
         let book = QuotaBook::default();
         let mut warnings = Vec::new();
-        let text = match std::fs::read(path) {
-            Ok(text) => text,
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (book, warnings),
             Err(e) => {
                 warnings.push(format!("cannot read {}: {e}", path.display()));
                 return (book, warnings);
             }
         };
-        match serde_json::from_slice::<Saved>(&text) {
-            Ok(saved) => {
-                let mut day = book.lock();
-                if saved.day == day.date.to_string() {
-                    for (client, used) in saved.clients.into_iter().take(MAX_CLIENTS) {
-                        day.clients.insert(client, Arc::new(AtomicU64::new(used)));
-                    }
-                }
-            }
-            Err(_) if !set_aside_corrupt => {}
-            Err(e) => {
+        let text = String::from_utf8_lossy(&bytes);
+        let mut lines = text
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'));
+        let saved_day = lines
+            .next()
+            .and_then(|l| l.strip_prefix("day "))
+            .map(str::trim);
+        let Some(saved_day) = saved_day else {
+            if set_aside_corrupt {
                 let aside = path.with_extension("corrupt");
                 let moved = std::fs::rename(path, &aside);
                 warnings.push(format!(
-                    "{} is not a quota file ({e}); {}, counting from zero",
+                    "{} is not a quota file (no `day` line); {}, counting from zero",
                     path.display(),
                     match moved {
                         Ok(()) => format!("moved to {}", aside.display()),
@@ -109,30 +100,55 @@ impl QuotaBook {
                     }
                 ));
             }
+            return (book, warnings);
+        };
+        let mut day = book.lock();
+        if saved_day != day.date.to_string() {
+            drop(day);
+            return (book, warnings);
+        }
+        // One damaged line costs that client's count, not everyone's.
+        let mut damaged = 0usize;
+        for line in lines {
+            let count = line
+                .rsplit_once(' ')
+                .and_then(|(client, used)| Some((client, used.trim().parse::<u64>().ok()?)));
+            match count {
+                Some((client, used)) if !client.is_empty() && day.clients.len() < MAX_CLIENTS => {
+                    day.clients
+                        .insert(client.to_string(), Arc::new(AtomicU64::new(used)));
+                }
+                Some(_) => {}
+                None => damaged += 1,
+            }
+        }
+        drop(day);
+        if damaged > 0 {
+            warnings.push(format!(
+                "{}: {damaged} damaged lines skipped; the other clients' counts are kept",
+                path.display()
+            ));
         }
         (book, warnings)
     }
 
-    /// Writes today's counts to `path` (whole or not at all).
+    /// Writes today's counts to `path` (whole or not at all): a `day` line,
+    /// then one `CLIENT BYTES` line per client.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let saved = {
+        let mut text = String::from("# ferry: bytes each client moved today\n");
+        {
             let day = self.lock();
-            Saved {
-                day: day.date.to_string(),
-                clients: day
-                    .clients
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed)))
-                    .collect(),
+            text.push_str(&format!("day {}\n", day.date));
+            for (client, used) in &day.clients {
+                text.push_str(&format!("{client} {}\n", used.load(Ordering::Relaxed)));
             }
-        };
+        }
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let json = serde_json::to_vec(&saved).map_err(std::io::Error::other)?;
         let tmp = path.with_extension("tmp");
         let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&json)?;
+        file.write_all(text.as_bytes())?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
     }
@@ -227,7 +243,7 @@ mod tests {
     #[test]
     fn counts_survive_a_save_and_load() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("quota.json");
+        let path = dir.path().join("quota.txt");
         let book = QuotaBook::default();
         book.counter("10.1.2.3").fetch_add(1500, Ordering::Relaxed);
         book.counter("10.1.2.3").fetch_add(500, Ordering::Relaxed);
@@ -243,8 +259,8 @@ mod tests {
     #[test]
     fn another_days_counts_and_corrupt_files_start_from_zero() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("quota.json");
-        std::fs::write(&path, r#"{"day":"2001-01-01","clients":{"10.1.2.3":99}}"#).unwrap();
+        let path = dir.path().join("quota.txt");
+        std::fs::write(&path, "day 2001-01-01\n10.1.2.3 99\n").unwrap();
         let (book, warnings) = QuotaBook::load(&path);
         assert!(warnings.is_empty());
         assert_eq!(book.used("10.1.2.3"), 0);
@@ -258,6 +274,24 @@ mod tests {
 
         let (_, warnings) = QuotaBook::load(&dir.path().join("absent.json"));
         assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn a_damaged_line_loses_only_its_own_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("quota.txt");
+        let today = today();
+        std::fs::write(
+            &path,
+            format!("day {today}\n10.1.2.3 500\n10.1.2.4 \x00garbage\nuser:bob smith 70\n"),
+        )
+        .unwrap();
+        let (book, warnings) = QuotaBook::load(&path);
+        assert_eq!(book.used("10.1.2.3"), 500);
+        assert_eq!(book.used("user:bob smith"), 70);
+        assert_eq!(book.used("10.1.2.4"), 0);
+        assert!(warnings[0].contains("1 damaged lines"), "{warnings:?}");
+        assert!(path.exists());
     }
 
     #[test]

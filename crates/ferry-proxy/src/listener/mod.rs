@@ -29,7 +29,7 @@ use crate::access::Rules;
 use crate::background;
 use crate::config::ProxyConfig;
 use crate::error::StartupError;
-use crate::state::{Prepared, ProxyState, build_groups};
+use crate::state::{Prepared, ProxyState, reread_groups};
 
 /// Runs the proxy with `config` until SIGINT/SIGTERM, then drains: binds
 /// every listen address, builds the shared state, accepts, reloads the
@@ -175,11 +175,18 @@ fn dashboard_addr(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-/// SIGHUP: the list files and the groups are read again (a mistake keeps
-/// what is in force), and the subscribed lists are fetched now.
+/// SIGHUP: the list files and the config file's groups are read again (a
+/// mistake keeps what is in force), and the subscribed lists are fetched
+/// now.
 fn reload_rules(state: &ProxyState) {
-    match build_groups(&state.config) {
-        Ok(groups) => state.groups.store(Arc::new(groups)),
+    match reread_groups(&state.config) {
+        Ok(groups) => {
+            let count = groups.iter().count();
+            state.groups.store(Arc::new(groups));
+            if count > 0 {
+                eprintln!("ferry: {count} groups reloaded");
+            }
+        }
         Err(e) => {
             tracing::error!(error = %e, "SIGHUP: groups not reloaded; keeping the previous ones");
             eprintln!("ferry: groups not reloaded, keeping the previous ones: {e}");
