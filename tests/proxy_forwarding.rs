@@ -153,3 +153,79 @@ async fn connect_tunnels_reach_allowed_ports_only() {
             .contains(&format!("CONNECT to port {port} is not allowed"))
     );
 }
+
+/// Origins close idle connections on their own clock (Node and Apache after
+/// 5 s), and one can close just as the proxy reuses the connection. An
+/// idempotent request with a small body is then sent once more on a new
+/// connection; a POST, or a body too large to hold, is not repeated: it
+/// could have had its effect, and the client hears of the failure.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idempotent_request_is_repeated_when_its_pooled_connection_was_closed() {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    // Each connection answers its first request and resets on its second.
+    let seen: Mutex<HashMap<usize, usize>> = Mutex::default();
+    let origin = RawOrigin::start(move |req| {
+        let mut seen = seen.lock().unwrap();
+        let n = seen.entry(req.conn).or_default();
+        *n += 1;
+        if *n == 1 {
+            RawReply::ok(format!("{} {}", req.method(), req.body.len()))
+        } else {
+            RawReply::hang_up()
+        }
+    })
+    .await;
+    let proxy = proxy(&["--no-cache"]);
+    let client = ProxyClient::new(proxy.addr());
+    let settle = std::time::Duration::from_millis(200);
+
+    // A connection in the pool, then a PUT that meets its reset.
+    assert_eq!(client.get(&origin.url("/warm")).await.status, 200);
+    tokio::time::sleep(settle).await;
+    let put = client
+        .send(Method::PUT, &origin.url("/doc"), &[], "config")
+        .await;
+    assert_eq!(put.status, 200, "{}", put.text());
+    assert_eq!(put.text(), "PUT 6");
+    let puts: Vec<_> = origin
+        .requests()
+        .into_iter()
+        .filter(|r| r.method() == "PUT")
+        .collect();
+    assert_eq!(
+        puts.len(),
+        2,
+        "the PUT met the closed pooled connection and went again: {puts:?}"
+    );
+    assert!(puts.iter().all(|r| r.body == b"config"));
+    assert_ne!(puts[0].conn, puts[1].conn);
+
+    // A POST on the connection the PUT left pooled: not repeated.
+    tokio::time::sleep(settle).await;
+    let post = client
+        .send(Method::POST, &origin.url("/form"), &[], "order=1")
+        .await;
+    assert_eq!(post.status, 502, "{}", post.text());
+    let posts = origin
+        .requests()
+        .iter()
+        .filter(|r| r.method() == "POST")
+        .count();
+    assert_eq!(posts, 1, "a POST must never be sent twice");
+
+    // A PUT whose body is past what the proxy holds streams, and is not repeated.
+    assert_eq!(client.get(&origin.url("/warm-again")).await.status, 200);
+    tokio::time::sleep(settle).await;
+    let big = vec![b'x'; 100 * 1024];
+    let put = client
+        .send(Method::PUT, &origin.url("/big"), &[], big)
+        .await;
+    assert_eq!(put.status, 502, "{}", put.text());
+    let big_puts = origin
+        .requests()
+        .iter()
+        .filter(|r| r.path() == "/big")
+        .count();
+    assert_eq!(big_puts, 1);
+}

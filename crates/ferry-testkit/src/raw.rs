@@ -47,6 +47,9 @@ pub struct RawReply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Answer nothing: reset the connection instead (as a server does whose
+    /// idle timer fired just as the request arrived).
+    pub hang_up: bool,
 }
 
 impl RawReply {
@@ -55,6 +58,15 @@ impl RawReply {
             status: 200,
             headers: Vec::new(),
             body: body.into(),
+            hang_up: false,
+        }
+    }
+
+    /// Reset the connection without an answer.
+    pub fn hang_up() -> RawReply {
+        RawReply {
+            hang_up: true,
+            ..RawReply::ok("")
         }
     }
 
@@ -69,7 +81,7 @@ impl RawReply {
     }
 }
 
-type Handler = dyn Fn(&RawRequest) -> RawReply + Send + Sync;
+type RawHandler = dyn Fn(&RawRequest) -> RawReply + Send + Sync;
 
 #[derive(Default)]
 struct Log {
@@ -92,7 +104,7 @@ impl RawOrigin {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let log = Arc::new(Mutex::new(Log::default()));
-        let handler: Arc<Handler> = Arc::new(handler);
+        let handler: Arc<RawHandler> = Arc::new(handler);
         let accept = {
             let log = log.clone();
             tokio::spawn(async move {
@@ -145,7 +157,7 @@ impl Drop for RawOrigin {
     }
 }
 
-async fn serve(mut stream: TcpStream, conn: usize, log: Arc<Mutex<Log>>, handler: Arc<Handler>) {
+async fn serve(mut stream: TcpStream, conn: usize, log: Arc<Mutex<Log>>, handler: Arc<RawHandler>) {
     let mut buf: Vec<u8> = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {
@@ -153,6 +165,11 @@ async fn serve(mut stream: TcpStream, conn: usize, log: Arc<Mutex<Log>>, handler
             buf.drain(..used);
             log.lock().unwrap().requests.push(request.clone());
             let reply = handler(&request);
+            if reply.hang_up {
+                // Linger 0: the close is a reset, as when unread bytes remain.
+                let _ = stream.set_zero_linger();
+                return;
+            }
             let head_only = request.method() == "HEAD";
             if stream.write_all(&encode(&reply, head_only)).await.is_err() {
                 return;

@@ -39,6 +39,21 @@ pub fn no_body() -> UpstreamBody {
         .boxed_unsync()
 }
 
+/// A request body read whole before the request went upstream, kept so the
+/// request can be sent once more when a pooled connection turns out to have
+/// been closed by the origin (see [`Upstream::send`]).
+#[derive(Clone)]
+struct ReplayBody(Bytes);
+
+/// A body already read whole: sent as it is, and kept in the request's
+/// extensions so an idempotent request can be repeated on a new connection.
+pub fn whole_body(parts: &mut http::request::Parts, bytes: Bytes) -> UpstreamBody {
+    parts.extensions.insert(ReplayBody(bytes.clone()));
+    http_body_util::Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
 /// Why an upstream exchange failed, in the words the error page uses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -163,7 +178,9 @@ impl Upstream {
             &self.remote
         };
         // A pooled connection the origin closed while this request was on its
-        // way fails without an answer. Safe requests without a body are sent
+        // way fails without an answer (servers close idle connections on
+        // their own clock: Node and Apache after 5 s). An idempotent request
+        // (RFC 9110 §9.2.2) whose body is empty or was read whole is sent
         // once more, on a new connection, as browsers and Squid do; anything
         // else could have had an effect and is reported instead.
         let resend = RetryHead::of(&req);
@@ -274,27 +291,46 @@ struct RetryHead {
     uri: Uri,
     version: Version,
     headers: HeaderMap,
+    body: Option<ReplayBody>,
 }
 
 impl RetryHead {
     fn of(req: &Request<UpstreamBody>) -> Option<RetryHead> {
-        let safe = matches!(*req.method(), Method::GET | Method::HEAD);
-        (safe && req.body().is_end_stream()).then(|| RetryHead {
+        if !is_idempotent(req.method()) {
+            return None;
+        }
+        let body = req.extensions().get::<ReplayBody>().cloned();
+        (body.is_some() || req.body().is_end_stream()).then(|| RetryHead {
             method: req.method().clone(),
             uri: req.uri().clone(),
             version: req.version(),
             headers: req.headers().clone(),
+            body,
         })
     }
 
     fn request(&self) -> Request<UpstreamBody> {
-        let mut req = Request::new(no_body());
+        let body = match &self.body {
+            Some(ReplayBody(bytes)) => http_body_util::Full::new(bytes.clone())
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+            None => no_body(),
+        };
+        let mut req = Request::new(body);
         *req.method_mut() = self.method.clone();
         *req.uri_mut() = self.uri.clone();
         *req.version_mut() = self.version;
         *req.headers_mut() = self.headers.clone();
         req
     }
+}
+
+/// RFC 9110 §9.2.2: the methods whose repetition has the effect of one.
+pub fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
 }
 
 /// The connection ended before any response head arrived (not a connect

@@ -14,7 +14,7 @@ pub mod resolver;
 pub mod trust;
 
 pub use admission::{Admission, AdmissionError, AdmissionStats, ClientQueue, Slot};
-pub use client::{Upstream, UpstreamBody, UpstreamError, no_body};
+pub use client::{Upstream, UpstreamBody, UpstreamError, is_idempotent, no_body, whole_body};
 pub use pool_cap::PoolCap;
 pub use relay::{FrameSink, Relay};
 pub use trust::TlsSetupError;

@@ -8,8 +8,11 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use ferry_cache::{Cache, CacheKey, policy};
 use http::{Method, Request, Response, request};
+use http_body::Body as _;
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::store_sink::{StoreSink, relay_storing};
@@ -18,6 +21,7 @@ use crate::error::{ProxyError, RequestError};
 use crate::groups::rate::Meter;
 use crate::phases::forward::{self, Fetched};
 use crate::state::ProxyState;
+use crate::upstream::{UpstreamBody, is_idempotent, whole_body};
 
 /// Methods the cache does not answer (and everything, without a cache):
 /// straight to the origin with the client's body. A successful unsafe
@@ -31,7 +35,7 @@ pub async fn forward_uncached(
     cache: Option<(&Cache, &CacheKey)>,
     upload: &Meter,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     // Kept for invalidation: a successful unsafe request makes stored copies stale.
     let target = cache.filter(|_| !parts.method.is_safe()).map(|_| {
         let mut target = Request::new(()).into_parts().0;
@@ -52,6 +56,14 @@ pub async fn forward_uncached(
     } else {
         watch_client_body(upload.uploading(body))
     };
+    let body = if replayable(&parts.method, &body) {
+        match read_whole(state, body).await {
+            Ok(bytes) => whole_body(&mut parts, bytes),
+            Err(detail) => return Err(RequestError::BadBody { detail }.into()),
+        }
+    } else {
+        body
+    };
     let fetched = match forward::fetch(state, client, parts, body).await {
         Ok(fetched) => fetched,
         // The client's own body broke the exchange: its fault, not the origin's.
@@ -68,6 +80,35 @@ pub async fn forward_uncached(
         return Ok(relay_post_response(state, cache, key, host, get, fetched).await);
     }
     Ok(forward::relay(state, host, fetched, None))
+}
+
+/// Request bodies up to this size, sent with an idempotent method, are read
+/// whole before the request goes upstream, so that the request can be sent
+/// again on a new connection when a pooled one was closed under it. Larger
+/// bodies, bodies of unknown length and other methods stream through.
+const REPLAYABLE_BODY: u64 = 64 * 1024;
+
+fn replayable(method: &Method, body: &UpstreamBody) -> bool {
+    is_idempotent(method)
+        && !body.is_end_stream()
+        && body
+            .size_hint()
+            .exact()
+            .is_some_and(|len| len <= REPLAYABLE_BODY)
+}
+
+/// The client's body, bounded by the time the origin would have had to
+/// answer (the same bound the streamed body has while it is sent).
+async fn read_whole(state: &ProxyState, body: UpstreamBody) -> Result<Bytes, String> {
+    let wait = state.upstream.response_timeout();
+    match tokio::time::timeout(wait, body.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!(
+            "the request body did not arrive within {} s",
+            wait.as_secs()
+        )),
+    }
 }
 
 /// Relays the response to a POST, storing it for later GETs of the same URL
