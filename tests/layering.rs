@@ -114,6 +114,68 @@ fn no_source_file_is_over_the_line_limit() {
     );
 }
 
+/// One name for each thing: within a crate, no two top-level structs,
+/// enums, traits or type aliases share a name, so a name found by search
+/// means one thing. Test-only files and items do not count.
+#[test]
+fn no_two_types_in_a_crate_share_a_name() {
+    assert_eq!(
+        top_level_type_names(
+            "pub(crate) struct A;\nenum B {}\nimpl X {\n    type C = u8;\n}\npub type D = u8;\ntrait E {}\n"
+        ),
+        ["A", "B", "D", "E"]
+    );
+    let mut repeated = Vec::new();
+    for src in source_dirs() {
+        let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for file in rust_files(&src) {
+            let name = file.file_name().unwrap().to_string_lossy();
+            if name == "tests.rs" || name == "proptests.rs" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&file).unwrap();
+            let code = without_test_items(&code_only(&text));
+            for type_name in top_level_type_names(&code) {
+                let at = file.strip_prefix(&src).unwrap().display().to_string();
+                seen.entry(type_name).or_default().push(at);
+            }
+        }
+        for (name, files) in seen.into_iter().filter(|(_, f)| f.len() > 1) {
+            repeated.push(format!("{}: {name} in {}", src.display(), files.join(", ")));
+        }
+    }
+    assert!(
+        repeated.is_empty(),
+        "type names used twice in one crate (rename one):\n{}",
+        repeated.join("\n")
+    );
+}
+
+/// The names of the structs, enums, traits and type aliases declared at
+/// the start of a line (items inside `impl` blocks are indented).
+fn top_level_type_names(code: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for line in code.lines() {
+        let mut rest = line;
+        if let Some(r) = rest.strip_prefix("pub") {
+            rest = match r.strip_prefix('(') {
+                Some(r) => r.split_once(')').map_or("", |(_, r)| r),
+                None => r,
+            };
+            rest = rest.trim_start();
+        }
+        for keyword in ["struct ", "enum ", "trait ", "type "] {
+            if let Some(r) = rest.strip_prefix(keyword) {
+                let name: String = r.chars().take_while(|c| is_ident_char(*c)).collect();
+                if !name.is_empty() {
+                    names.push(name);
+                }
+            }
+        }
+    }
+    names
+}
+
 #[test]
 fn the_reading_finds_circles_floors_and_test_items() {
     let dir = tempfile::tempdir().unwrap();

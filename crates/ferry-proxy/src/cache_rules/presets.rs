@@ -29,7 +29,7 @@ enum Kind {
 }
 
 /// (name, path, Accept words, User-Agent words, kind)
-type Line = (
+type PresetRow = (
     &'static str,
     &'static str,
     Option<&'static str>,
@@ -37,7 +37,7 @@ type Line = (
     Kind,
 );
 
-fn lines(preset: &str) -> Vec<Line> {
+fn lines(preset: &str) -> Vec<PresetRow> {
     use Kind::*;
     match preset {
         // Debian, Ubuntu and their mirrors: versioned files in pool/,

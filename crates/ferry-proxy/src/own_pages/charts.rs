@@ -32,11 +32,11 @@ pub fn by_name(name: &str, series: &Series, max_concurrent: usize) -> Option<Str
 
 /// Requests per second, stacked by outcome.
 pub fn requests(series: &Series) -> String {
-    let lines: Vec<Line> = series
+    let lines: Vec<ChartLine> = series
         .requests_per_second
         .iter()
         .zip(COLOURS)
-        .map(|((name, values), colour)| Line {
+        .map(|((name, values), colour)| ChartLine {
             name: name.replace('_', " "),
             colour,
             values: values.clone(),
@@ -55,12 +55,12 @@ pub fn requests(series: &Series) -> String {
 /// Bytes per second from the cache against from origins.
 pub fn bytes(series: &Series) -> String {
     let lines = [
-        Line {
+        ChartLine {
             name: "from cache".into(),
             colour: COLOURS[0],
             values: series.bytes_from_cache.clone(),
         },
-        Line {
+        ChartLine {
             name: "from origins".into(),
             colour: COLOURS[3],
             values: series.bytes_from_origin.clone(),
@@ -73,12 +73,12 @@ pub fn bytes(series: &Series) -> String {
 pub fn fetch_slots(series: &Series, max_concurrent: usize) -> String {
     let as_f64 = |v: &[u64]| v.iter().map(|x| *x as f64).collect();
     let lines = [
-        Line {
+        ChartLine {
             name: "slots in use".into(),
             colour: COLOURS[3],
             values: as_f64(&series.fetch_slots_in_use),
         },
-        Line {
+        ChartLine {
             name: "queued".into(),
             colour: COLOURS[5],
             values: as_f64(&series.fetch_queue_length),
@@ -94,7 +94,7 @@ pub fn fetch_slots(series: &Series, max_concurrent: usize) -> String {
     )
 }
 
-struct Line {
+struct ChartLine {
     name: String,
     colour: &'static str,
     values: Vec<f64>,
@@ -103,7 +103,7 @@ struct Line {
 fn draw(
     id: &str,
     title: &str,
-    lines: &[Line],
+    lines: &[ChartLine],
     stacked: bool,
     limit: Option<f64>,
     unit: &str,
