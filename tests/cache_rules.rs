@@ -286,3 +286,77 @@ fn bad_rules_and_presets_are_refused_at_start() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rule_from_the_config_file_is_named_in_the_cache_browser_and_the_json_log() {
+    let origin = registry().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let config = dir.path().join("ferry.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"access_log = {log:?}
+log_format = "json"
+
+[[cache_rules]]
+name = "tarballs"
+host = "127.0.0.1"
+path = "/dist/**"
+fresh = "2h"
+"#,
+            log = log.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let proxy = proxy(&["--config", config.to_str().unwrap()]);
+    let client = ProxyClient::new(proxy.addr());
+    let url = origin.url("/dist/tool-3.0.tar.gz");
+    let second = twice(&client, &url, &[]).await;
+    assert_eq!(second.header("x-cache"), Some("HIT"));
+    assert!(
+        second
+            .header("cache-status")
+            .unwrap()
+            .contains("detail=rule:tarballs")
+    );
+    assert_eq!(origin.count("/dist/tool-3.0.tar.gz"), 1);
+
+    // The cache browser's object page names the rule and its freshness.
+    let search = client
+        .get(&format!("{}/cache?q=tool-3.0", proxy.url()))
+        .await
+        .text();
+    let at = search
+        .find("/cache/object?id=")
+        .expect("a link to the object");
+    let link = &search[at..];
+    let link = &link[..link.find('"').unwrap()];
+    let object = client.get(&format!("{}{link}", proxy.url())).await.text();
+    let row = &object[object.find("Cache rule").expect("a Cache rule row")..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("tarballs"), "{row}");
+    assert!(object.contains("7200 s"), "{object}");
+
+    // Each JSON log line of the two requests names the rule.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|l| l["url"] == url.as_str())
+            .collect();
+        if lines.len() >= 2 {
+            for line in &lines {
+                assert_eq!(line["rule"], "tarballs", "{line}");
+            }
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "two log lines expected in {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

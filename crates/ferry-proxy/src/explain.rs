@@ -14,7 +14,7 @@ use http::Uri;
 use crate::access::acl::{AclError, Rules};
 use crate::config::ProxyConfig;
 use crate::groups::group::{GroupError, Groups};
-use crate::groups::lists::{ListStore, parse_list};
+use crate::groups::lists::{ListStore, parse_subscribed_list};
 use crate::groups::quota::{QuotaBook, client_key};
 use crate::groups::schedule::LocalMoment;
 use crate::groups::subscriptions::{ListSet, ListStatus};
@@ -60,6 +60,7 @@ pub fn explain(config: &ProxyConfig, q: &PolicyQuery) -> Result<(String, bool), 
         None => LocalMoment::now(),
     };
     let rules = Rules::build(config)?;
+    crate::groups::group::check_lists(&config.lists)?;
     let list_names: Vec<String> = config.lists.iter().map(|l| l.name.clone()).collect();
     let groups = Groups::build(&config.groups, &list_names)?;
     let mut out = String::new();
@@ -176,7 +177,7 @@ fn last_good_lists(config: &ProxyConfig, names: &[String]) -> ListSet {
     let mut set = ListSet::default();
     for name in names {
         if let Some((bytes, saved)) = store.load(name) {
-            if let Ok(parsed) = parse_list(&bytes, &format!("list {name}")) {
+            if let Ok(parsed) = parse_subscribed_list(&bytes, &format!("list {name}")) {
                 set = set.with(
                     name,
                     ListStatus {

@@ -237,6 +237,7 @@ impl ProxyState {
 /// configured, or a schedule, rate or quota that cannot be read, stops the
 /// start (and a SIGHUP keeps the groups in force).
 pub fn build_groups(config: &ProxyConfig) -> Result<Groups, crate::groups::group::GroupError> {
+    crate::groups::group::check_lists(&config.lists)?;
     let lists: Vec<String> = config.lists.iter().map(|l| l.name.clone()).collect();
     Groups::build(&config.groups, &lists)
 }

@@ -19,7 +19,7 @@ use http_body_util::BodyExt;
 
 use crate::cache_rules::rule::parse_duration;
 use crate::config::ListConfig;
-use crate::groups::lists::{ListStore, parse_list};
+use crate::groups::lists::{ListStore, parse_subscribed_list};
 use crate::groups::subscriptions::ListStatus;
 use crate::phases::caching::{self, CacheRequest};
 use crate::phases::forward;
@@ -61,7 +61,7 @@ fn load_last_good(state: &ProxyState, list: &ListConfig) {
     let Some((bytes, saved)) = store.load(&list.name) else {
         return;
     };
-    match parse_list(&bytes, &format!("list {}", list.name)) {
+    match parse_subscribed_list(&bytes, &format!("list {}", list.name)) {
         Ok(parsed) => {
             let status = ListStatus {
                 domains: Arc::new(parsed.domains),
@@ -97,8 +97,8 @@ fn first_due(state: &ProxyState, list: &ListConfig, refresh: Duration) -> Durati
 pub async fn fetch_once(state: &Arc<ProxyState>, list: &ListConfig) {
     let attempt = SystemTime::now();
     let result = fetch(state, list).await.and_then(|bytes| {
-        let parsed =
-            parse_list(&bytes, &format!("list {}", list.name)).map_err(|e| e.to_string())?;
+        let parsed = parse_subscribed_list(&bytes, &format!("list {}", list.name))
+            .map_err(|e| e.to_string())?;
         Ok((bytes, parsed))
     });
     let previous = state.lists.load().status(&list.name).cloned();

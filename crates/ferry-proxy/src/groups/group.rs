@@ -14,7 +14,7 @@ use super::schedule::{LocalMoment, Schedule};
 use super::subscriptions::ListSet;
 use crate::access::acl::{AclError, DomainSet, load_list};
 use crate::access::refusal::Refusal;
-use crate::config::GroupConfig;
+use crate::config::{GroupConfig, ListConfig};
 use crate::host::{canonical_ip, normalize_host, parse_ip_literal};
 
 /// A compiled group.
@@ -69,12 +69,14 @@ impl Group {
         }
         let mut deny = DomainSet::default();
         let mut allow = DomainSet::default();
-        let origin = format!("group {name}");
         for p in &config.deny {
-            deny.insert(p, &origin)?;
+            deny.insert(p, "deny")
+                .map_err(|e| invalid(format!("deny: {e}")))?;
         }
         for p in &config.allow {
-            allow.insert(p, &origin)?;
+            allow
+                .insert(p, "allow")
+                .map_err(|e| invalid(format!("allow: {e}")))?;
         }
         for path in &config.deny_files {
             load_list(path, &mut deny)?;
@@ -134,7 +136,12 @@ impl Group {
         lists: &ListSet,
         at: LocalMoment,
     ) -> Result<(), Refusal> {
-        let literal = parse_ip_literal(host).map(|ip| ip.to_string());
+        // Other spellings of an address are matched as the address; one
+        // already written canonically (what std parses) is kept as it is.
+        let literal = match host.parse::<std::net::Ipv4Addr>() {
+            Ok(_) => None,
+            Err(_) => parse_ip_literal(host).map(|ip| ip.to_string()),
+        };
         let host = literal.as_deref().unwrap_or(host);
         let refused = |pattern: String, origin: String| Refusal::GroupDenied {
             group: self.name.clone(),
@@ -219,6 +226,59 @@ impl Groups {
             .iter()
             .find(|g| g.clients.iter().any(|net| net.contains(&ip)))
     }
+}
+
+/// Checks the `[[lists]]` entries before anything is fetched: a name the
+/// groups and the disk copy can use, no name twice, an http(s) URL and a
+/// refresh interval that parses (at least a minute, so a typo cannot turn
+/// the proxy into a load generator against the list's host).
+pub fn check_lists(lists: &[ListConfig]) -> Result<(), GroupError> {
+    let mut seen = std::collections::HashSet::new();
+    for list in lists {
+        let invalid = |why: String| GroupError::Invalid {
+            group: format!("[[lists]] {}", list.name),
+            why,
+        };
+        let name_ok = !list.name.is_empty()
+            && list.name.len() <= 64
+            && !list.name.starts_with('.')
+            && list
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+        if !name_ok {
+            return Err(invalid(
+                "a list's name is 1 to 64 letters, digits, '-', '.', '_', not starting with '.'"
+                    .into(),
+            ));
+        }
+        if !seen.insert(list.name.as_str()) {
+            return Err(invalid("two [[lists]] entries have this name".into()));
+        }
+        let url_ok = list
+            .url
+            .parse::<http::Uri>()
+            .is_ok_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some());
+        if !url_ok {
+            return Err(invalid(format!(
+                "url {:?} is not an http:// or https:// URL",
+                list.url
+            )));
+        }
+        if let Some(refresh) = &list.refresh {
+            let every = humantime::parse_duration(refresh.trim()).map_err(|e| {
+                invalid(format!(
+                    "refresh {refresh:?} is not a duration ({e}); write e.g. 6h or 1d"
+                ))
+            })?;
+            if every < std::time::Duration::from_secs(60) {
+                return Err(invalid(format!(
+                    "refresh {refresh:?} is shorter than a minute"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `2MB/s`, `500KiB/s`, `1 MB/s`: bytes per second.
@@ -306,8 +366,28 @@ mod tests {
         assert!(err(|c| c.rate = Some("fast".into())).contains("rate"));
         assert!(err(|c| c.daily_quota = Some("lots".into())).contains("daily_quota"));
         assert!(err(|c| c.deny = vec!["*bad*".into()]).contains("bad"));
+        assert!(err(|c| c.deny = vec!["*bad*".into()]).contains("deny"));
         assert_eq!(parse_rate("2MB/s").unwrap(), 2_000_000);
         assert_eq!(parse_rate("200KiB/s").unwrap(), 204_800);
         assert_eq!(parse_bytes("100 KB").unwrap(), 100_000);
+    }
+
+    #[test]
+    fn bad_lists_say_what_is_wrong() {
+        let list = |name: &str, url: &str, refresh: Option<&str>| ListConfig {
+            name: name.into(),
+            url: url.into(),
+            refresh: refresh.map(Into::into),
+        };
+        let err = |lists: &[ListConfig]| check_lists(lists).unwrap_err().to_string();
+        let good = list("ads", "https://lists.example/hosts.txt", Some("24h"));
+        assert!(check_lists(std::slice::from_ref(&good)).is_ok());
+        assert!(err(&[list("../x", "https://a.example/", None)]).contains("name"));
+        assert!(err(&[list(".hidden", "https://a.example/", None)]).contains("name"));
+        assert!(err(&[good.clone(), good.clone()]).contains("two"));
+        assert!(err(&[list("a", "file:///etc/passwd", None)]).contains("url"));
+        assert!(err(&[list("a", "not a url", None)]).contains("url"));
+        assert!(err(&[list("a", "https://a.example/", Some("daily"))]).contains("refresh"));
+        assert!(err(&[list("a", "https://a.example/", Some("5s"))]).contains("minute"));
     }
 }

@@ -109,7 +109,7 @@ const WHOLE_DOMAIN_OPTIONS: &[&str] = &[
 ///
 /// A list with no domain rules at all is an error, so that a fetch that
 /// brought back an error page keeps the last good copy in force.
-pub fn parse_list(bytes: &[u8], origin: &str) -> Result<ParsedList, ListError> {
+pub fn parse_subscribed_list(bytes: &[u8], origin: &str) -> Result<ParsedList, ListError> {
     let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut domains = DomainSet::default();
     // One rule a line is the usual shape: room for them all up front spares
@@ -117,7 +117,7 @@ pub fn parse_list(bytes: &[u8], origin: &str) -> Result<ParsedList, ListError> {
     domains.reserve(text.iter().filter(|&&b| b == b'\n').count() + 1);
     let mut skipped = 0;
     for line in text.split(|&b| b == b'\n') {
-        if parse_line(line, origin, &mut domains) == Line::Skipped {
+        if parse_line(line, origin, &mut domains) == LineVerdict::Skipped {
             skipped += 1;
         }
     }
@@ -136,7 +136,7 @@ pub fn parse_list(bytes: &[u8], origin: &str) -> Result<ParsedList, ListError> {
 }
 
 #[derive(Debug, PartialEq, Eq)]
-enum Line {
+enum LineVerdict {
     /// A comment, a blank line, a header, hosts-file boilerplate.
     Ignored,
     /// At least one domain was taken and nothing in the line was unusable.
@@ -145,40 +145,40 @@ enum Line {
     Skipped,
 }
 
-fn parse_line(line: &[u8], origin: &str, into: &mut DomainSet) -> Line {
+fn parse_line(line: &[u8], origin: &str, into: &mut DomainSet) -> LineVerdict {
     let line = trim_start(line);
     match line.first() {
-        None | Some(b'#' | b'!') => return Line::Ignored,
-        Some(_) if line.len() > MAX_LINE => return Line::Skipped,
+        None | Some(b'#' | b'!') => return LineVerdict::Ignored,
+        Some(_) if line.len() > MAX_LINE => return LineVerdict::Skipped,
         Some(_) => {}
     }
     let Some(line) = strip_comment(line) else {
-        return Line::Skipped;
+        return LineVerdict::Skipped;
     };
     let line = trim_end(line);
     if line.is_empty() {
-        return Line::Ignored;
+        return LineVerdict::Ignored;
     }
     if let Some(rule) = line.strip_prefix(b"||") {
         return match adblock_domain(rule) {
             Some(name) => insert(name, origin, into),
-            None => Line::Skipped,
+            None => LineVerdict::Skipped,
         };
     }
     if is_adblock_header(line) {
-        return Line::Ignored;
+        return LineVerdict::Ignored;
     }
     let mut words = line
         .split(|b| b.is_ascii_whitespace())
         .filter(|w| !w.is_empty());
     let Some(first) = words.next() else {
-        return Line::Ignored;
+        return LineVerdict::Ignored;
     };
     if is_ip_address(first) {
         return hosts_line(words, origin, into);
     }
     if words.next().is_some() {
-        return Line::Skipped;
+        return LineVerdict::Skipped;
     }
     insert(first, origin, into)
 }
@@ -188,7 +188,7 @@ fn hosts_line<'a>(
     names: impl Iterator<Item = &'a [u8]>,
     origin: &str,
     into: &mut DomainSet,
-) -> Line {
+) -> LineVerdict {
     let (mut used, mut bad, mut noise) = (false, false, false);
     for name in names {
         if HOSTS_FILE_NOISE
@@ -196,26 +196,26 @@ fn hosts_line<'a>(
             .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
         {
             noise = true;
-        } else if insert(name, origin, into) == Line::Used {
+        } else if insert(name, origin, into) == LineVerdict::Used {
             used = true;
         } else {
             bad = true;
         }
     }
     match (used, bad, noise) {
-        (_, true, _) => Line::Skipped,
-        (true, false, _) => Line::Used,
+        (_, true, _) => LineVerdict::Skipped,
+        (true, false, _) => LineVerdict::Used,
         // `127.0.0.1 localhost`.
-        (false, false, true) => Line::Ignored,
+        (false, false, true) => LineVerdict::Ignored,
         // An address alone.
-        (false, false, false) => Line::Skipped,
+        (false, false, false) => LineVerdict::Skipped,
     }
 }
 
-fn insert(name: &[u8], origin: &str, into: &mut DomainSet) -> Line {
+fn insert(name: &[u8], origin: &str, into: &mut DomainSet) -> LineVerdict {
     match domain_pattern(name) {
-        Some(pattern) if into.insert(pattern, origin).is_ok() => Line::Used,
-        _ => Line::Skipped,
+        Some(pattern) if into.insert(pattern, origin).is_ok() => LineVerdict::Used,
+        _ => LineVerdict::Skipped,
     }
 }
 
@@ -431,7 +431,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> ParsedList {
-        parse_list(text.as_bytes(), "list test").unwrap()
+        parse_subscribed_list(text.as_bytes(), "list test").unwrap()
     }
 
     fn blocks(list: &ParsedList, host: &str) -> bool {
@@ -570,22 +570,27 @@ mod tests {
         assert_eq!((list.entries, list.skipped), (1, junk.len()));
         let mut bytes = b"good.example\n".to_vec();
         bytes.extend_from_slice(b"\xff\xfe.example\nok\xc3.example\nalso.example\n");
-        let list = parse_list(&bytes, "t").unwrap();
+        let list = parse_subscribed_list(&bytes, "t").unwrap();
         assert_eq!((list.entries, list.skipped), (2, 2));
     }
 
     #[test]
     fn single_labels_and_localhost_names_are_not_entries() {
-        let err = parse_list(b"com\nads\n0.0.0.0 localhost\n", "t").unwrap_err();
+        let err = parse_subscribed_list(b"com\nads\n0.0.0.0 localhost\n", "t").unwrap_err();
         assert!(matches!(err, ListError::Empty { skipped: 2, .. }), "{err}");
         let list = parse("127.0.0.1 localhost.localdomain local\nads.example\n");
         assert_eq!((list.entries, list.skipped), (1, 0));
         assert!(!blocks(&list, "localhost.localdomain"));
+        // Spellings of a whole top-level domain, or of nothing, in each format.
+        let list = parse("*.com\n||com^\n0.0.0.0 com\n*.\n||^\nads.example\n");
+        assert_eq!(list.entries, 1);
+        assert!(!blocks(&list, "shop.com"));
+        assert!(blocks(&list, "ads.example"));
     }
 
     #[test]
     fn a_list_of_nothing_usable_is_an_error_that_says_why() {
-        let err = parse_list(
+        let err = parse_subscribed_list(
             b"<!DOCTYPE html>\n<html><body>Not found</body></html>\n",
             "t",
         )
@@ -594,19 +599,19 @@ mod tests {
             err.to_string(),
             "no domain rules in it (2 lines skipped): it is a web page, not a list (an error or login page?)"
         );
-        let err = parse_list(b"# only comments\n\n", "t").unwrap_err();
+        let err = parse_subscribed_list(b"# only comments\n\n", "t").unwrap_err();
         assert_eq!(
             err.to_string(),
             "no domain rules in it (0 lines skipped): it has nothing but blank lines and comments"
         );
-        let err = parse_list(b"what is this\n", "t").unwrap_err();
+        let err = parse_subscribed_list(b"what is this\n", "t").unwrap_err();
         assert_eq!(
             err.to_string(),
             "no domain rules in it (1 line skipped): not a hosts file, a domain list, or an Adblock-style list"
         );
-        assert!(parse_list(b"", "t").is_err());
+        assert!(parse_subscribed_list(b"", "t").is_err());
         assert!(
-            parse_list(b"\x1f\x8b\x08\x00junk", "t")
+            parse_subscribed_list(b"\x1f\x8b\x08\x00junk", "t")
                 .unwrap_err()
                 .to_string()
                 .contains("gzip")
@@ -625,14 +630,14 @@ mod tests {
                 if i % 97 == 0 { 0 } else { (x >> 24) as u8 }
             })
             .collect();
-        let err = parse_list(&junk, "t").unwrap_err();
+        let err = parse_subscribed_list(&junk, "t").unwrap_err();
         let ListError::Empty { skipped, .. } = err;
         assert!(skipped > 0);
 
         let mut mixed = b"0.0.0.0 first.example\n".to_vec();
         mixed.extend_from_slice(&junk);
         mixed.extend_from_slice(b"\nlast.example\n");
-        let list = parse_list(&mixed, "t").unwrap();
+        let list = parse_subscribed_list(&mixed, "t").unwrap();
         assert_eq!(list.entries, 2);
         assert!(blocks(&list, "first.example") && blocks(&list, "last.example"));
     }
@@ -643,7 +648,7 @@ mod tests {
         text.resize(text.len() + 10_000_000, b'a');
         text.extend_from_slice(b".example\nb.example\n");
         let started = Instant::now();
-        let list = parse_list(&text, "t").unwrap();
+        let list = parse_subscribed_list(&text, "t").unwrap();
         let took = started.elapsed();
         assert_eq!((list.entries, list.skipped), (2, 1));
         // A few milliseconds in release, some tens in a debug build.
@@ -710,7 +715,7 @@ mod tests {
 
         let before = rss_kib();
         let started = Instant::now();
-        let list = parse_list(text.as_bytes(), "list big").unwrap();
+        let list = parse_subscribed_list(text.as_bytes(), "list big").unwrap();
         let parse_time = started.elapsed();
         let after = rss_kib();
         assert_eq!((list.entries, list.skipped), (N, 0));

@@ -7,6 +7,7 @@
 //! request phases that apply them are in `crate::phases`; the refresh of
 //! subscribed lists runs in `crate::background`.
 
+pub mod clock;
 pub mod group;
 pub mod lists;
 pub mod quota;

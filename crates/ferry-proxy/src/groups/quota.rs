@@ -42,6 +42,9 @@ pub struct QuotaBook {
 struct Day {
     date: Date,
     clients: HashMap<String, Counter>,
+    /// The same counters of clients known by address, found without
+    /// writing the address out on every request.
+    by_address: HashMap<IpAddr, Counter>,
 }
 
 impl Default for QuotaBook {
@@ -50,6 +53,7 @@ impl Default for QuotaBook {
             day: Mutex::new(Day {
                 date: today(),
                 clients: HashMap::new(),
+                by_address: HashMap::new(),
             }),
         }
     }
@@ -153,19 +157,29 @@ impl QuotaBook {
         std::fs::rename(&tmp, path)
     }
 
+    /// The counter of a client (by `client_key`) for today.
+    pub fn counter_of(&self, client: IpAddr, user: Option<&str>) -> Counter {
+        if user.is_some() {
+            return self.counter(&client_key(client, user));
+        }
+        let address = canonical_ip(client);
+        let mut day = self.lock();
+        day.roll_over();
+        if let Some(counter) = day.by_address.get(&address) {
+            return counter.clone();
+        }
+        let counter = day.counter(&address.to_string());
+        if day.by_address.len() < MAX_CLIENTS {
+            day.by_address.insert(address, counter.clone());
+        }
+        counter
+    }
+
     /// `client`'s counter for today, made if it has none.
     pub fn counter(&self, client: &str) -> Counter {
         let mut day = self.lock();
         day.roll_over();
-        if let Some(counter) = day.clients.get(client) {
-            return counter.clone();
-        }
-        let key = if day.clients.len() >= MAX_CLIENTS {
-            OVERFLOW
-        } else {
-            client
-        };
-        day.clients.entry(key.to_string()).or_default().clone()
+        day.counter(client)
     }
 
     /// Bytes `client` moved today.
@@ -193,11 +207,26 @@ impl QuotaBook {
 }
 
 impl Day {
+    /// `client`'s counter, made if it has none (past `MAX_CLIENTS`, the
+    /// shared one).
+    fn counter(&mut self, client: &str) -> Counter {
+        if let Some(counter) = self.clients.get(client) {
+            return counter.clone();
+        }
+        let key = if self.clients.len() >= MAX_CLIENTS {
+            OVERFLOW
+        } else {
+            client
+        };
+        self.clients.entry(key.to_string()).or_default().clone()
+    }
+
     fn roll_over(&mut self) {
         let today = today();
         if today != self.date {
             self.date = today;
             self.clients = HashMap::new();
+            self.by_address = HashMap::new();
         }
     }
 }
@@ -212,7 +241,7 @@ pub fn client_key(client: IpAddr, user: Option<&str>) -> String {
 }
 
 fn today() -> Date {
-    Zoned::now().date()
+    super::clock::now().date
 }
 
 /// How long until the quotas reset (the next local midnight), and that

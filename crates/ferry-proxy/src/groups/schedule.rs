@@ -27,7 +27,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use jiff::civil::{DateTime, Weekday};
+#[cfg(test)]
+use jiff::civil::DateTime;
+use jiff::civil::Weekday;
 
 /// Minutes in a day; `24:00` is this.
 const DAY_END: u16 = 24 * 60;
@@ -83,16 +85,20 @@ impl LocalMoment {
 
     /// The moment now in the machine's time zone (`TZ` if set).
     pub fn now() -> LocalMoment {
-        LocalMoment::of(jiff::Zoned::now().datetime())
+        let local = super::clock::now();
+        LocalMoment {
+            weekday: local.weekday,
+            minute_of_day: local.minute_of_day,
+        }
     }
 
     /// The moment a local date and time falls in (seconds dropped).
+    #[cfg(test)]
     pub fn of(at: DateTime) -> LocalMoment {
-        // hour() is 0..=23 and minute() 0..=59, never negative.
-        let minute = i32::from(at.hour()) * 60 + i32::from(at.minute());
+        let local = super::clock::of(at);
         LocalMoment {
-            weekday: at.weekday(),
-            minute_of_day: u16::try_from(minute).unwrap_or(0),
+            weekday: local.weekday,
+            minute_of_day: local.minute_of_day,
         }
     }
 

@@ -79,10 +79,9 @@ pub fn meter(
     if group.rate.is_none() && group.daily_quota.is_none() {
         return Ok(Meter::default());
     }
-    let key = quota::client_key(client, user);
     let counter = match group.daily_quota {
         Some(limit) => {
-            let counter = state.quota.counter(&key);
+            let counter = state.quota.counter_of(client, user);
             if counter.load(std::sync::atomic::Ordering::Relaxed) >= limit {
                 let (wait, at) = quota::resets();
                 return Err(PolicyError::QuotaSpent {
@@ -97,7 +96,9 @@ pub fn meter(
         None => None,
     };
     Ok(Meter {
-        pacers: group.rate.map(|bps| state.rates.pacers(&key, bps)),
+        pacers: group
+            .rate
+            .map(|bps| state.rates.pacers(&quota::client_key(client, user), bps)),
         counter,
     })
 }

@@ -65,7 +65,24 @@ pub struct Metrics {
     /// first request ends (groups change on SIGHUP), read by the dashboard.
     group_requests: Family<GroupLabels2, Counter>,
     group_bytes: Family<GroupLabels, Counter>,
+    /// Each group's counters, found by the group's name (the same `Arc`
+    /// every request of the group carries) without hashing labels or
+    /// allocating on each request.
+    group_counters: std::sync::RwLock<Vec<GroupCounters>>,
 }
+
+/// The counters of one group, taken from the families once.
+#[derive(Debug, Clone)]
+struct GroupCounters {
+    name: Arc<str>,
+    served: Counter,
+    blocked: Counter,
+    bytes: Counter,
+}
+
+/// Groups change only on SIGHUP; past this many names seen, the families
+/// are asked directly.
+const MAX_CACHED_GROUPS: usize = 256;
 
 type GroupLabels = [(&'static str, Arc<str>); 1];
 type GroupLabels2 = [(&'static str, Arc<str>); 2];
@@ -224,6 +241,7 @@ impl Metrics {
         Metrics {
             group_requests,
             group_bytes,
+            group_counters: std::sync::RwLock::default(),
             registry,
             requests,
             durations,
@@ -262,14 +280,13 @@ impl Metrics {
         }
         self.sent_bytes.inc_by(r.bytes);
         if let Some(group) = &r.group {
-            let blocked = matches!(r.error, Some(Failure::Policy(_)));
-            let result: Arc<str> = Arc::from(if blocked { "blocked" } else { "served" });
-            self.group_requests
-                .get_or_create(&[("group", group.clone()), ("result", result)])
-                .inc();
-            self.group_bytes
-                .get_or_create(&[("group", group.clone())])
-                .inc_by(r.bytes);
+            let counters = self.group_counters(group);
+            if matches!(r.error, Some(Failure::Policy(_))) {
+                counters.blocked.inc();
+            } else {
+                counters.served.inc();
+            }
+            counters.bytes.inc_by(r.bytes);
         }
         if let Some(c) = outcome
             .byte_source()
@@ -289,6 +306,41 @@ impl Metrics {
         if let Some(c) = by_kind {
             c.inc();
         }
+    }
+
+    fn group_counters(&self, group: &Arc<str>) -> GroupCounters {
+        let cached = self
+            .group_counters
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .find(|c| Arc::ptr_eq(&c.name, group) || c.name == *group)
+            .cloned();
+        if let Some(counters) = cached {
+            return counters;
+        }
+        let result = |result: &str| {
+            self.group_requests
+                .get_or_create(&[("group", group.clone()), ("result", Arc::from(result))])
+                .clone()
+        };
+        let counters = GroupCounters {
+            name: group.clone(),
+            served: result("served"),
+            blocked: result("blocked"),
+            bytes: self
+                .group_bytes
+                .get_or_create(&[("group", group.clone())])
+                .clone(),
+        };
+        let mut cache = self
+            .group_counters
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() < MAX_CACHED_GROUPS {
+            cache.push(counters.clone());
+        }
+        counters
     }
 
     /// What the clients of `group` did since start.
