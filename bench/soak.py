@@ -2,7 +2,7 @@
 """Soak test: mixed, partly hostile traffic against one `ferry proxy` on
 127.0.0.1 for a while, watching its memory and open file descriptors.
 
-    python3 bench/soak.py [--ferry target/release/ferry] [--seconds 600]
+    python3 bench/soak.py [--ferry target/release/ferry] [--seconds 600] [--idle 10000]
 
 Traffic, from several threads at once, all on loopback:
   hits (one cacheable URL), misses (no-store URLs and fresh URLs), CONNECT
@@ -10,6 +10,12 @@ Traffic, from several threads at once, all on loopback:
   requests, a GET with a body), slow clients (request heads that never end,
   readers that take a trickle), and abusive ones (connection floods over the
   per-client cap, oversized heads).
+
+With --idle N it also holds N keep-alive connections open beside that load
+(from many loopback addresses, so the per-client cap applies to the rest),
+each answered once at the start and then asked again every 20 s (the proxy
+runs with a 30 s header timeout then, its idle limit, instead of 5 s): every answer must come, on the same
+connection, for the soak to pass.
 
 Every 10 s it samples the proxy's RSS (VmRSS) and open descriptors
 (/proc/PID/fd); at the end it prints the idle figures before the traffic,
@@ -102,8 +108,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ferry", default="target/release/ferry")
     ap.add_argument("--seconds", type=int, default=600)
+    ap.add_argument("--idle", type=int, default=0,
+                    help="keep-alive connections held open (and asked again every 20 s)")
     args = ap.parse_args()
 
+    # Idle connections need an idle limit longer than the 20 s between
+    # their requests; without them, slow heads are cut after 5 s.
+    header_timeout = 30 if args.idle else 5
     origin = ThreadingServer(("127.0.0.1", 0), Origin)
     threading.Thread(target=origin.serve_forever, daemon=True).start()
     oport = origin.server_address[1]
@@ -114,8 +125,9 @@ def main():
         [args.ferry, "proxy", "--listen", f"127.0.0.1:{port}", "--cache-dir", cache_dir,
          "--access-log", "/dev/null", "--max-concurrent", "32",
          "--connect-port", str(oport), "--deny-domain", "denied.test",
-         "--max-connections-per-client", "200", "--header-timeout", "5",
-         "--transfer-window", "5", "--min-transfer-bytes", "200"],
+         "--max-connections-per-client", "200", "--header-timeout", str(header_timeout),
+         "--transfer-window", "5", "--min-transfer-bytes", "200",
+         "--max-connections", str(args.idle + 4000)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     proxy = ("127.0.0.1", port)
     for _ in range(100):
@@ -212,7 +224,56 @@ def main():
                 s.close()
             count("flood")
 
+    idle_lost = []
+
+    def idle_held():
+        # Quiet connections held open: each is asked for the hit at the
+        # start and every 20 s after, and must answer every time.
+        request = f"GET http://127.0.0.1:{oport}/hit HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+
+        def ask(conn):
+            conn.sendall(request)
+            got = b""
+            while b"\r\n\r\n" not in got or len(got) < got.index(b"\r\n\r\n") + 4 + len(BODY):
+                chunk = conn.recv(65536)
+                if not chunk:
+                    raise OSError("closed by the proxy")
+                got += chunk
+
+        begun = time.time()
+        conns = []
+        for i in range(args.idle):
+            conn = socket.socket()
+            conn.settimeout(20)
+            # 150 connections per loopback address: under the per-client cap.
+            conn.bind((f"127.1.{i // 150 // 250}.{i // 150 % 250 + 1}", 0))
+            try:
+                conn.connect(proxy)
+                ask(conn)
+                conns.append(conn)
+            except OSError as e:
+                idle_lost.append(f"connection {i} at the start: {e}")
+        count("idle open")
+        while time.time() < stop:
+            round_started = time.time()
+            for i, conn in enumerate(conns):
+                if conn is None:
+                    continue
+                try:
+                    ask(conn)
+                except OSError as e:
+                    idle_lost.append(f"connection {i} at {time.time() - begun:.0f}s: {e}")
+                    conn.close()
+                    conns[i] = None
+            count("idle round")
+            time.sleep(max(0.0, 20 - (time.time() - round_started)))
+        for conn in conns:
+            if conn is not None:
+                conn.close()
+
     workers = [hits, hits, misses, tunnels, errors, slow, abusive]
+    if args.idle:
+        workers.append(idle_held)
     threads = [threading.Thread(target=w, daemon=True) for w in workers]
     for t in threads:
         t.start()
@@ -228,7 +289,7 @@ def main():
               flush=True)
     for t in threads:
         t.join(timeout=30)
-    time.sleep(6)  # let connections held by slow clients time out
+    time.sleep(header_timeout + 1)  # let connections held by slow clients time out
     end = sample(proc.pid)
     proc.terminate()
     proc.wait(timeout=30)
@@ -243,7 +304,11 @@ def main():
     print(f"requests and sessions driven: {counts}")
     grew = end[0] > warm[1] * 1.2 + 8 * 1024 or end[1] > base[1] + 10
     print("verdict:", "GROWTH beyond noise" if grew else "no growth beyond noise")
-    sys.exit(1 if grew else 0)
+    if args.idle:
+        print(f"idle connections lost: {len(idle_lost)} of {args.idle}")
+        for line in idle_lost[:10]:
+            print("  ", line)
+    sys.exit(1 if grew or idle_lost else 0)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,13 @@ fn main() -> ExitCode {
 fn run_proxy(args: &cli::proxy::ProxyArgs) -> anyhow::Result<ExitCode> {
     let config = args.config()?;
     init_tracing();
+    // jemalloc returns freed pages to the system only as it allocates, so a
+    // proxy whose connections have gone quiet would keep what they let go
+    // for as long as it stays quiet; its background thread returns them
+    // (after jemalloc's 10 s decay) even then.
+    if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
+        tracing::warn!(error = %e, "the allocator's background thread could not start");
+    }
     ferry_proxy::run(config)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -91,7 +91,10 @@ impl ConnectionCaps {
 /// before the client has read the page.
 pub async fn refuse(mut stream: TcpStream, status: StatusCode, cause: &str) {
     let page = raw_error_response(status, cause);
-    let mut sink = [0u8; 4096];
+    // On the heap: this future is part of every connection's task (a
+    // refusal may come at any time), so an array here would be 4 KiB held
+    // by every idle connection.
+    let mut sink = vec![0u8; 4096];
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         let mut seen: Vec<u8> = Vec::new();
         let mut total = 0;

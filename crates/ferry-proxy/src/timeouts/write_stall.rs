@@ -33,6 +33,11 @@ impl<S> WriteStall<S> {
         }
     }
 
+    /// The connection itself (to wait for it to be readable).
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
     /// Counts what a write moved; fails the write when the client reads
     /// too slowly.
     fn progressed(&mut self, done: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
