@@ -49,6 +49,10 @@ struct ReplayBody(Bytes);
 /// extensions so an idempotent request can be repeated on a new connection.
 pub fn whole_body(parts: &mut http::request::Parts, bytes: Bytes) -> UpstreamBody {
     parts.extensions.insert(ReplayBody(bytes.clone()));
+    full_body(bytes)
+}
+
+fn full_body(bytes: Bytes) -> UpstreamBody {
     http_body_util::Full::new(bytes)
         .map_err(|never| match never {})
         .boxed_unsync()
@@ -311,9 +315,7 @@ impl RetryHead {
 
     fn request(&self) -> Request<UpstreamBody> {
         let body = match &self.body {
-            Some(ReplayBody(bytes)) => http_body_util::Full::new(bytes.clone())
-                .map_err(|never| match never {})
-                .boxed_unsync(),
+            Some(ReplayBody(bytes)) => full_body(bytes.clone()),
             None => no_body(),
         };
         let mut req = Request::new(body);
