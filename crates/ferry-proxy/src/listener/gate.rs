@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use http::StatusCode;
 use tokio::net::TcpStream;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::caps::{ConnectionCaps, refuse};
@@ -31,7 +32,7 @@ pub struct Gate {
     connections: TaskTracker,
     /// Refusal pages being written at once (see [`REFUSALS_AT_ONCE`]).
     refusing: Arc<Semaphore>,
-    stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 }
 
 impl Gate {
@@ -110,14 +111,26 @@ impl Gate {
         // connection it is.
         let check_for_header = !state.config.proxy_protocol_from.is_empty() && !from_balancer;
         let gauge = ConnectionGauge::new(state.metrics.clone());
-        let state = state.clone();
+        let conn = ConnInfo {
+            peer: client,
+            intercepted: None,
+            health_checks_only,
+        };
         let stop = self.stop.clone();
+        if !check_for_header {
+            // Spawned as it is: the connection's task is its future alone.
+            self.connections.spawn(serve_connection(
+                stream,
+                conn,
+                state.clone(),
+                stop,
+                (counted, gauge),
+            ));
+            return;
+        }
+        let state = state.clone();
         self.connections.spawn(async move {
-            let _counted = counted;
-            let _gauge = gauge;
-            if check_for_header
-                && proxy_protocol::starts_with_header(&stream, state.config.header_timeout()).await
-            {
+            if proxy_protocol::starts_with_header(&stream, state.config.header_timeout()).await {
                 state.metrics.clients_refused.inc();
                 tracing::warn!(%peer, "PROXY protocol header from an address that is not a balancer");
                 refuse(
@@ -128,12 +141,7 @@ impl Gate {
                 .await;
                 return;
             }
-            let conn = ConnInfo {
-                peer: client,
-                intercepted: None,
-                health_checks_only,
-            };
-            serve_connection(stream, conn, state, stop).await;
+            serve_connection(stream, conn, state, stop, (counted, gauge)).await;
         });
     }
 }
@@ -143,7 +151,7 @@ impl Gate {
         state: Arc<ProxyState>,
         caps: Arc<ConnectionCaps>,
         connections: TaskTracker,
-        stop: watch::Receiver<bool>,
+        stop: CancellationToken,
     ) -> Gate {
         Gate {
             state,

@@ -40,8 +40,9 @@ pub struct Turns<S> {
     /// Set when the connection has been quiet long enough: the next read
     /// that would wait ends the turn.
     end_turn: AtomicBool,
-    /// The socket, handed back when a turn ends.
-    socket: Mutex<Option<S>>,
+    /// The socket, handed back when a turn ends (boxed only then, so the
+    /// slot costs a pointer for the connection's whole life).
+    socket: Mutex<Option<Box<S>>>,
 }
 
 impl<S> Default for Turns<S> {
@@ -87,7 +88,11 @@ impl<S> Turns<S> {
     /// itself ended (the client closed it, an error, an upgrade).
     pub fn take_socket(&self) -> Option<S> {
         self.end_turn.store(false, Ordering::Relaxed);
-        self.socket.lock().ok().and_then(|mut slot| slot.take())
+        self.socket
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+            .map(|socket| *socket)
     }
 }
 
@@ -173,7 +178,7 @@ impl<S> Drop for TurnIo<S> {
     fn drop(&mut self) {
         if self.ended {
             if let (Some(socket), Ok(mut slot)) = (self.inner.take(), self.turns.socket.lock()) {
-                *slot = Some(socket);
+                *slot = Some(Box::new(socket));
             }
         }
     }

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use self::caps::ConnectionCaps;
@@ -83,7 +83,7 @@ pub async fn serve_until_stopped(config: ProxyConfig) -> Result<(), StartupError
     let mut sighup = signal(SignalKind::hangup()).map_err(StartupError::Signals)?;
 
     let connections = TaskTracker::new();
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop = CancellationToken::new();
     let mut accept_tasks = Vec::new();
     let caps = ConnectionCaps::new(
         state.config.max_connections,
@@ -107,7 +107,7 @@ pub async fn serve_until_stopped(config: ProxyConfig) -> Result<(), StartupError
             state.clone(),
             caps.clone(),
             connections.clone(),
-            stop_rx.clone(),
+            stop.clone(),
         )));
     }
 
@@ -141,7 +141,7 @@ pub async fn serve_until_stopped(config: ProxyConfig) -> Result<(), StartupError
 
     tracing::info!("shutting down: no longer accepting, draining requests");
     eprintln!("ferry: shutting down");
-    let _ = stop_tx.send(true);
+    stop.cancel();
     for task in accept_tasks {
         let _ = task.await;
     }
@@ -221,13 +221,13 @@ async fn accept_loop(
     state: Arc<ProxyState>,
     caps: Arc<ConnectionCaps>,
     connections: TaskTracker,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     let gate = Gate::new(state, caps, connections, stop.clone());
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            _ = stop.changed() => return,
+            () = stop.cancelled() => return,
         };
         match accepted {
             Ok((stream, peer)) => gate.accept(stream, peer),
