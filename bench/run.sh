@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Ferry against Squid and against the origin served directly, side by side in
-# one run on this machine. See bench/README.md for what each scenario means.
+# Ferry against the caches people run (Squid, Apache Traffic Server, nginx's
+# proxy_cache, Varnish) and against the origin served directly, side by side
+# in one run on this machine. See bench/README.md for what each scenario means.
 #
-#   bench/run.sh            # RUNS=3 DURATION=10 by default
+#   bench/run.sh            # RUNS=3 DURATION=10 IDLE_CONNS=10000 by default
 #   BASE=<rev> bench/run.sh ab   # A/B: scenarios (a) and (b) only, Ferry at
 #                                # <rev> (default HEAD~1) against the working
 #                                # tree, interleaved, with Squid beside them
 #
-# Installs wrk, nginx and squid from Debian's packages if missing, builds Ferry
-# in release mode (FERRY_BIN / FERRY_BASE_BIN name ready binaries instead),
-# runs everything on 127.0.0.1, prints the table and writes it to
+# Installs wrk, nginx, squid, varnish and trafficserver from Debian's packages
+# if missing (the A/B mode needs only the first three), builds Ferry in release
+# mode (FERRY_BIN / FERRY_BASE_BIN name ready binaries instead), runs
+# everything on 127.0.0.1, prints the tables and writes them to
 # bench/results/latest.md. Everything it starts is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,9 +28,13 @@ MODE=${1:-full}
 source "$ROOT/bench/lib.sh"
 
 # --- tools ------------------------------------------------------------------
-install_missing wrk:wrk nginx:nginx-light squid:squid curl:curl python3:python3
+install_missing wrk:wrk nginx:nginx-light squid:squid curl:curl python3:python3 ss:iproute2
+[ "$MODE" = ab ] || install_missing varnishd:varnish traffic_server:trafficserver
 # Debian starts the packaged services; they are not part of the measurement.
 (service squid stop; service nginx stop) >/dev/null 2>&1 || true
+if [ "$MODE" != ab ]; then
+  (service varnish stop; service varnishncsa stop; service trafficserver stop) >/dev/null 2>&1 || true
+fi
 
 # FERRY_BIN names a ready binary to measure instead of building the tree.
 if [ -n "${FERRY_BIN:-}" ]; then
@@ -66,9 +72,9 @@ head -c $((1024 * 1024)) /dev/urandom >"$WORK/www/cold/1m.bin"
 RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
 
-read -r ORIGIN_PORT SQUID_PORT SQUID_NOLOG_PORT FERRY_PORT FERRY5_PORT < <(python3 - <<'EOF'
+read -r ORIGIN_PORT SQUID_PORT SQUID_NOLOG_PORT FERRY_PORT FERRY5_PORT VARNISH_PORT NGINX_CACHE_PORT ATS_PORT < <(python3 - <<'EOF'
 import socket
-socks = [socket.socket() for _ in range(5)]
+socks = [socket.socket() for _ in range(8)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in socks])
@@ -79,9 +85,8 @@ ORIGIN=127.0.0.1:$ORIGIN_PORT
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
-  for pidfile in "$WORK"/squid*/squid.pid; do
-    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+  for pidfile in "$WORK/nginx.pid" "$WORK/nginx-cache/nginx.pid" "$WORK"/squid*/squid.pid; do
+    if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
   done
   wait 2>/dev/null || true
 }
@@ -90,8 +95,15 @@ trap cleanup EXIT
 record() { # scenario target metric value
   printf '{"scenario":"%s","target":"%s","metric":"%s","value":%s}\n' "$1" "$2" "$3" "$4" >>"$RESULTS"
 }
+# The name a target goes by in the table (with the installed version).
+record_label() { # target label
+  printf '{"scenario":"meta","target":"%s","metric":"label","value":"%s"}\n' "$1" "$2" >>"$RESULTS"
+}
 
 # --- the origin: nginx --------------------------------------------------------
+# /status (stub_status) counts the requests the origin has served: a hit on a
+# cache must not reach it, a no-store miss must.
+start_origin() {
 cat >"$WORK/nginx.conf" <<EOF
 worker_processes 1;
 daemon on;
@@ -116,11 +128,26 @@ http {
       add_header Cache-Control "max-age=3600";
       limit_rate 1m;
     }
+    location = /status { stub_status; }
   }
 }
 EOF
 nginx -c "$WORK/nginx.conf" -p "$WORK"
 wait_port "$ORIGIN_PORT"
+}
+# nginx removes its pid file once the master has exited.
+stop_nginx() { # pidfile
+  local pid
+  pid=$(cat "$1" 2>/dev/null || true)
+  [ -n "$pid" ] || return 0
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do
+    if [ ! -f "$1" ] || ! alive "$pid"; then break; fi
+    sleep 0.1
+  done
+}
+origin_requests() { curl -s "http://$ORIGIN/status" | awk 'NR == 3 { print $3 }'; }
+start_origin
 
 # --- the proxies ----------------------------------------------------------------
 start_ferry() { # name port [extra args...]
@@ -177,27 +204,179 @@ EOF
 stop_squid() { # [name]
   local pid
   pid=$(cat "$WORK/${1:-squid}/squid.pid" 2>/dev/null || true)
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  [ -n "$pid" ] || return 0
+  kill "$pid" 2>/dev/null || true
   for _ in $(seq 1 100); do
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
+    alive "$pid" || break
     sleep 0.1
   done
 }
+
+# Varnish, the origin as its only backend, the built-in VCL otherwise (it
+# caches as Cache-Control says; no-store is a miss every time). varnishd runs
+# in the foreground: its manager, which starts the child ("cache-main") that
+# serves. Varnish writes its log to shared memory only (varnishncsa would be
+# one more process to copy it to a file), so it runs without a file log.
+start_varnish() {
+  local dir=$WORK/varnish
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  cat >"$dir/default.vcl" <<EOF
+vcl 4.1;
+backend origin { .host = "127.0.0.1"; .port = "$ORIGIN_PORT"; }
+EOF
+  # timeout_idle (5 s by default) would close the idle connections of (d).
+  varnishd -F -j none -n "$dir/run" -a "127.0.0.1:$VARNISH_PORT" -f "$dir/default.vcl" \
+    -s malloc,512M -p timeout_idle=300 >>"$WORK/logs/varnish.log" 2>&1 &
+  echo $! >"$WORK/varnish.pid"
+  PIDS+=("$!")
+  wait_port "$VARNISH_PORT"
+}
+stop_varnish() { stop_pid "$(cat "$WORK/varnish.pid" 2>/dev/null || true)"; }
+
+# A second nginx, a cache in front of the origin: proxy_cache honouring the
+# origin's Cache-Control, keep-alive to the origin, 1 worker, access log to a
+# file. It takes the request's absolute form and sends it to its fixed backend.
+start_nginx_cache() {
+  local dir=$WORK/nginx-cache
+  rm -rf "$dir"
+  mkdir -p "$dir/cache"
+  cat >"$dir/nginx.conf" <<EOF
+worker_processes 1;
+daemon on;
+user root;
+pid $dir/nginx.pid;
+error_log $WORK/logs/nginx-cache-error.log;
+events { worker_connections 30000; }
+http {
+  access_log $WORK/logs/nginx-cache-access.log;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+  proxy_cache_path $dir/cache levels=1:2 keys_zone=bench:64m max_size=2g inactive=1d use_temp_path=off;
+  upstream origin {
+    server $ORIGIN;
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:$NGINX_CACHE_PORT;
+    location / {
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_cache bench;
+      add_header X-Cache \$upstream_cache_status;
+    }
+  }
+}
+EOF
+  nginx -c "$dir/nginx.conf" -p "$dir"
+  wait_port "$NGINX_CACHE_PORT"
+}
+stop_nginx_cache() { stop_nginx "$WORK/nginx-cache/nginx.pid"; }
+
+# Apache Traffic Server as a forward caching proxy, traffic_server alone (no
+# traffic_manager) in the foreground, from a runroot of its own: the package's
+# config files (ip_allow.yaml lets 127.0.0.1 in; the error page templates)
+# with ours over them; 9.2 reads records.config.
+start_ats() {
+  local dir=$WORK/ats sysconf
+  sysconf=$(traffic_layout info | awk '$1 == "SYSCONFDIR:" { print $2 }')
+  rm -rf "$dir"
+  mkdir -p "$dir/etc" "$dir/cache" "$dir/run" "$dir/log" "$dir/var"
+  cp -r "$sysconf/." "$dir/etc/"
+  cat >"$dir/runroot.yaml" <<EOF
+prefix: /usr
+exec_prefix: /usr
+bindir: /usr/bin
+sbindir: /usr/sbin
+includedir: /usr/include
+libdir: $(traffic_layout info | awk '$1 == "LIBDIR:" { print $2 }')
+libexecdir: $(traffic_layout info | awk '$1 == "PLUGINDIR:" { print $2 }')
+sysconfdir: $dir/etc
+datadir: $dir/var
+localstatedir: $dir/var
+runtimedir: $dir/run
+logdir: $dir/log
+cachedir: $dir/cache
+EOF
+  # #-1: keep the user that started it (the files are ours). Forward proxy:
+  # no remap rule needed, absolute-form requests go where they say. 10,000+
+  # idle client connections kept 5 minutes (it lowers the throttle to what
+  # the descriptor limit allows, and says so in diags.log).
+  cat >"$dir/etc/records.config" <<EOF
+CONFIG proxy.config.admin.user_id STRING #-1
+CONFIG proxy.config.http.server_ports STRING $ATS_PORT:ipv4:ip-in=127.0.0.1
+CONFIG proxy.config.url_remap.remap_required INT 0
+CONFIG proxy.config.reverse_proxy.enabled INT 0
+CONFIG proxy.config.cache.ram_cache.size INT 536870912
+CONFIG proxy.config.cache.max_doc_size INT 0
+CONFIG proxy.config.net.connections_throttle INT 30000
+CONFIG proxy.config.net.max_connections_in INT 30000
+CONFIG proxy.config.http.keep_alive_no_activity_timeout_in INT 300
+EOF
+  echo "$dir/cache 1024M" >"$dir/etc/storage.config"
+  cat >"$dir/etc/logging.yaml" <<'EOF'
+logging:
+  formats:
+    - name: squid
+      format: '%<cqtq> %<ttms> %<chi> %<crc>/%<pssc> %<psql> %<cqhm> %<cquc> %<caun> %<phr>/%<shn> %<psct>'
+  logs:
+    - filename: access
+      format: squid
+      mode: ascii
+EOF
+  traffic_server --run-root="$dir/runroot.yaml" >>"$WORK/logs/ats.out" 2>&1 &
+  echo $! >"$WORK/ats.pid"
+  PIDS+=("$!")
+  wait_port "$ATS_PORT"
+  # It listens before its cache is up; what it fetched before would not be stored.
+  for _ in $(seq 1 200); do
+    grep -q 'cache enabled' "$dir/log/diags.log" 2>/dev/null && break
+    sleep 0.05
+  done
+}
+stop_ats() { stop_pid "$(cat "$WORK/ats.pid" 2>/dev/null || true)"; }
+
 squid_pid() { cat "$WORK/${1:-squid}/squid.pid"; }
 ferry_pid() { cat "$WORK/$1.pid"; }
 
 proc_kib() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 
-# CPU time (user + system, all threads) a process has used, in clock ticks.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-
-# The process serving a target: nginx's worker for direct, else the proxy.
-serving_pid() {
+# The processes of a target: the tree under nginx's master for direct and
+# nginx-cache (its worker; nginx-cache's cache manager and loader), Varnish's
+# manager and child, traffic_server and its helper, Squid, Ferry.
+target_pids() {
   case $1 in
-    direct) pgrep -P "$(cat "$WORK/nginx.pid")" | head -1 ;;
-    squid*) squid_pid "$1" ;;
-    *) ferry_pid "$1" ;;
+    direct) pid_tree "$(cat "$WORK/nginx.pid")" ;;
+    nginx-cache) pid_tree "$(cat "$WORK/nginx-cache/nginx.pid")" ;;
+    varnish) pid_tree "$(cat "$WORK/varnish.pid")" ;;
+    ats) pid_tree "$(cat "$WORK/ats.pid")" ;;
+    squid*) pid_tree "$(squid_pid "$1")" ;;
+    *) pid_tree "$(ferry_pid "$1")" ;;
   esac
+}
+
+# CPU time (user + system, all threads) a target's processes have used, in
+# clock ticks.
+cpu_ticks() { # target
+  local pids
+  mapfile -t pids < <(target_pids "$1")
+  cpu_ticks_of "${pids[@]}"
+}
+
+# Resident KiB of the processes that hold a target's client connections:
+# nginx's worker (the master and the cache helpers hold none), else the sum
+# over all its processes.
+rss_kib() { # target
+  local pids
+  case $1 in
+    direct) mapfile -t pids < <(pgrep -P "$(cat "$WORK/nginx.pid")" -f 'worker process') ;;
+    nginx-cache) mapfile -t pids < <(pgrep -P "$(cat "$WORK/nginx-cache/nginx.pid")" -f 'worker process') ;;
+    *) mapfile -t pids < <(target_pids "$1") ;;
+  esac
+  kib_of VmRSS "${pids[@]}"
 }
 
 # Runs a command and prints the CPU seconds (user + system) it used, on fd 3.
@@ -208,19 +387,21 @@ u = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(u.ru_utime + u.ru_stime, file=open(3, "w", closefd=False))' "$@"; }
 
 # One wrk run through a proxy (absolute form) or straight at the origin; also
-# the CPU the serving process and wrk itself spent per request.
+# the CPU the target's processes and wrk itself spent per request, and (full
+# mode) how many requests reached the origin per request wrk made.
 wrk_once() { # scenario target host:port target-url run
-  local scen=$1 target=$2 hostport=$3 url=$4 run=$5 out pid before after wrk_cpu
-  pid=$(serving_pid "$target")
-  before=$(cpu_ticks "$pid")
+  local scen=$1 target=$2 hostport=$3 url=$4 run=$5 out before after wrk_cpu orig_before orig_after
+  orig_before=$(origin_requests)
+  before=$(cpu_ticks "$target")
   if [ "$target" = direct ]; then
-    { out=$(cpu_of wrk -t1 -c$CONNS -d"${DURATION}s" -s "$ROOT/bench/wrk/absolute.lua" "http://$hostport${url#http://$ORIGIN}" 3>"$WORK/wrk.cpu" | tail -1); }
+    { out=$(cpu_of wrk -t1 -c$CONNS -d"${DURATION}s" -s "$ROOT/bench/wrk/absolute.lua" "http://$hostport${url#"http://$ORIGIN"}" 3>"$WORK/wrk.cpu" | tail -1); }
   else
     { out=$(TARGET=$url cpu_of wrk -t1 -c$CONNS -d"${DURATION}s" -s "$ROOT/bench/wrk/absolute.lua" "http://$hostport" 3>"$WORK/wrk.cpu" | tail -1); }
   fi
-  after=$(cpu_ticks "$pid")
+  after=$(cpu_ticks "$target")
+  orig_after=$(origin_requests)
   wrk_cpu=$(cat "$WORK/wrk.cpu")
-  echo "  $scen $target run $run: $out cpu_ticks=$((after - before)) wrk_cpu_s=$wrk_cpu" >&2
+  echo "  $scen $target run $run: $out cpu_ticks=$((after - before)) wrk_cpu_s=$wrk_cpu origin_requests=$((orig_after - orig_before - 1))" >&2
   for metric in rps p50_ms p99_ms errors; do
     record "$scen" "$target" "$metric" "$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['$metric'])" "$out")"
   done
@@ -231,6 +412,9 @@ print(round(ticks * 1e6 / json.loads(sys.argv[1])['requests'], 2))" "$out")"
   record "$scen" "$target" wrk_cpu_us_per_req "$(python3 -c "
 import json, sys
 print(round($wrk_cpu * 1e6 / json.loads(sys.argv[1])['requests'], 2))" "$out")"
+  [ "$MODE" = ab ] || record "$scen" "$target" origin_per_req "$(python3 -c "
+import json, sys
+print(round(($orig_after - $orig_before - 1) / max(1, json.loads(sys.argv[1])['requests']), 3))" "$out")"
 }
 
 # The runs of one scenario, interleaved: every round measures each target once,
@@ -250,6 +434,24 @@ wrk_rounds() { # scenario url target:host:port...
 
 x_cache() { # proxy url
   curl -s -o /dev/null -D - -x "http://$1" "$2" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-cache" { print $2 }'
+}
+
+# What a cache's answer says about itself (X-Cache: Squid, Ferry, nginx;
+# X-Varnish with two ids on a hit; Age) and how many requests the origin got
+# while it was fetched: 0 for a hit.
+cache_evidence() { # headers-file origin-requests-before origin-requests-after
+  local hdrs
+  hdrs=$(tr -d '\r' <"$1" | awk -F': ' 'tolower($1) ~ /^(x-cache|x-varnish|age)$/ { printf "%s: %s, ", $1, $2 }')
+  echo "${hdrs}origin requests: $(($3 - $2 - 1))"
+}
+# Fetches a URL twice through a proxy; the evidence of the second answer.
+second_fetch() { # proxy url
+  local before after
+  curl -s -o /dev/null -x "http://$1" "$2"
+  before=$(origin_requests)
+  curl -s -o /dev/null -D "$WORK/headers" -x "http://$1" "$2"
+  after=$(origin_requests)
+  cache_evidence "$WORK/headers" "$before" "$after"
 }
 
 if [ "$MODE" = ab ]; then
@@ -285,44 +487,67 @@ if [ "$MODE" = ab ]; then
   exit 0
 fi
 
+SQUID_VERSION=$(squid -v | head -1 | awk '{ print $4 }')
+NGINX_VERSION=$(nginx -v 2>&1 | sed 's|.*nginx/||')
+VARNISH_VERSION=$(varnishd -V 2>&1 | sed -n 's/.*varnish-\([0-9.]*\).*/\1/p' | head -1)
+ATS_VERSION=$(traffic_server -V 2>&1 | awk '/^Traffic Server/ { print $3; exit }')
+record_label squid "Squid $(cut -d. -f1,2 <<<"$SQUID_VERSION")"
+record_label ats "Apache Traffic Server $(cut -d. -f1,2 <<<"$ATS_VERSION")"
+record_label nginx-cache "nginx $(cut -d. -f1,2 <<<"$NGINX_VERSION") \`proxy_cache\`"
+record_label varnish "Varnish $(cut -d. -f1,2 <<<"$VARNISH_VERSION")"
+
 start_squid
 start_squid squid-nolog "$SQUID_NOLOG_PORT"
+start_ats
+start_nginx_cache
+start_varnish
 start_ferry ferry "$FERRY_PORT" --max-concurrent $FERRY_SLOTS
 start_ferry ferry-default "$FERRY5_PORT"
-PROXIES=("squid:$SQUID_PORT" "squid-nolog:$SQUID_NOLOG_PORT" "ferry:$FERRY_PORT" "ferry-default:$FERRY5_PORT")
+PROXIES=("squid:$SQUID_PORT" "squid-nolog:$SQUID_NOLOG_PORT" "ats:$ATS_PORT" "nginx-cache:$NGINX_CACHE_PORT"
+  "varnish:$VARNISH_PORT" "ferry:$FERRY_PORT" "ferry-default:$FERRY5_PORT")
+# The caches of scenarios (c) and (d), each with one instance.
+CACHES=("squid:$SQUID_PORT" "ats:$ATS_PORT" "nginx-cache:$NGINX_CACHE_PORT" "varnish:$VARNISH_PORT" "ferry:$FERRY_PORT")
 
 # --- (a) cache hit, 1 KiB ---------------------------------------------------------
 log "(a) cache hit, 1 KiB, $CONNS connections"
 URL=http://$ORIGIN/1k.bin
 TARGETS=("direct:$ORIGIN")
 for p in "${PROXIES[@]}"; do
-  x_cache "127.0.0.1:${p#*:}" "$URL" >/dev/null
-  echo "  ${p%%:*} second request: X-Cache $(x_cache "127.0.0.1:${p#*:}" "$URL")" >&2
+  echo "  ${p%%:*} second request: $(second_fetch "127.0.0.1:${p#*:}" "$URL")" >&2
   TARGETS+=("${p%%:*}:127.0.0.1:${p#*:}")
 done
 wrk_rounds a "$URL" "${TARGETS[@]}"
 
 # --- (b) miss path, no-store -------------------------------------------------------
 log "(b) miss path (no-store), 1 KiB, $CONNS connections"
+for p in "${PROXIES[@]}"; do
+  echo "  ${p%%:*} second no-store request: $(second_fetch "127.0.0.1:${p#*:}" "http://$ORIGIN/nostore/1k.bin")" >&2
+done
 wrk_rounds b "http://$ORIGIN/nostore/1k.bin" "${TARGETS[@]}"
 
 # --- (c) 100 MiB object --------------------------------------------------------------
 log "(c) 100 MiB object: first fetch and second fetch, peak RSS"
 stop_squid; stop_squid squid-nolog; stop_ferry ferry; stop_ferry ferry-default
+stop_ats; stop_nginx_cache; stop_varnish
 start_squid
+start_ats
+start_nginx_cache
+start_varnish
 start_ferry ferry "$FERRY_PORT" --max-concurrent $FERRY_SLOTS
 for run in $(seq 1 "$RUNS"); do
   bps=$(curl -s -o /dev/null -w '%{speed_download}' "http://$ORIGIN/100m.bin")
   record c direct miss_mbps "$(python3 -c "print(round($bps / 1e6, 1))")"
 done
-for p in "squid:$SQUID_PORT" "ferry:$FERRY_PORT"; do
+for p in "${CACHES[@]}"; do
   for run in $(seq 1 "$RUNS"); do
     url="http://$ORIGIN/100m.bin?run=$run"
     miss=$(curl -s -o /dev/null -w '%{speed_download}' -x "http://127.0.0.1:${p#*:}" "$url")
     # Let a proxy that writes to disk after answering finish storing.
     sleep 1
-    hit=$(curl -s -o /dev/null -w '%{speed_download}' -x "http://127.0.0.1:${p#*:}" "$url")
-    echo "  ${p%%:*} run $run: miss $miss B/s, hit $hit B/s, then X-Cache $(x_cache "127.0.0.1:${p#*:}" "$url")" >&2
+    before=$(origin_requests)
+    hit=$(curl -s -o /dev/null -D "$WORK/headers" -w '%{speed_download}' -x "http://127.0.0.1:${p#*:}" "$url")
+    after=$(origin_requests)
+    echo "  ${p%%:*} run $run: miss $miss B/s, hit $hit B/s, the second: $(cache_evidence "$WORK/headers" "$before" "$after")" >&2
     record c "${p%%:*}" miss_mbps "$(python3 -c "print(round($miss / 1e6, 1))")"
     record c "${p%%:*}" hit_mbps "$(python3 -c "print(round($hit / 1e6, 1))")"
   done
@@ -332,40 +557,65 @@ record c ferry peak_rss_mib "$(python3 -c "print(round($(proc_kib "$(ferry_pid f
 
 # --- (d) idle keep-alive connections ------------------------------------------------
 log "(d) $IDLE_CONNS idle keep-alive client connections"
-# Every round starts both proxies afresh, so each figure is the memory for
-# the connections alone, not what an earlier round left allocated.
+# Every round starts every server afresh (the origin too, measured as
+# "direct"), so each figure is the memory for the connections alone, not what
+# an earlier round left allocated.
 for run in $(seq 1 "$RUNS"); do
-  stop_squid; stop_ferry ferry
+  stop_squid; stop_ferry ferry; stop_ats; stop_nginx_cache; stop_varnish
+  stop_nginx "$WORK/nginx.pid"
+  start_origin
   start_squid
+  start_ats
+  start_nginx_cache
+  start_varnish
   # One client holds them all: lift the per-client and total connection caps.
   start_ferry ferry "$FERRY_PORT" --max-concurrent $FERRY_SLOTS \
     --max-connections $((IDLE_CONNS * 2)) --max-connections-per-client $((IDLE_CONNS * 2)) \
     --header-timeout 120
-  for p in "squid:$SQUID_PORT" "ferry:$FERRY_PORT"; do
+  for p in "direct:$ORIGIN_PORT" "${CACHES[@]}"; do
     name=${p%%:*}
-    pid=$([ "$name" = squid ] && squid_pid || ferry_pid ferry)
-    x_cache "127.0.0.1:${p#*:}" "http://$ORIGIN/1k.bin" >/dev/null
+    port=${p#*:}
+    # Two requests: the object is cached and the hit path has run once.
+    for _ in 1 2; do
+      if [ "$name" = direct ]; then
+        curl -s -o /dev/null "http://$ORIGIN/1k.bin"
+      else
+        curl -s -o /dev/null -x "http://127.0.0.1:$port" "http://$ORIGIN/1k.bin"
+      fi
+    done
+    sleep 1
+    before=$(rss_kib "$name")
     rm -f "$WORK/idle.ready"
-    python3 "$ROOT/bench/tools/http_load.py" idle --proxy "127.0.0.1:${p#*:}" \
+    python3 "$ROOT/bench/tools/http_load.py" idle --proxy "127.0.0.1:$port" \
       --url "http://$ORIGIN/1k.bin" --count "$IDLE_CONNS" --hold 60 --ready "$WORK/idle.ready" >&2 &
     holder=$!
     for _ in $(seq 1 600); do [ -f "$WORK/idle.ready" ] && break; sleep 0.1; done
     # The figure is what idle connections hold once settled: the lowest of
     # 20 s of samples (Ferry lets go of a quiet connection's HTTP/1 state
     # after 1-2 s, and its allocator returns the pages within about 10 s).
-    rss=$(proc_kib "$pid" VmRSS)
+    rss=$(rss_kib "$name")
     for _ in $(seq 1 20); do
       sleep 1
-      now=$(proc_kib "$pid" VmRSS)
+      now=$(rss_kib "$name")
       [ "$now" -lt "$rss" ] && rss=$now
     done
-    echo "  $name run $run: $(cat "$WORK/idle.ready" 2>/dev/null) connections open, RSS $rss KiB" >&2
+    opened=$(cat "$WORK/idle.ready" 2>/dev/null || echo 0)
+    # Still open after the 20 s: the holder's established sockets to the port.
+    held=$(ss -Htnp state established "( dport = :$port )" | grep -c "pid=$holder," || true)
+    echo "  $name run $run: $opened connections opened, $held still open after 20 s, RSS $before KiB before, $rss KiB with them" >&2
+    [ "$held" -lt "$IDLE_CONNS" ] && echo "  WARNING: $name holds only $held of $IDLE_CONNS idle connections" >&2
+    record d "$name" rss_before_mib "$(python3 -c "print(round($before / 1024, 1))")"
     record d "$name" rss_mib "$(python3 -c "print(round($rss / 1024, 1))")"
-    record d "$name" connections "$(cat "$WORK/idle.ready" 2>/dev/null || echo 0)"
+    record d "$name" requested "$IDLE_CONNS"
+    record d "$name" connections "$opened"
+    record d "$name" held "$held"
+    [ "$opened" -gt 0 ] && record d "$name" kib_per_conn "$(python3 -c "print(round(($rss - $before) / $opened, 2))")"
     kill "$holder" 2>/dev/null || true
     wait "$holder" 2>/dev/null || true
   done
 done
+# (e) and (f) are Squid against Ferry only.
+stop_ats; stop_nginx_cache; stop_varnish
 
 # --- (e) collapsed forwarding ----------------------------------------------------------
 log "(e) 200 concurrent requests for one cold URL"
@@ -414,19 +664,23 @@ HEADER=$WORK/header.md
 {
   echo "# Ferry benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo
-  echo "Command: \`RUNS=$RUNS DURATION=$DURATION bench/run.sh\` (commit $(git rev-parse --short HEAD))."
+  echo "Command: \`RUNS=$RUNS DURATION=$DURATION IDLE_CONNS=$IDLE_CONNS bench/run.sh\` (commit $(git rev-parse --short HEAD))."
   echo
   echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/ {print $2}') GiB RAM, $(uname -r)."
-  echo "Peers: $(nginx -v 2>&1 | cut -d/ -f2) (origin, 1 worker), Squid $(squid -v | head -1 | awk '{print $4}') (one process, \`-N\`), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')."
+  echo "Peers (Debian's packages): nginx $NGINX_VERSION (the origin, 1 worker; and a second instance as a \`proxy_cache\`, 1 worker),"
+  echo "Squid $SQUID_VERSION (one process, \`-N\`), Apache Traffic Server $ATS_VERSION (\`traffic_server\`, its default threads),"
+  echo "Varnish $VARNISH_VERSION (manager and child, default thread pools), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')."
   echo
   echo "Everything runs on 127.0.0.1 and shares the $(nproc) cores, unpinned: wrk (1 thread, $CONNS connections,"
-  echo "${DURATION} s a run), the origin (nginx, 1 worker) and the proxy under test (Squid: one process; Ferry: its"
-  echo "runtime's worker threads, one per core). Ferry runs with \`--max-concurrent $FERRY_SLOTS\` (column Ferry) and"
-  echo "with its default of 5 (column Ferry (max-concurrent 5)). Both proxies get a 512 MiB memory tier"
-  echo "(Squid \`cache_mem 512 MB\`, Ferry \`--memory-cache-size 512MiB\`), a disk cache and 256 MiB objects;"
-  echo "both write an access-log line per request to a file. Runs are interleaved: each round of (a), (b)"
-  echo "and (f) measures every target once, so a slow spell of the shared machine hits all alike."
-  echo "Scenarios (c)–(f) restart the proxies so each starts empty."
+  echo "${DURATION} s a run), the origin (nginx, 1 worker) and the proxy under test (Squid, nginx: one process"
+  echo "serving; ATS, Varnish, Ferry: their worker threads). Ferry runs with \`--max-concurrent $FERRY_SLOTS\` (column"
+  echo "Ferry) and with its default of 5 (column Ferry (max-concurrent 5)). Every cache gets a 512 MiB memory tier"
+  echo "(Squid \`cache_mem 512 MB\`, ATS \`ram_cache.size\`, Varnish \`-s malloc,512M\`, Ferry \`--memory-cache-size 512MiB\`;"
+  echo "nginx caches in files and the page cache), Squid, ATS, nginx and Ferry a disk cache. Squid, ATS, nginx and Ferry"
+  echo "write an access-log line per request to a file; Varnish logs to its shared memory only. CPU is user + system time"
+  echo "of all a target's processes and threads. Runs are interleaved: each round of (a), (b) and (f) measures every target"
+  echo "once, so a slow spell of the shared machine hits all alike. Scenarios (c)–(f) restart the servers so each starts"
+  echo "empty; (e) and (f) are Squid against Ferry only."
 } >"$HEADER"
 python3 "$ROOT/bench/tools/report.py" "$RESULTS" "$HEADER" | tee "$ROOT/bench/results/latest.md"
 cp "$RESULTS" "$ROOT/bench/results/latest.jsonl"

@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
-"""Turns the benchmark's raw samples (JSON lines) into one table of medians,
-with the ratios Ferry/Squid and Ferry/direct and the targets they are held to.
+"""Turns the benchmark's raw samples (JSON lines) into tables of medians: one
+row per target (Squid, Apache Traffic Server, nginx proxy_cache, Varnish,
+Ferry, the origin served directly) for the figures that compare them, then
+every measurement with the ratios Ferry/Squid and Ferry/direct and the
+targets they are held to.
 
 Usage: report.py RESULTS.jsonl HEADER.md > latest.md
        report.py --ab RESULTS.jsonl HEADER.md > ab-latest.md   (base against new)
@@ -20,6 +23,12 @@ def load(path):
         s = json.loads(line)
         samples[(s["scenario"], s["target"], s["metric"])].append(s["value"])
     return samples
+
+
+def labels(samples):
+    """The names run.sh recorded for the targets (with their versions)."""
+    return {target: values[-1] for (scen, target, metric), values in samples.items()
+            if scen == "meta" and metric == "label"}
 
 
 def median(samples, scenario, target, metric):
@@ -49,21 +58,27 @@ ROWS = [
      "≥ 2.2× Squid, ≥ 0.8× direct", lambda f, s, d: f >= 2.2 * s and f >= 0.8 * d),
     ("(a) hit — p50 latency ms", "a", "p50_ms", False, "", None),
     ("(a) hit — p99 latency ms", "a", "p99_ms", False, "p99 ≤ Squid's", lambda f, s, d: f <= s),
-    ("(a) hit — CPU µs per request (serving process)", "a", "cpu_us_per_req", False, "", None),
+    ("(a) hit — CPU µs per request (all its processes)", "a", "cpu_us_per_req", False, "", None),
     ("(a) hit — wrk's own CPU µs per request (load generator)", "a", "wrk_cpu_us_per_req", False, "", None),
+    ("(a) hit — origin requests per request (0 for a hit)", "a", "origin_per_req", False, "", None),
     ("(b) miss (no-store) 1 KiB, 64 conns — req/s", "b", "rps", True,
      "≥ 1.5× Squid", lambda f, s, d: f >= 1.5 * s),
     ("(b) miss — p99 latency ms", "b", "p99_ms", False, "", None),
-    ("(b) miss — CPU µs per request (serving process)", "b", "cpu_us_per_req", False, "", None),
+    ("(b) miss — CPU µs per request (all its processes)", "b", "cpu_us_per_req", False, "", None),
     ("(b) miss — wrk's own CPU µs per request (load generator)", "b", "wrk_cpu_us_per_req", False, "", None),
+    ("(b) miss — origin requests per request (1 for a miss)", "b", "origin_per_req", False, "", None),
     ("(c) 100 MiB first fetch (miss) — MB/s", "c", "miss_mbps", True,
      "≥ 0.5× direct", lambda f, s, d: f >= 0.5 * d),
     ("(c) 100 MiB second fetch (hit) — MB/s", "c", "hit_mbps", True,
      "≥ 1000 MB/s", lambda f, s, d: f >= 1000),
     ("(c) peak RSS during both — MiB", "c", "peak_rss_mib", False,
      "< 64 MiB", lambda f, s, d: f < 64),
+    ("(d) idle keep-alive conns — RSS before they open, MiB", "d", "rss_before_mib", False, "", None),
     ("(d) 10,000 idle keep-alive conns — RSS MiB", "d", "rss_mib", False,
      "< 150 MiB", lambda f, s, d: f < 150),
+    ("(d) idle — KiB per connection (RSS with − before) / conns", "d", "kib_per_conn", False, "", None),
+    ("(d) idle — connections opened", "d", "connections", True, "", None),
+    ("(d) idle — connections still open after 20 s", "d", "held", True, "", None),
     ("(e) 200 concurrent cold requests — origin requests", "e", "origin_requests", False,
      "exactly 1", lambda f, s, d: f == 1),
     ("(f) hits with 1,000 objects — req/s", "f", "rps_1k", True, "", None),
@@ -78,6 +93,8 @@ def raw_table(samples):
            "| scenario | target | metric | samples |",
            "|---|---|---|---|"]
     for (scen, target, metric), values in sorted(samples.items()):
+        if scen == "meta":
+            continue
         out.append(f"| {scen} | {target} | {metric} | {', '.join(fmt(v, 2) for v in values)} |")
     out.append("\n</details>")
     return out
@@ -133,6 +150,87 @@ def ab(results, header_path):
     print("\n".join(out))
 
 
+# The per-target table: (target, name when run.sh recorded none).
+SUMMARY_TARGETS = [
+    ("squid", "Squid"),
+    ("ats", "Apache Traffic Server"),
+    ("nginx-cache", "nginx `proxy_cache`"),
+    ("varnish", "Varnish"),
+    ("ferry", "Ferry"),
+    ("direct", "origin served directly"),
+]
+CACHES = [t for t, _ in SUMMARY_TARGETS if t != "direct"]
+
+
+def num(v, digits):
+    return "—" if v is None else f"{v:,.{digits}f}"
+
+
+def summary(samples):
+    names = labels(samples)
+    out = ["| | hit req/s | CPU µs/hit | miss req/s | CPU µs/miss | 100 MiB miss MB/s "
+           "| 100 MiB hit MB/s | idle KB/conn |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for target, default in SUMMARY_TARGETS:
+        def m(scen, metric):
+            return median(samples, scen, target, metric)
+        name = names.get(target, default)
+        if target == "ferry":
+            name = f"**{name}**"
+        direct = target == "direct"
+        cells = [
+            num(m("a", "rps"), 0),
+            num(m("a", "cpu_us_per_req"), 1),
+            "—" if direct else num(m("b", "rps"), 0),
+            "—" if direct else num(m("b", "cpu_us_per_req"), 1),
+            num(m("c", "miss_mbps"), 0),
+            "—" if direct else num(m("c", "hit_mbps"), 0),
+            num(m("d", "kib_per_conn"), 1),
+        ]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    out.append("")
+    out.append("Medians over the runs. CPU: user + system time of all the target's processes and threads per "
+               "request. Miss: the `no-store` URL, fetched from the origin every time. The origin served "
+               "directly has no miss; its one 100 MiB figure is a plain fetch from it. Idle KB/conn: "
+               "(RSS with the idle connections − RSS before they opened) / connections, in KiB "
+               "(nginx: its worker; the others: all their processes).")
+    out.append("")
+
+    def miss_per_hit(target):
+        return ratio(median(samples, "b", target, "cpu_us_per_req"),
+                     median(samples, "a", target, "cpu_us_per_req"))
+    r = miss_per_hit("ferry")
+    if r is not None:
+        others = [f"{names.get(t, d)} {miss_per_hit(t):.2f}×" for t, d in SUMMARY_TARGETS
+                  if t in CACHES and t != "ferry" and miss_per_hit(t) is not None]
+        out.append(f"Ferry's CPU per miss / CPU per hit: **{r:.2f}×**"
+                   + (f" ({', '.join(others)})." if others else "."))
+        out.append("")
+
+    # What would make a figure mean something else: a hit that went to the
+    # origin, a miss that did not, idle connections a peer did not keep.
+    warnings = []
+    for target, default in SUMMARY_TARGETS:
+        name = names.get(target, default)
+        hit_origin = median(samples, "a", target, "origin_per_req")
+        if target in CACHES and hit_origin is not None and hit_origin > 0.01:
+            warnings.append(f"{name}: (a) reached the origin for {hit_origin:.2f} of its requests (not all hits).")
+        miss_origin = median(samples, "b", target, "origin_per_req")
+        if target in CACHES and miss_origin is not None and miss_origin < 0.99:
+            warnings.append(f"{name}: (b) reached the origin for only {miss_origin:.2f} of its requests.")
+        requested = samples.get(("d", target, "requested"), [])
+        opened = samples.get(("d", target, "connections"), [])
+        held = samples.get(("d", target, "held"), [])
+        if requested and (min(opened or [0]) < max(requested) or min(held or [0]) < max(requested)):
+            warnings.append(f"{name}: of {int(max(requested)):,} idle connections asked for, opened "
+                            f"{', '.join(fmt(v) for v in opened)} and still open after 20 s "
+                            f"{', '.join(fmt(v) for v in held)} (per run).")
+    if warnings:
+        out.append("**Check:** " + " ".join(warnings))
+        out.append("")
+    return out
+
+
 def main():
     if sys.argv[1] == "--ab":
         ab(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)
@@ -140,15 +238,27 @@ def main():
     samples = load(sys.argv[1])
     header = open(sys.argv[2]).read() if len(sys.argv) > 2 else ""
     out = [header.rstrip(), ""]
-    out.append("| measurement | direct | Squid | Squid, no access log | Ferry | Ferry (max-concurrent 5) "
+    out.extend(summary(samples))
+    out.append("Every measurement:")
+    out.append("")
+    out.append("| measurement | direct | Squid | Squid, no access log | ATS | nginx `proxy_cache` | Varnish "
+               "| Ferry | Ferry (max-concurrent 5) "
                "| Ferry/Squid | Ferry/Squid no log | Ferry/direct | target (vs Squid) | met |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for label, scen, metric, _higher, target, check in ROWS:
         d = median(samples, scen, "direct", metric)
         s = median(samples, scen, "squid", metric)
         sn = median(samples, scen, "squid-nolog", metric)
+        ats = median(samples, scen, "ats", metric)
+        nc = median(samples, scen, "nginx-cache", metric)
+        v = median(samples, scen, "varnish", metric)
         f = median(samples, scen, "ferry", metric)
         f5 = median(samples, scen, "ferry-default", metric)
+        digits = 3 if metric == "origin_per_req" else 1
+        if scen == "d" and metric == "rss_mib":
+            asked = median(samples, "d", "ferry", "requested")
+            if asked:
+                label = label.replace("10,000", fmt(asked))
         met = ""
         if check is not None and f is not None:
             try:
@@ -164,7 +274,8 @@ def main():
             return "—" if r is None else f"{r:.2f}×"
 
         out.append(
-            f"| {label} | {fmt(d)} | {fmt(s)} | {fmt(sn)} | {fmt(f)} | {fmt(f5)} | "
+            f"| {label} | {fmt(d, digits)} | {fmt(s, digits)} | {fmt(sn, digits)} | {fmt(ats, digits)} "
+            f"| {fmt(nc, digits)} | {fmt(v, digits)} | {fmt(f, digits)} | {fmt(f5, digits)} | "
             f"{times(ratio(f, s))} | {times(ratio(f, sn))} | {times(ratio(f, d))} | {target} | {met} |"
         )
     out.append("")
