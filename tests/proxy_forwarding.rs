@@ -229,3 +229,58 @@ async fn an_idempotent_request_is_repeated_when_its_pooled_connection_was_closed
         .count();
     assert_eq!(big_puts, 1);
 }
+
+/// Plain-HTTP origins are reached over connections the proxy keeps for
+/// reuse. A response that brings more bytes than its length says (an origin
+/// trying to answer a request not yet sent) must not be taken as the answer
+/// to the next request on that connection: the connection is dropped, and
+/// the next request is answered on a new one. Well-behaved exchanges reuse
+/// one connection.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_origin_cannot_answer_in_advance_on_a_reused_connection() {
+    let origin = RawOrigin::start(|req| match req.path() {
+        "/inject" => RawReply::ok("first").then_send(
+            "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nCache-Control: max-age=600\r\n\r\nforged",
+        ),
+        path => RawReply::ok(format!("real {path}")),
+    })
+    .await;
+    let proxy = proxy(&["--no-cache"]);
+    let client = ProxyClient::new(proxy.addr());
+    let settle = std::time::Duration::from_millis(100);
+
+    // Three plain exchanges in turn: one connection.
+    for n in 0..3 {
+        let resp = client.get(&origin.url(&format!("/plain{n}"))).await;
+        assert_eq!(resp.text(), format!("real /plain{n}"));
+        tokio::time::sleep(settle).await;
+    }
+    let conns: std::collections::HashSet<_> = origin.requests().iter().map(|r| r.conn).collect();
+    assert_eq!(conns.len(), 1, "sequential requests reuse the connection");
+
+    let resp = client.get(&origin.url("/inject")).await;
+    assert_eq!(resp.text(), "first");
+    tokio::time::sleep(settle).await;
+    for n in 0..3 {
+        let resp = client.get(&origin.url(&format!("/after{n}"))).await;
+        assert_eq!(resp.status, 200);
+        assert_eq!(
+            resp.text(),
+            format!("real /after{n}"),
+            "an injected answer was served"
+        );
+    }
+    let requests = origin.requests();
+    let inject_conn = requests
+        .iter()
+        .find(|r| r.path() == "/inject")
+        .unwrap()
+        .conn;
+    assert!(
+        requests
+            .iter()
+            .filter(|r| r.path().starts_with("/after"))
+            .all(|r| r.conn != inject_conn),
+        "the connection that sent unasked bytes was used again"
+    );
+}

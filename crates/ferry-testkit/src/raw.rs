@@ -50,6 +50,9 @@ pub struct RawReply {
     /// Answer nothing: reset the connection instead (as a server does whose
     /// idle timer fired just as the request arrived).
     pub hang_up: bool,
+    /// Bytes written after the body, unasked (a hostile origin's second
+    /// response, meant for whoever uses the connection next).
+    pub after: Vec<u8>,
 }
 
 impl RawReply {
@@ -59,6 +62,7 @@ impl RawReply {
             headers: Vec::new(),
             body: body.into(),
             hang_up: false,
+            after: Vec::new(),
         }
     }
 
@@ -77,6 +81,12 @@ impl RawReply {
 
     pub fn header(mut self, name: &str, value: &str) -> RawReply {
         self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Writes `bytes` after the body, as part of the same write.
+    pub fn then_send(mut self, bytes: impl Into<Vec<u8>>) -> RawReply {
+        self.after = bytes.into();
         self
     }
 }
@@ -199,6 +209,7 @@ fn encode(reply: &RawReply, head_only: bool) -> Vec<u8> {
     if !head_only && reply.status != 304 {
         out.extend_from_slice(&reply.body);
     }
+    out.extend_from_slice(&reply.after);
     out
 }
 

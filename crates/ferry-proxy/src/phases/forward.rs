@@ -10,21 +10,20 @@ use std::time::SystemTime;
 use http::header;
 use http::{Request, Response, Uri, request, response};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 use crate::access::{canonical_client, is_local_client};
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
 use crate::headers::{add_forwarded, strip_hop_by_hop, strip_own_headers};
 use crate::state::ProxyState;
-use crate::upstream::{FrameSink, Relay, Slot, UpstreamBody};
+use crate::upstream::{FrameSink, OriginBody, Relay, Slot, UpstreamBody};
 
 /// An upstream response head, with the slot that must be held until its body
 /// has been relayed.
 pub struct Fetched {
     /// Hop-by-hop headers already removed.
     pub head: response::Parts,
-    pub body: Incoming,
+    pub body: OriginBody,
     pub slot: Slot,
     pub request_time: SystemTime,
     pub response_time: SystemTime,

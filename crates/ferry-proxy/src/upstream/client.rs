@@ -13,8 +13,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
 use http_body::Body as _;
-use http_body_util::BodyExt;
-use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
 use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::client::legacy::Client;
@@ -22,41 +20,14 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
+use super::driven::{DrivenBody, DrivenError, DrivenPool};
 use super::pool_cap::{Capped, PoolCap};
+use super::request_body::{ReplayBody, UpstreamBody, full_body, no_body};
 use super::resolver::{self, GuardedResolver, Refused};
 use super::trust::{TlsSetupError, tls_config};
 use crate::access::{NetworkPolicy, Refusal};
 use crate::body::BoxError;
 use crate::config::UpstreamRoots;
-
-/// What the proxy sends upstream: the client's streamed body, or an empty one.
-pub type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
-
-/// An empty request body (revalidations, GETs whose body is ignored).
-pub fn no_body() -> UpstreamBody {
-    http_body_util::Empty::new()
-        .map_err(|never| match never {})
-        .boxed_unsync()
-}
-
-/// A request body read whole before the request went upstream, kept so the
-/// request can be sent once more when a pooled connection turns out to have
-/// been closed by the origin (see [`Upstream::send`]).
-#[derive(Clone)]
-struct ReplayBody(Bytes);
-
-/// A body already read whole: sent as it is, and kept in the request's
-/// extensions so an idempotent request can be repeated on a new connection.
-pub fn whole_body(parts: &mut http::request::Parts, bytes: Bytes) -> UpstreamBody {
-    parts.extensions.insert(ReplayBody(bytes.clone()));
-    full_body(bytes)
-}
-
-fn full_body(bytes: Bytes) -> UpstreamBody {
-    http_body_util::Full::new(bytes)
-        .map_err(|never| match never {})
-        .boxed_unsync()
-}
 
 /// Why an upstream exchange failed, in the words the error page uses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,14 +69,64 @@ pub enum UpstreamError {
 
 type Connector = GuardedConnector<HttpsConnector<HttpConnector<GuardedResolver>>>;
 
+/// How long an idle upstream connection is kept, and how many per origin.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+const POOL_MAX_IDLE_PER_HOST: usize = 64;
+
+/// Plain-HTTP origins: the driven exchanges' pool and its connector.
+#[derive(Clone)]
+struct Plain {
+    pool: Arc<DrivenPool>,
+    connector: Connector,
+}
+
+/// A response body from an origin, by the client that fetched it.
+pub enum OriginBody {
+    Pooled(Incoming),
+    Driven(DrivenBody),
+}
+
+impl http_body::Body for OriginBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            OriginBody::Pooled(body) => Pin::new(body).poll_frame(cx),
+            OriginBody::Driven(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            OriginBody::Pooled(body) => body.is_end_stream(),
+            OriginBody::Driven(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match self {
+            OriginBody::Pooled(body) => body.size_hint(),
+            OriginBody::Driven(body) => body.size_hint(),
+        }
+    }
+}
+
 /// The upstream client. Clients on the proxy's own host and other clients
 /// get separate connection pools: the network policy treats them apart (only
 /// local clients may reach this host's addresses), and a pooled connection
-/// made for one must never serve the other.
+/// made for one must never serve the other. Plain-HTTP origins are served
+/// by exchanges the request's own task drives (`super::driven`); HTTPS
+/// origins by hyper-util's pooled client (HTTP/2 when ALPN says so).
 #[derive(Clone)]
 pub struct Upstream {
     local: Client<Connector, UpstreamBody>,
     remote: Client<Connector, UpstreamBody>,
+    local_plain: Plain,
+    remote_plain: Plain,
     policy: Arc<NetworkPolicy>,
     pool_cap: Arc<PoolCap>,
     connect_timeout: Duration,
@@ -124,7 +145,7 @@ impl Upstream {
         let tls = tls_config(roots, extra_ca)?;
         // One bound for both pools.
         let pool_cap = PoolCap::new(max_pooled);
-        let build = |client_is_local| {
+        let connector = |client_is_local| {
             let resolver = GuardedResolver::new(policy.clone(), client_is_local);
             let mut http = HttpConnector::new_with_resolver(resolver);
             http.enforce_http(false);
@@ -136,22 +157,31 @@ impl Upstream {
                 .enable_http1()
                 .enable_http2()
                 .wrap_connector(http);
+            GuardedConnector {
+                inner: https,
+                timeout: connect_timeout,
+                policy: policy.clone(),
+                client_is_local,
+                pool_cap: pool_cap.clone(),
+            }
+        };
+        let build = |client_is_local| {
             Client::builder(TokioExecutor::new())
                 .pool_timer(TokioTimer::new())
                 .timer(TokioTimer::new())
-                .pool_idle_timeout(Duration::from_secs(90))
-                .pool_max_idle_per_host(64)
-                .build(GuardedConnector {
-                    inner: https,
-                    timeout: connect_timeout,
-                    policy: policy.clone(),
-                    client_is_local,
-                    pool_cap: pool_cap.clone(),
-                })
+                .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+                .build(connector(client_is_local))
+        };
+        let plain = |client_is_local| Plain {
+            pool: DrivenPool::new(POOL_MAX_IDLE_PER_HOST, POOL_IDLE_TIMEOUT),
+            connector: connector(client_is_local),
         };
         Ok(Upstream {
             local: build(true),
             remote: build(false),
+            local_plain: plain(true),
+            remote_plain: plain(false),
             policy: policy.clone(),
             pool_cap,
             connect_timeout,
@@ -174,13 +204,8 @@ impl Upstream {
         &self,
         req: Request<UpstreamBody>,
         client_is_local: bool,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+    ) -> Result<Response<OriginBody>, UpstreamError> {
         let host = authority_text(req.uri());
-        let client = if client_is_local {
-            &self.local
-        } else {
-            &self.remote
-        };
         // A pooled connection the origin closed while this request was on its
         // way fails without an answer (servers close idle connections on
         // their own clock: Node and Apache after 5 s). An idempotent request
@@ -189,15 +214,47 @@ impl Upstream {
         // else could have had an effect and is reported instead.
         let resend = RetryHead::of(&req);
         let deadline = tokio::time::Instant::now() + self.response_timeout;
-        let mut outcome = tokio::time::timeout_at(deadline, client.request(req)).await;
-        if let (Some(head), Ok(Err(err))) = (&resend, &outcome) {
-            if closed_before_answer(err) {
-                outcome = tokio::time::timeout_at(deadline, client.request(head.request())).await;
+        let outcome = if req.uri().scheme() == Some(&http::uri::Scheme::HTTP) {
+            let plain = if client_is_local {
+                &self.local_plain
+            } else {
+                &self.remote_plain
+            };
+            let mut outcome = tokio::time::timeout_at(deadline, plain.send(req)).await;
+            if let (Some(head), Ok(Err(DrivenError::Exchange(error)))) = (&resend, &outcome) {
+                if !error.is_user() && closed_before_answer(error, false) {
+                    outcome = tokio::time::timeout_at(deadline, plain.send(head.request())).await;
+                }
             }
-        }
+            outcome.map(|sent| {
+                sent.map(|resp| resp.map(OriginBody::Driven))
+                    .map_err(|e| match e {
+                        DrivenError::Connect(e) => classify(&*e, true, &host, self.connect_timeout),
+                        DrivenError::Exchange(error) => {
+                            classify(&error, false, &host, self.connect_timeout)
+                        }
+                    })
+            })
+        } else {
+            let client = if client_is_local {
+                &self.local
+            } else {
+                &self.remote
+            };
+            let mut outcome = tokio::time::timeout_at(deadline, client.request(req)).await;
+            if let (Some(head), Ok(Err(err))) = (&resend, &outcome) {
+                if closed_before_answer(err, err.is_connect()) {
+                    outcome =
+                        tokio::time::timeout_at(deadline, client.request(head.request())).await;
+                }
+            }
+            outcome.map(|sent| {
+                sent.map(|resp| resp.map(OriginBody::Pooled))
+                    .map_err(|err| classify(&err, err.is_connect(), &host, self.connect_timeout))
+            })
+        };
         match outcome {
-            Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(err)) => Err(classify(&err, &host, self.connect_timeout)),
+            Ok(result) => result,
             Err(_) => Err(UpstreamError::ResponseTimeout {
                 host,
                 secs: self.response_timeout.as_secs(),
@@ -289,6 +346,18 @@ impl Upstream {
     }
 }
 
+impl Plain {
+    async fn send(&self, req: Request<UpstreamBody>) -> Result<Response<DrivenBody>, DrivenError> {
+        let mut connector = self.connector.clone();
+        self.pool
+            .send(req, move |uri| {
+                use tower_service::Service as _;
+                connector.call(uri)
+            })
+            .await
+    }
+}
+
 /// The head of a request that may be sent again: a safe method and no body.
 struct RetryHead {
     method: Method,
@@ -337,13 +406,13 @@ pub fn is_idempotent(method: &Method) -> bool {
 
 /// The connection ended before any response head arrived (not a connect
 /// failure: that is retried by the connector's own address list).
-fn closed_before_answer(err: &hyper_util::client::legacy::Error) -> bool {
-    if err.is_connect() {
+fn closed_before_answer(err: &(dyn std::error::Error + 'static), is_connect: bool) -> bool {
+    if is_connect {
         return false;
     }
     error_chain(err).iter().any(|e| {
         e.downcast_ref::<hyper::Error>()
-            .is_some_and(|h| h.is_incomplete_message())
+            .is_some_and(|h| h.is_incomplete_message() || h.is_canceled())
             || e.downcast_ref::<std::io::Error>().is_some_and(|io| {
                 matches!(
                     io.kind(),
@@ -361,7 +430,8 @@ fn authority_text(uri: &Uri) -> String {
 /// `ConnectError` whose message names the stage ("dns error", "tcp connect
 /// error") with the io::Error below it; rustls errors arrive wrapped in io::Error.
 fn classify(
-    err: &hyper_util::client::legacy::Error,
+    err: &(dyn std::error::Error + 'static),
+    is_connect: bool,
     host: &str,
     connect_timeout: Duration,
 ) -> UpstreamError {
@@ -387,7 +457,7 @@ fn classify(
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => return UpstreamError::Refused { host },
-                std::io::ErrorKind::TimedOut if err.is_connect() => {
+                std::io::ErrorKind::TimedOut if is_connect => {
                     return UpstreamError::ConnectTimeout {
                         host,
                         secs: connect_timeout.as_secs(),
@@ -411,7 +481,7 @@ fn classify(
             detail: dns_detail(&detail),
         };
     }
-    if err.is_connect() {
+    if is_connect {
         return UpstreamError::Connect { host, detail };
     }
     UpstreamError::Protocol { host, detail }

@@ -55,6 +55,13 @@ pub struct Capped<S> {
     cap: Option<Arc<PoolCap>>,
 }
 
+impl<S> Capped<S> {
+    /// Whether the connection counts against the bound (may be pooled).
+    pub fn is_counted(&self) -> bool {
+        self.cap.is_some()
+    }
+}
+
 impl<S> Drop for Capped<S> {
     fn drop(&mut self) {
         if let Some(cap) = &self.cap {
