@@ -220,38 +220,40 @@ impl Upstream {
             } else {
                 &self.remote_plain
             };
-            let mut outcome = tokio::time::timeout_at(deadline, plain.send(req)).await;
-            if let (Some(head), Ok(Err(DrivenError::Exchange(error)))) = (&resend, &outcome) {
-                if !error.is_user() && closed_before_answer(error, false) {
-                    outcome = tokio::time::timeout_at(deadline, plain.send(head.request())).await;
-                }
-            }
-            outcome.map(|sent| {
-                sent.map(|resp| resp.map(OriginBody::Driven))
-                    .map_err(|e| match e {
-                        DrivenError::Connect(e) => classify(&*e, true, &host, self.connect_timeout),
-                        DrivenError::Exchange(error) => {
-                            classify(&error, false, &host, self.connect_timeout)
-                        }
-                    })
-            })
+            tokio::time::timeout_at(deadline, plain.send_once_more_if_closed(req, resend))
+                .await
+                .map(|sent| {
+                    sent.map(|resp| resp.map(OriginBody::Driven))
+                        .map_err(|e| match e {
+                            DrivenError::Connect(e) => {
+                                classify(&*e, true, &host, self.connect_timeout)
+                            }
+                            DrivenError::Exchange(e) => {
+                                classify(&e, false, &host, self.connect_timeout)
+                            }
+                        })
+                })
         } else {
             let client = if client_is_local {
                 &self.local
             } else {
                 &self.remote
             };
-            let mut outcome = tokio::time::timeout_at(deadline, client.request(req)).await;
-            if let (Some(head), Ok(Err(err))) = (&resend, &outcome) {
-                if closed_before_answer(err, err.is_connect()) {
-                    outcome =
-                        tokio::time::timeout_at(deadline, client.request(head.request())).await;
+            let exchange = async {
+                let outcome = client.request(req).await;
+                match (&resend, &outcome) {
+                    (Some(head), Err(err)) if closed_before_answer(err, err.is_connect()) => {
+                        client.request(head.request()).await
+                    }
+                    _ => outcome,
                 }
-            }
-            outcome.map(|sent| {
-                sent.map(|resp| resp.map(OriginBody::Pooled))
-                    .map_err(|err| classify(&err, err.is_connect(), &host, self.connect_timeout))
-            })
+            };
+            tokio::time::timeout_at(deadline, exchange)
+                .await
+                .map(|sent| {
+                    sent.map(|resp| resp.map(OriginBody::Pooled))
+                        .map_err(|e| classify(&e, e.is_connect(), &host, self.connect_timeout))
+                })
         };
         match outcome {
             Ok(result) => result,
@@ -347,6 +349,22 @@ impl Upstream {
 }
 
 impl Plain {
+    /// Sends `req`; when the connection ended before any answer, sends the
+    /// request once more if `resend` allows it (see [`Upstream::send`]).
+    async fn send_once_more_if_closed(
+        &self,
+        req: Request<UpstreamBody>,
+        resend: Option<RetryHead>,
+    ) -> Result<Response<DrivenBody>, DrivenError> {
+        let outcome = self.send(req).await;
+        match (&resend, &outcome) {
+            (Some(head), Err(DrivenError::Exchange(e))) if closed_before_answer(e, false) => {
+                self.send(head.request()).await
+            }
+            _ => outcome,
+        }
+    }
+
     async fn send(&self, req: Request<UpstreamBody>) -> Result<Response<DrivenBody>, DrivenError> {
         let mut connector = self.connector.clone();
         self.pool
