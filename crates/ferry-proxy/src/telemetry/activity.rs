@@ -45,6 +45,10 @@ pub const SERIES: [&str; 8] = [
     "tunnel",
 ];
 
+fn outcome_of(r: &AccessRecord) -> RequestOutcome {
+    RequestOutcome::of(r.kind, r.cache, r.error)
+}
+
 fn series_of(outcome: RequestOutcome) -> Option<usize> {
     Some(match outcome {
         RequestOutcome::FreshHit | RequestOutcome::Collapsed => 0,
@@ -277,9 +281,21 @@ impl Activity {
 
     /// Adds a batch of finished requests (called by the log's writer).
     pub fn record(&self, batch: &[AccessRecord]) {
+        // Only the batch's last `RECENT` shown records can stay in the
+        // recent table: the ones before them are counted but not copied
+        // (their client, method and URL as text), which under load is most
+        // of a batch.
+        let mut shown = 0;
+        let listed_from = batch
+            .iter()
+            .rposition(|r| {
+                shown += usize::from(series_of(outcome_of(r)).is_some());
+                shown == RECENT
+            })
+            .unwrap_or(0);
         let mut state = self.lock();
-        for r in batch {
-            state.record(r);
+        for (i, r) in batch.iter().enumerate() {
+            state.record(r, i >= listed_from);
         }
     }
 
@@ -380,8 +396,8 @@ impl State {
         window
     }
 
-    fn record(&mut self, r: &AccessRecord) {
-        let outcome = RequestOutcome::of(r.kind, r.cache, r.error);
+    fn record(&mut self, r: &AccessRecord, listed: bool) {
+        let outcome = outcome_of(r);
         let Some(series) = series_of(outcome) else {
             return;
         };
@@ -396,6 +412,9 @@ impl State {
             self.by_requests.add(host, 1, r.bytes);
             self.by_bytes.add(host, r.bytes, 1);
         }
+        if !listed {
+            return;
+        }
         if self.recent.len() >= RECENT {
             self.recent.pop_front();
         }
@@ -406,7 +425,10 @@ impl State {
                 .map_or(0, |d| d.as_millis() as u64),
             client: r.client.ip().to_string(),
             method: r.method.to_string(),
-            url: r.url.chars().take(URL_CHARS).collect(),
+            url: match r.url.char_indices().nth(URL_CHARS) {
+                Some((cut, _)) => r.url[..cut].to_string(),
+                None => r.url.clone(),
+            },
             status: r.status,
             outcome: outcome.as_str(),
             bytes: r.bytes,
@@ -538,6 +560,35 @@ mod tests {
         assert_eq!(hits.0, "fresh_hit");
         assert_eq!(hits.1.len(), BUCKETS);
         assert_eq!(*hits.1.last().unwrap(), 0.3, "3 hits in a 10 s bucket");
+    }
+
+    #[test]
+    fn a_large_batch_lists_its_last_hundred_shown_requests_and_counts_all() {
+        let activity = Activity::new(Arc::default());
+        let now = SystemTime::now();
+        activity.record(&[record("http://before.test/", HIT, 1, 1, now)]);
+        let mut batch: Vec<_> = (0..250)
+            .map(|i| record(&format!("http://a.test/{i}"), HIT, 1, 1, now))
+            .collect();
+        // Own pages at the end are neither counted nor listed, and do not
+        // take places in the table.
+        for _ in 0..5 {
+            let mut own = record("/api/stats", CacheOutcome::NotConsulted, 1, 1, now);
+            own.kind = RequestKind::Own;
+            batch.push(own);
+        }
+        let long = format!("http://a.test/{}", "é".repeat(400));
+        batch.insert(240, record(&long, HIT, 1, 1, now));
+        activity.record(&batch);
+
+        let r = activity.report(now);
+        assert_eq!(r.summary.since_start.requests, 252);
+        assert_eq!(r.recent.len(), RECENT);
+        let urls: Vec<&str> = r.recent.iter().map(|q| q.url.as_str()).collect();
+        assert_eq!(urls[0], "http://a.test/249", "newest first");
+        assert_eq!(urls[RECENT - 1], "http://a.test/151");
+        let cut = urls.iter().find(|u| u.contains('é')).unwrap();
+        assert_eq!(cut.chars().count(), URL_CHARS, "cut on a character");
     }
 
     #[test]

@@ -205,7 +205,14 @@ impl Upstream {
         req: Request<UpstreamBody>,
         client_is_local: bool,
     ) -> Result<Response<OriginBody>, UpstreamError> {
-        let host = authority_text(req.uri());
+        // The origin's name as errors show it, made only for an error.
+        let authority = req.uri().authority().cloned();
+        let host = || {
+            authority
+                .as_ref()
+                .map(|a| a.to_string())
+                .unwrap_or_default()
+        };
         // A pooled connection the origin closed while this request was on its
         // way fails without an answer (servers close idle connections on
         // their own clock: Node and Apache after 5 s). An idempotent request
@@ -226,10 +233,10 @@ impl Upstream {
                     sent.map(|resp| resp.map(OriginBody::Driven))
                         .map_err(|e| match e {
                             DrivenError::Connect(e) => {
-                                classify(&*e, true, &host, self.connect_timeout)
+                                classify(&*e, true, &host(), self.connect_timeout)
                             }
                             DrivenError::Exchange(e) => {
-                                classify(&e, false, &host, self.connect_timeout)
+                                classify(&e, false, &host(), self.connect_timeout)
                             }
                         })
                 })
@@ -252,13 +259,13 @@ impl Upstream {
                 .await
                 .map(|sent| {
                     sent.map(|resp| resp.map(OriginBody::Pooled))
-                        .map_err(|e| classify(&e, e.is_connect(), &host, self.connect_timeout))
+                        .map_err(|e| classify(&e, e.is_connect(), &host(), self.connect_timeout))
                 })
         };
         match outcome {
             Ok(result) => result,
             Err(_) => Err(UpstreamError::ResponseTimeout {
-                host,
+                host: host(),
                 secs: self.response_timeout.as_secs(),
             }),
         }
@@ -366,11 +373,12 @@ impl Plain {
     }
 
     async fn send(&self, req: Request<UpstreamBody>) -> Result<Response<DrivenBody>, DrivenError> {
-        let mut connector = self.connector.clone();
         self.pool
-            .send(req, move |uri| {
+            .send(req, |uri| {
                 use tower_service::Service as _;
-                connector.call(uri)
+                // Cloned only when a connection is opened (its future owns
+                // what it needs), not for every request on a pooled one.
+                self.connector.clone().call(uri)
             })
             .await
     }
@@ -438,10 +446,6 @@ fn closed_before_answer(err: &(dyn std::error::Error + 'static), is_connect: boo
                 )
             })
     })
-}
-
-fn authority_text(uri: &Uri) -> String {
-    uri.authority().map(|a| a.to_string()).unwrap_or_default()
 }
 
 /// Sorts a client error into a cause. hyper-util reports connect failures as a

@@ -87,17 +87,10 @@ impl DrivenPool {
         let origin = origin_key(req.uri());
         let (sender, conn, reusable) = match self.take(&origin) {
             Some(idle) => (idle.sender, idle.conn, true),
-            None => {
-                let io = connect(req.uri().clone())
-                    .await
-                    .map_err(DrivenError::Connect)?;
-                // Over the bound on pooled connections: used once, closed.
-                let reusable = io.is_counted();
-                let (sender, conn) = http1::handshake(io)
-                    .await
-                    .map_err(|e| DrivenError::Connect(Box::new(e)))?;
-                (sender, Box::pin(conn), reusable)
-            }
+            // Boxed: opening a connection is the rare case, and its state
+            // (socket, handshake) would otherwise make every exchange's
+            // future, and each one awaiting it, kilobytes larger.
+            None => Box::pin(open(connect(req.uri().clone()))).await?,
         };
         self.exchange(req, origin, sender, conn, reusable).await
     }
@@ -207,6 +200,22 @@ impl DrivenPool {
 }
 
 /// `host:port` of an absolute-form URI, lowercase.
+/// A new connection from `connecting`, handshaken, and whether it may be
+/// pooled (one over the bound on pooled connections is used once, closed).
+async fn open<F>(
+    connecting: F,
+) -> Result<(http1::SendRequest<UpstreamBody>, Pin<Box<Conn>>, bool), DrivenError>
+where
+    F: Future<Output = Result<Io, BoxError>>,
+{
+    let io = connecting.await.map_err(DrivenError::Connect)?;
+    let reusable = io.is_counted();
+    let (sender, conn) = http1::handshake(io)
+        .await
+        .map_err(|e| DrivenError::Connect(Box::new(e)))?;
+    Ok((sender, Box::pin(conn), reusable))
+}
+
 fn origin_key(uri: &Uri) -> String {
     let host = uri.host().unwrap_or_default().to_ascii_lowercase();
     let port = uri.port_u16().unwrap_or(80);

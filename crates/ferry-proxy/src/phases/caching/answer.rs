@@ -68,7 +68,9 @@ async fn miss(cx: CacheRequest<'_>, parts: request::Parts, fwd: Fwd) -> Served {
         return fetch_and_store(cx, parts, None, fwd).await;
     }
     if parts.headers.contains_key(header::RANGE) {
-        return ranges::range_miss(cx, parts, fwd).await;
+        // Boxed: a range's miss may fetch the whole object and then cut
+        // it, a future larger than the plain miss every other request takes.
+        return Box::pin(ranges::range_miss(cx, parts, fwd)).await;
     }
     for _ in 0..COLLAPSE_ROUNDS {
         match cx.cache.collapse(cx.key) {
