@@ -28,10 +28,10 @@ MODE=${1:-full}
 source "$ROOT/bench/lib.sh"
 
 # --- tools ------------------------------------------------------------------
-install_missing wrk:wrk nginx:nginx-light squid:squid curl:curl python3:python3 ss:iproute2
+install_missing wrk:wrk nginx:nginx-light squid:squid haproxy:haproxy curl:curl python3:python3 ss:iproute2
 [ "$MODE" = ab ] || install_missing varnishd:varnish traffic_server:trafficserver
 # Debian starts the packaged services; they are not part of the measurement.
-(service squid stop; service nginx stop) >/dev/null 2>&1 || true
+(service squid stop; service nginx stop; service haproxy stop) >/dev/null 2>&1 || true
 if [ "$MODE" != ab ]; then
   (service varnish stop; service varnishncsa stop; service trafficserver stop) >/dev/null 2>&1 || true
 fi
@@ -72,9 +72,9 @@ head -c $((1024 * 1024)) /dev/urandom >"$WORK/www/cold/1m.bin"
 RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
 
-read -r ORIGIN_PORT SQUID_PORT SQUID_NOLOG_PORT FERRY_PORT FERRY5_PORT VARNISH_PORT NGINX_CACHE_PORT ATS_PORT < <(python3 - <<'EOF'
+read -r ORIGIN_PORT SQUID_PORT SQUID_NOLOG_PORT FERRY_PORT FERRY5_PORT VARNISH_PORT NGINX_CACHE_PORT ATS_PORT RELAY_PORT < <(python3 - <<'EOF'
 import socket
-socks = [socket.socket() for _ in range(8)]
+socks = [socket.socket() for _ in range(9)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in socks])
@@ -339,6 +339,39 @@ EOF
 }
 stop_ats() { stop_pid "$(cat "$WORK/ats.pid" 2>/dev/null || true)"; }
 
+# HAProxy as a relay only, no cache: the origin as its one server over
+# kept-alive connections (http-reuse always), its default threads (one per
+# core), a log line per request to a file as the caches write. What it costs
+# to forward a request and its response is the floor under any cache's miss.
+start_relay() {
+  local dir=$WORK/relay
+  mkdir -p "$dir"
+  cat >"$dir/haproxy.cfg" <<EOF
+global
+  maxconn 8192
+  log stdout format raw local0
+defaults
+  mode http
+  log global
+  option httplog
+  option http-keep-alive
+  timeout connect 5s
+  timeout client 120s
+  timeout server 120s
+frontend relay
+  bind 127.0.0.1:$RELAY_PORT
+  default_backend origin
+backend origin
+  http-reuse always
+  server origin $ORIGIN
+EOF
+  haproxy -db -f "$dir/haproxy.cfg" >"$WORK/logs/relay.log" 2>&1 &
+  echo $! >"$WORK/relay.pid"
+  PIDS+=("$!")
+  wait_port "$RELAY_PORT"
+}
+stop_relay() { stop_pid "$(cat "$WORK/relay.pid" 2>/dev/null || true)"; }
+
 squid_pid() { cat "$WORK/${1:-squid}/squid.pid"; }
 ferry_pid() { cat "$WORK/$1.pid"; }
 
@@ -353,6 +386,7 @@ target_pids() {
     nginx-cache) pid_tree "$(cat "$WORK/nginx-cache/nginx.pid")" ;;
     varnish) pid_tree "$(cat "$WORK/varnish.pid")" ;;
     ats) pid_tree "$(cat "$WORK/ats.pid")" ;;
+    relay) pid_tree "$(cat "$WORK/relay.pid")" ;;
     squid*) pid_tree "$(squid_pid "$1")" ;;
     *) pid_tree "$(ferry_pid "$1")" ;;
   esac
@@ -393,7 +427,9 @@ wrk_once() { # scenario target host:port target-url run
   local scen=$1 target=$2 hostport=$3 url=$4 run=$5 out before after wrk_cpu orig_before orig_after
   orig_before=$(origin_requests)
   before=$(cpu_ticks "$target")
-  if [ "$target" = direct ]; then
+  # The origin, and HAProxy (which refuses an absolute-form request whose
+  # Host differs from its authority, as wrk's does), get the origin form.
+  if [ "$target" = direct ] || [ "$target" = relay ]; then
     { out=$(cpu_of wrk -t1 -c$CONNS -d"${DURATION}s" -s "$ROOT/bench/wrk/absolute.lua" "http://$hostport${url#"http://$ORIGIN"}" 3>"$WORK/wrk.cpu" | tail -1); }
   else
     { out=$(TARGET=$url cpu_of wrk -t1 -c$CONNS -d"${DURATION}s" -s "$ROOT/bench/wrk/absolute.lua" "http://$hostport" 3>"$WORK/wrk.cpu" | tail -1); }
@@ -470,8 +506,10 @@ if [ "$MODE" = ab ]; then
   done
   log "A/B (a) cache hit, 1 KiB, $CONNS connections"
   wrk_rounds a "http://$ORIGIN/1k.bin" "${TARGETS[@]}"
-  log "A/B (b) miss path (no-store), 1 KiB, $CONNS connections"
-  wrk_rounds b "http://$ORIGIN/nostore/1k.bin" "${TARGETS[@]}"
+  log "A/B (b) miss path (no-store), 1 KiB, $CONNS connections, and HAProxy relaying it"
+  start_relay
+  wrk_rounds b "http://$ORIGIN/nostore/1k.bin" "${TARGETS[@]}" "relay:127.0.0.1:$RELAY_PORT"
+  stop_relay
   HEADER=$WORK/header.md
   {
     echo "# Ferry A/B benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -495,6 +533,7 @@ record_label squid "Squid $(cut -d. -f1,2 <<<"$SQUID_VERSION")"
 record_label ats "Apache Traffic Server $(cut -d. -f1,2 <<<"$ATS_VERSION")"
 record_label nginx-cache "nginx $(cut -d. -f1,2 <<<"$NGINX_VERSION") \`proxy_cache\`"
 record_label varnish "Varnish $(cut -d. -f1,2 <<<"$VARNISH_VERSION")"
+record_label relay "HAProxy $(haproxy -v | awk 'NR == 1 { print $3 }' | cut -d. -f1,2) (relay only, no cache)"
 
 start_squid
 start_squid squid-nolog "$SQUID_NOLOG_PORT"
@@ -523,7 +562,10 @@ log "(b) miss path (no-store), 1 KiB, $CONNS connections"
 for p in "${PROXIES[@]}"; do
   echo "  ${p%%:*} second no-store request: $(second_fetch "127.0.0.1:${p#*:}" "http://$ORIGIN/nostore/1k.bin")" >&2
 done
-wrk_rounds b "http://$ORIGIN/nostore/1k.bin" "${TARGETS[@]}"
+# HAProxy joins (b) only: it relays, it does not cache.
+start_relay
+wrk_rounds b "http://$ORIGIN/nostore/1k.bin" "${TARGETS[@]}" "relay:127.0.0.1:$RELAY_PORT"
+stop_relay
 
 # --- (c) 100 MiB object --------------------------------------------------------------
 log "(c) 100 MiB object: first fetch and second fetch, peak RSS"

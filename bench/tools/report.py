@@ -125,12 +125,13 @@ def ab(results, header_path):
     samples = load_ordered(results)
     header = open(header_path).read() if header_path else ""
     out = [header.rstrip(), ""]
-    out.append("| measurement | direct | Squid | Ferry base | Ferry new | new/base (medians) "
+    out.append("| measurement | direct | Squid | HAProxy relay | Ferry base | Ferry new | new/base (medians) "
                "| new/base per round | new/Squid |")
-    out.append("|---|---:|---:|---:|---:|---:|---|---:|")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---|---:|")
     for label, scen, metric in AB_ROWS:
         d = median(samples, scen, "direct", metric)
         s = median(samples, scen, "squid", metric)
+        r = median(samples, scen, "relay", metric)
         b = median(samples, scen, "ferry-base", metric)
         n = median(samples, scen, "ferry", metric)
         base_runs = samples.get((scen, "ferry-base", metric), [])
@@ -143,7 +144,7 @@ def ab(results, header_path):
         def times(r):
             return "—" if r is None else f"{r:.2f}×"
 
-        out.append(f"| {label} | {fmt(d)} | {fmt(s)} | {fmt(b)} | {fmt(n)} | {times(ratio(n, b))} "
+        out.append(f"| {label} | {fmt(d)} | {fmt(s)} | {fmt(r)} | {fmt(b)} | {fmt(n)} | {times(ratio(n, b))} "
                    f"| {rounds} | {times(ratio(n, s))} |")
     out.append("")
     out.extend(raw_table(samples))
@@ -157,9 +158,10 @@ SUMMARY_TARGETS = [
     ("nginx-cache", "nginx `proxy_cache`"),
     ("varnish", "Varnish"),
     ("ferry", "Ferry"),
+    ("relay", "HAProxy (relay only, no cache)"),
     ("direct", "origin served directly"),
 ]
-CACHES = [t for t, _ in SUMMARY_TARGETS if t != "direct"]
+CACHES = [t for t, _ in SUMMARY_TARGETS if t not in ("direct", "relay")]
 
 
 def num(v, digits):
@@ -178,6 +180,8 @@ def summary(samples):
         if target == "ferry":
             name = f"**{name}**"
         direct = target == "direct"
+        if target == "relay" and m("b", "rps") is None:
+            continue
         cells = [
             num(m("a", "rps"), 0),
             num(m("a", "cpu_us_per_req"), 1),
@@ -191,7 +195,9 @@ def summary(samples):
     out.append("")
     out.append("Medians over the runs. CPU: user + system time of all the target's processes and threads per "
                "request. Miss: the `no-store` URL, fetched from the origin every time. The origin served "
-               "directly has no miss; its one 100 MiB figure is a plain fetch from it. Idle KB/conn: "
+               "directly has no miss; its one 100 MiB figure is a plain fetch from it. HAProxy relays "
+               "the miss's requests to the origin without a cache (its figures are the cost of relaying "
+               "alone) and runs in (b) only. Idle KB/conn: "
                "(RSS with the idle connections − RSS before they opened) / connections, in KiB "
                "(nginx: its worker; the others: all their processes).")
     out.append("")
@@ -205,6 +211,13 @@ def summary(samples):
                   if t in CACHES and t != "ferry" and miss_per_hit(t) is not None]
         out.append(f"Ferry's CPU per miss / CPU per hit: **{r:.2f}×**"
                    + (f" ({', '.join(others)})." if others else "."))
+        relay = median(samples, "b", "relay", "cpu_us_per_req")
+        ferry_hit = median(samples, "a", "ferry", "cpu_us_per_req")
+        ferry_miss = median(samples, "b", "ferry", "cpu_us_per_req")
+        if relay and ferry_hit and ferry_miss:
+            out.append(f"Relaying alone (HAProxy, no cache) costs {ratio(relay, ferry_hit):.2f}× Ferry's CPU per "
+                       f"hit; Ferry's CPU per miss is {ratio(ferry_miss, relay):.2f}× HAProxy's per relayed "
+                       "request.")
         out.append("")
 
     # What would make a figure mean something else: a hit that went to the

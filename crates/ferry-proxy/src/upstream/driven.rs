@@ -217,9 +217,15 @@ where
 }
 
 fn origin_key(uri: &Uri) -> String {
-    let host = uri.host().unwrap_or_default().to_ascii_lowercase();
-    let port = uri.port_u16().unwrap_or(80);
-    format!("{host}:{port}")
+    let host = uri.host().unwrap_or_default();
+    let mut digits = itoa::Buffer::new();
+    let port = digits.format(uri.port_u16().unwrap_or(80));
+    // Sized once: this runs for every request to a plain-HTTP origin.
+    let mut key = String::with_capacity(host.len() + 1 + port.len());
+    key.extend(host.chars().map(|c| c.to_ascii_lowercase()));
+    key.push(':');
+    key.push_str(port);
+    key
 }
 
 /// What an origin (not a proxy) expects on the request line: the path and
@@ -326,5 +332,19 @@ impl Drop for DrivenBody {
         if self.held.is_some() && self.body.is_end_stream() {
             self.release(&mut Context::from_waker(Waker::noop()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_are_pooled_per_lowercased_host_and_port() {
+        let key = |uri: &str| origin_key(&uri.parse().unwrap());
+        assert_eq!(key("http://Example.TEST:8080/a?b"), "example.test:8080");
+        assert_eq!(key("http://example.test/"), "example.test:80");
+        assert_eq!(key("http://[::1]:81/"), "[::1]:81");
+        assert_eq!(key("http://127.0.0.1/"), "127.0.0.1:80");
     }
 }
