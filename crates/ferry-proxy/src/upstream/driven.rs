@@ -338,6 +338,7 @@ impl Drop for DrivenBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::upstream::request_body::no_body;
 
     #[test]
     fn connections_are_pooled_per_lowercased_host_and_port() {
@@ -346,5 +347,20 @@ mod tests {
         assert_eq!(key("http://example.test/"), "example.test:80");
         assert_eq!(key("http://[::1]:81/"), "[::1]:81");
         assert_eq!(key("http://127.0.0.1/"), "127.0.0.1:80");
+    }
+
+    /// Every miss awaits this future (inside several more), and each await
+    /// and the box around the miss copy it whole: opening a connection, the
+    /// rare case, is boxed so the common one stays small. With the opening
+    /// inline it was 4.2 KB.
+    #[test]
+    fn an_exchange_keeps_a_small_future() {
+        type Connecting = Pin<Box<dyn Future<Output = Result<Io, BoxError>> + Send>>;
+        let pool = DrivenPool::new(1, Duration::from_secs(1));
+        let sending = pool.send(Request::new(no_body()), |_uri| -> Connecting {
+            Box::pin(async { Err("not opened".into()) })
+        });
+        let size = std::mem::size_of_val(&sending);
+        assert!(size <= 2048, "{size} bytes");
     }
 }
