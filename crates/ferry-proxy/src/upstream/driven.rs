@@ -199,7 +199,6 @@ impl DrivenPool {
     }
 }
 
-/// `host:port` of an absolute-form URI, lowercase.
 /// A new connection from `connecting`, handshaken, and whether it may be
 /// pooled (one over the bound on pooled connections is used once, closed).
 async fn open<F>(
@@ -216,6 +215,7 @@ where
     Ok((sender, Box::pin(conn), reusable))
 }
 
+/// `host:port` of an absolute-form URI, lowercase.
 fn origin_key(uri: &Uri) -> String {
     let host = uri.host().unwrap_or_default();
     let mut digits = itoa::Buffer::new();
