@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 /// floor or any floor below. Keyed by the module's first path segment.
 const PROXY_FLOORS: &[&[&str]] = &[
     &[
-        "config", "conn", "outcome", "body", "pages", "headers", "host", "timeouts",
+        "config", "conn", "outcome", "body", "pages", "headers", "host", "timeouts", "turns",
     ],
     &["access", "upstream", "intercept", "cache_rules", "groups"],
     &["error"],

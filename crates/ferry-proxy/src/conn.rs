@@ -12,6 +12,11 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 
 use crate::body::ProxyBody;
+use crate::timeouts::write_stall::WriteStall;
+
+/// A client's socket as every connection holds it: its writes bounded by
+/// the write-stall timeout and the minimum transfer rate.
+pub type ClientSocket = WriteStall<tokio::net::TcpStream>;
 
 /// Facts about the client connection a request arrived on (one whose
 /// address the rules allow: others are refused at accept).

@@ -3,7 +3,8 @@
 //! layering test keeps them):
 //!
 //! 1. vocabulary: `config`, `conn`, `outcome` (what happened to a request),
-//!    `body`, `pages`, `headers`, `timeouts`;
+//!    `body`, `pages`, `headers`, `timeouts`, `turns` (an HTTP/1 connection
+//!    served in turns, so a quiet one holds almost nothing);
 //! 2. rules and clients, without the proxy's state: `access` (the rules),
 //!    `upstream` (the origin client, fetch slots, body relay), `intercept`
 //!    (the local CA and its leaves), `cache_rules`, `groups` (groups of
@@ -39,6 +40,7 @@ mod phases;
 mod state;
 mod telemetry;
 mod timeouts;
+mod turns;
 mod upstream;
 
 pub use access::AuthError;

@@ -2,11 +2,10 @@
 //! upgrades (CONNECT) and a header-read timeout, its writes bounded by the
 //! write-stall timeout; each request goes to [`crate::exchange::handle`].
 //! A connection that goes quiet between requests lets go of its HTTP/1
-//! state and waits holding only its socket (`super::keep_alive`).
+//! state and waits holding only its socket (`crate::turns`).
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::header::UPGRADE;
 use hyper::server::conn::http1;
@@ -14,21 +13,14 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use super::keep_alive::{CountedBody, TurnIo, Turns};
-use crate::conn::ConnInfo;
+use crate::conn::{ClientSocket, ConnInfo};
 use crate::exchange;
 use crate::state::ProxyState;
 use crate::timeouts::write_stall::WriteStall;
+use crate::turns::{CountedBody, TurnEnd, TurnIo, Turns, drive_turn, read_ready};
 
 /// Largest request head accepted; beyond it the client gets 431.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
-
-/// How long a connection with nothing to do keeps its HTTP/1 state before
-/// it lets go of it: between one and two of these. Long enough that a
-/// client sending request after request never pays for a new turn.
-const QUIET_AFTER: Duration = Duration::from_secs(1);
-
-type Socket = WriteStall<TcpStream>;
 
 /// Serves one client connection until it closes; when `stop` is cancelled
 /// the connection finishes its current request and then closes. `keep` is
@@ -49,7 +41,7 @@ pub fn serve_connection<K: Send + 'static>(
     let _ = stream.set_nodelay(true);
     let idle_limit = state.config.header_timeout();
     let header_timeout = state.config.header_timeout();
-    let turns: Arc<Turns<Socket>> = Arc::default();
+    let turns: Arc<Turns<ClientSocket>> = Arc::default();
     let conn_info = Arc::new(conn);
     let service_state = state.clone();
     let service_turns = turns.clone();
@@ -74,13 +66,10 @@ pub fn serve_connection<K: Send + 'static>(
         loop {
             // Between turns: nothing held but the socket until the client
             // sends its next bytes, closes, or waits past the idle limit.
-            // (A readiness poll, not `readable()`: that future carries a
-            // waiter node of its own, 150 bytes on every idle connection.)
-            let readable = std::future::poll_fn(|cx| socket.get_ref().poll_read_ready(cx));
             tokio::select! {
                 biased;
                 () = stop.cancelled() => return,
-                ready = tokio::time::timeout(idle_limit, readable) => {
+                ready = tokio::time::timeout(idle_limit, read_ready(&socket)) => {
                     if !matches!(ready, Ok(Ok(()))) {
                         return;
                     }
@@ -103,24 +92,11 @@ pub fn serve_connection<K: Send + 'static>(
                     )
                     .with_upgrades();
                 tokio::pin!(turn);
-                let mut quiet = tokio::time::interval(QUIET_AFTER);
-                quiet.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                quiet.reset();
-                let mut started = turns.started();
-                loop {
-                    tokio::select! {
-                        result = turn.as_mut() => break result,
-                        _ = quiet.tick() => {
-                            let now = turns.started();
-                            if now == started && turns.idle() {
-                                turns.end_turn_when_quiet();
-                            }
-                            started = now;
-                        }
-                        () = stop.cancelled() => {
-                            turn.as_mut().graceful_shutdown();
-                            break turn.as_mut().await;
-                        }
+                match drive_turn(turn.as_mut(), &turns, stop.cancelled()).await {
+                    TurnEnd::Finished(result) => result,
+                    TurnEnd::Stopped => {
+                        turn.as_mut().graceful_shutdown();
+                        turn.await
                     }
                 }
             })

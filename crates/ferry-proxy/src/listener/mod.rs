@@ -7,13 +7,12 @@
 //! - `gate`: who may open a connection (caps, client rule, PROXY protocol);
 //! - `caps`: the connection caps, and the refusal written before parsing;
 //! - `proxy_protocol`: the header a load balancer opens with;
-//! - `connection`: one client connection served as HTTP/1.x;
-//! - `keep_alive`: the turns that let a quiet connection drop hyper's state.
+//! - `connection`: one client connection served as HTTP/1.x, in turns
+//!   (`crate::turns`) so that a quiet one drops hyper's state.
 
 mod caps;
 mod connection;
 mod gate;
-mod keep_alive;
 mod proxy_protocol;
 
 use std::net::SocketAddr;

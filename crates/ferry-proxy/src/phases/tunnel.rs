@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -17,13 +18,14 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::intercepted::{self, Target};
 use crate::access::is_local_client;
 use crate::body::{ProxyBody, empty};
-use crate::conn::RequestHandler;
+use crate::conn::{ClientSocket, RequestHandler};
 use crate::error::{InternalError, ProxyError};
 use crate::groups::rate::Meter;
 use crate::outcome::AccessRecord;
 use crate::state::ProxyState;
 use crate::telemetry::access_log::log_finished;
 use crate::timeouts::idle::IdleWatch;
+use crate::turns::TurnIo;
 
 /// One of the `max_tunnels` places, held for the tunnel's life.
 fn take_place(state: &ProxyState) -> Result<OwnedSemaphorePermit, ProxyError> {
@@ -113,9 +115,11 @@ where
     let state2 = state.clone();
     state.metrics.tunnels_open.inc();
     state.metrics.tunnels_total.inc();
+    // Taken now: the request itself is not kept for the tunnel's life.
+    let upgrade = hyper::upgrade::on(req);
     state.tunnel_tasks.spawn(async move {
         let _permit = permit;
-        match hyper::upgrade::on(req).await {
+        match upgrade.await {
             Ok(upgraded) => {
                 if let Some(bytes) = run(TokioIo::new(upgraded)).await {
                     record.bytes = bytes;
@@ -187,9 +191,37 @@ impl Intercept {
                     user,
                     peer,
                 };
-                intercepted::serve_intercepted(&state2, client, target, handler).await;
+                if let Some((socket, read_ahead)) = own_socket(client) {
+                    intercepted::serve_intercepted(&state2, socket, read_ahead, target, handler)
+                        .await;
+                }
                 None
             },
         )
+    }
+}
+
+/// The client's own socket, out from under hyper's upgrade (whose boxed
+/// stream cannot tell when the client is readable), and what the server
+/// read past the CONNECT's head: what lets an intercepted connection wait
+/// between turns holding nothing else.
+fn own_socket(client: TokioIo<hyper::upgrade::Upgraded>) -> Option<(ClientSocket, Bytes)> {
+    match client
+        .into_inner()
+        .downcast::<TokioIo<TurnIo<ClientSocket>>>()
+    {
+        Ok(parts) => {
+            let socket = parts.io.into_inner().into_socket();
+            if socket.is_none() {
+                tracing::debug!("intercepted connection closed before TLS");
+            }
+            Some((socket?, parts.read_buf))
+        }
+        Err(_) => {
+            tracing::error!(
+                "an intercepted connection came from a socket of an unexpected kind; closed"
+            );
+            None
+        }
     }
 }

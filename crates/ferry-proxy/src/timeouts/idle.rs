@@ -90,6 +90,13 @@ pub struct Tracked<S> {
     watch: IdleWatch,
 }
 
+impl<S> Tracked<S> {
+    /// The stream itself (to wait for it to be readable).
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
 impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,

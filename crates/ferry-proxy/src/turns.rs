@@ -1,28 +1,39 @@
-//! What lets a quiet keep-alive connection cost almost nothing. hyper's
-//! HTTP/1 server keeps a connection's read and write buffers (8 KiB each)
-//! and its state for as long as the connection is open, and offers no way
-//! to release them between requests (its read buffer is reserved before it
-//! asks the socket for bytes). So each connection is served in *turns*: a
-//! turn is one hyper connection over [`TurnIo`], and when the client has
-//! sent nothing for a while, every response is written and the last bytes
-//! read ended a message, the next read that would wait reports end of
-//! stream instead. hyper then finishes cleanly without closing the socket
-//! (its shutdown is not passed on), the socket comes back through
-//! [`Turns::take_socket`], and the connection waits for the client's next
-//! bytes holding only the socket. Busy connections never end a turn, so the
-//! request path is unchanged for them.
+//! What lets a quiet HTTP/1 connection cost almost nothing, plain or inside
+//! an intercepted tunnel's TLS. hyper's HTTP/1 server keeps a connection's
+//! read and write buffers (8 KiB or more each) and its state for as long as
+//! the connection is open, and offers no way to release them between
+//! requests (its read buffer is reserved before it asks the socket for
+//! bytes). So each connection is served in *turns*: a turn is one hyper
+//! connection over [`TurnIo`], and when the client has sent nothing for a
+//! while, every response is written and the last bytes read ended a
+//! message, the next read that would wait reports end of stream instead.
+//! hyper then finishes cleanly without closing the socket (its shutdown is
+//! not passed on), the socket comes back through [`Turns::take_socket`], and
+//! the connection waits ([`ReadReady`]) for the client's next bytes holding
+//! only the socket. Busy connections never end a turn, so the request path
+//! is unchanged for them.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 
 use crate::body::{BoxError, ProxyBody};
+use crate::timeouts::idle::Tracked;
+use crate::timeouts::write_stall::WriteStall;
+
+/// How long a connection with nothing to do keeps its HTTP/1 state before
+/// it lets go of it: between one and two of these. Long enough that a
+/// client sending request after request never pays for a new turn.
+const QUIET_AFTER: Duration = Duration::from_secs(1);
 
 /// The end of a request head, or of a chunked body: a message's last bytes.
 const MESSAGE_END: u32 = u32::from_be_bytes(*b"\r\n\r\n");
@@ -162,6 +173,12 @@ impl<S> TurnIo<S> {
         }
     }
 
+    /// The socket itself, for a connection taken over by an upgrade (the
+    /// turns end there: a tunnel is never cut).
+    pub fn into_socket(mut self) -> Option<S> {
+        self.inner.take()
+    }
+
     /// Whether a read that would wait may end the turn instead: asked to,
     /// nothing left to write, not a tunnel, and the bytes read so far ended
     /// a message (so hyper holds no part of the next one).
@@ -269,6 +286,83 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TurnIo<S> {
             None => Poll::Ready(Ok(())),
         }
     }
+}
+
+/// How [`drive_turn`] came back.
+pub enum TurnEnd<R> {
+    /// hyper's connection finished: the client closed, an error, or the
+    /// turn ended by quiet (then [`Turns::take_socket`] has the socket).
+    Finished(R),
+    /// `stop` came first; the turn is still the caller's to shut down.
+    Stopped,
+}
+
+/// Drives one turn (hyper's connection future) until it finishes or `stop`
+/// resolves, asking it to end once the connection has had nothing to do
+/// for between one and two [`QUIET_AFTER`]s.
+pub async fn drive_turn<S, F: Future>(
+    mut turn: Pin<&mut F>,
+    turns: &Turns<S>,
+    stop: impl Future<Output = ()>,
+) -> TurnEnd<F::Output> {
+    let mut quiet = tokio::time::interval(QUIET_AFTER);
+    quiet.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    quiet.reset();
+    let mut started = turns.started();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            result = turn.as_mut() => return TurnEnd::Finished(result),
+            _ = quiet.tick() => {
+                let now = turns.started();
+                if now == started && turns.idle() {
+                    turns.end_turn_when_quiet();
+                }
+                started = now;
+            }
+            () = &mut stop => return TurnEnd::Stopped,
+        }
+    }
+}
+
+/// A connection that can say when the client has sent something, without
+/// a buffer to read it into: what a connection waits on between turns.
+/// (A readiness poll, not `readable()`: that future carries a waiter node
+/// of its own, 150 bytes on every idle connection.)
+pub trait ReadReady {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+}
+
+impl ReadReady for TcpStream {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        TcpStream::poll_read_ready(self, cx)
+    }
+}
+
+impl<S: ReadReady> ReadReady for WriteStall<S> {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_ref().poll_read_ready(cx)
+    }
+}
+
+impl<S: ReadReady> ReadReady for Tracked<S> {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_ref().poll_read_ready(cx)
+    }
+}
+
+/// The client's TLS: ready when the socket under it is. Between turns
+/// rustls holds no plaintext (a turn ends only on a read that would wait),
+/// at most part of a record whose rest the socket will bring.
+impl<S: ReadReady> ReadReady for tokio_rustls::server::TlsStream<S> {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_ref().0.poll_read_ready(cx)
+    }
+}
+
+/// Waits until `socket` has something to read (or has failed).
+pub async fn read_ready<S: ReadReady>(socket: &S) -> io::Result<()> {
+    std::future::poll_fn(|cx| socket.poll_read_ready(cx)).await
 }
 
 #[cfg(test)]
