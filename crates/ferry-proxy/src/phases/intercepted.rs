@@ -405,4 +405,52 @@ mod tests {
         assert_eq!(a("[::1]", 8443).as_deref(), Some("[::1]:8443"));
         assert_eq!(a("bad host", 443), None);
     }
+
+    /// Answers every request with an empty `200`.
+    #[derive(Clone)]
+    struct Empty;
+
+    impl RequestHandler for Empty {
+        fn handle(
+            self,
+            _conn: Arc<ConnInfo>,
+            _req: Request<Incoming>,
+        ) -> impl std::future::Future<Output = http::Response<ProxyBody>> + Send + 'static {
+            std::future::ready(http::Response::new(crate::body::empty()))
+        }
+    }
+
+    /// What a quiet intercepted connection costs is mostly its task, and
+    /// this future is most of that. Its size is fixed when compiled, so
+    /// this catches a change that makes it grow (a hyper connection or the
+    /// handshake held inline, a second slot for the TLS stream) without
+    /// measuring memory.
+    #[tokio::test]
+    async fn an_intercepted_connection_task_stays_small() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap());
+        let ((server, peer), _client) =
+            tokio::join!(async { listener.accept().await.unwrap() }, async {
+                client.await.unwrap()
+            });
+        let state = ProxyState::for_tests_with(None, crate::config::ProxyConfig::default());
+        let socket = crate::timeouts::write_stall::WriteStall::new(
+            server,
+            state.config.response_timeout(),
+            state.config.min_rate(),
+        );
+        let target = Target {
+            host: "shop.test".into(),
+            port: 443,
+            user: None,
+            peer,
+        };
+        let task = serve_intercepted(&state, socket, Bytes::new(), target, Empty);
+        let size = std::mem::size_of_val(&task);
+        eprintln!("an intercepted connection's future: {size} bytes");
+        assert!(
+            size <= 3072,
+            "an intercepted connection's future is {size} bytes"
+        );
+    }
 }
