@@ -1,8 +1,8 @@
 //! TLS interception as an attacker would use it: connections that go quiet
 //! inside an intercepted tunnel to hold `--max-tunnels` places or memory
-//! (a quiet HTTP/1.1 connection lets go of hyper's state between turns,
-//! and nothing its client can see changes), a ClientHello sent before the
-//! proxy's `200`, names no
+//! (a quiet HTTP/1.1 connection lets go of hyper's state between turns, and
+//! nothing its client can see changes, even for requests that come as a
+//! turn ends), a ClientHello sent before the proxy's `200`, names no
 //! certificate should be minted for, a denied network reached through an
 //! intercepted CONNECT, a client's malformed body blamed on the origin, and
 //! a CA key others can read.
@@ -338,6 +338,46 @@ async fn a_quiet_intercepted_connection_keeps_serving_on_the_same_tls_session() 
     tls.write_all(get("six").as_bytes()).await.unwrap();
     read_until(&mut tls, "\r\n\r\nsix").await;
     assert_eq!(origin.count("/six"), 1);
+}
+
+/// Requests that come just as a quiet turn ends, or just after: many
+/// connections at once, each pausing around the 1–2 s after which a turn
+/// ends (the pauses from a fixed sequence), every answer checked.
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_at_the_edge_of_a_turn_are_never_lost() {
+    const CONNECTIONS: u64 = 16;
+    const REQUESTS: u64 = 5;
+    let origin_ca = TestCa::new();
+    let origin = echo_origin(&origin_ca).await;
+    let port = origin.addr().port().to_string();
+    let setup = intercepting(&origin_ca, &["--connect-port", &port]);
+    let addr = setup.proxy.addr();
+    let authority = format!("localhost:{port}");
+    let mut clients = tokio::task::JoinSet::new();
+    for c in 0..CONNECTIONS {
+        let authority = authority.clone();
+        clients.spawn(async move {
+            let (status, stream) = connect(addr, &authority).await;
+            assert_eq!(status, 200);
+            let (mut tls, _) = handshake(stream, "localhost", b"http/1.1").await;
+            let mut seed = c * 7919 + 17;
+            for r in 0..REQUESTS {
+                // 900 to 2,200 ms, spread over the turn's edge.
+                seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+                let pause = 900 + seed % 1300;
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+                let path = format!("c{c}r{r}");
+                let request = format!("GET /{path} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
+                tls.write_all(request.as_bytes()).await.unwrap();
+                let answer = read_until(&mut tls, &format!("\r\n\r\n{path}")).await;
+                assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+            }
+        });
+    }
+    while let Some(done) = clients.join_next().await {
+        done.unwrap();
+    }
+    assert_eq!(origin.requests().len() as u64, CONNECTIONS * REQUESTS);
 }
 
 /// A client that sends its ClientHello in the same write as the CONNECT,
