@@ -3,6 +3,7 @@
 127.0.0.1 for a while, watching its memory and open file descriptors.
 
     python3 bench/soak.py [--ferry target/release/ferry] [--seconds 600] [--idle 10000]
+                          [--intercepted 2000]
 
 Traffic, from several threads at once, all on loopback:
   hits (one cacheable URL), misses (no-store URLs and fresh URLs), CONNECT
@@ -17,13 +18,23 @@ each answered once at the start and then asked again every 20 s (the proxy
 runs with a 30 s header timeout then, its idle limit, instead of 5 s): every answer must come, on the same
 connection, for the soak to pass.
 
+With --intercepted N the proxy intercepts TLS (a throwaway CA, an origin
+over TLS with a certificate made by openssl): N intercepted HTTP/1.1
+connections are held open the same way (CONNECT, TLS with the proxy's
+leaf, the hit inside, again every 20 s), and one more client makes
+intercepted requests with pauses of up to 2.5 s, across the 1-2 s after
+which a quiet connection lets go of its HTTP/1 state: every one of those
+answers must come too. The plain tunnels then go to `localhost`, which is
+not intercepted.
+
 Every 10 s it samples the proxy's RSS (VmRSS) and open descriptors
 (/proc/PID/fd); at the end it prints the idle figures before the traffic,
 the first sample after a one-minute warm-up, the idle figures after the
 traffic and the largest RSS, and exits 1 if the last RSS exceeds
 the warm-up one by more than 20% (+8 MiB), or if the descriptors open once
-the traffic has stopped exceed those at the start by more than 10. It stops
-everything it started.
+the traffic has stopped exceed those at the start by more than 10, or if a
+held or intercepted connection lost an answer. It stops everything it
+started.
 """
 import argparse
 import http.server
@@ -31,8 +42,10 @@ import os
 import random
 import socket
 import socketserver
+import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -110,24 +123,51 @@ def main():
     ap.add_argument("--seconds", type=int, default=600)
     ap.add_argument("--idle", type=int, default=0,
                     help="keep-alive connections held open (and asked again every 20 s)")
+    ap.add_argument("--intercepted", type=int, default=0,
+                    help="intercepted HTTPS connections held open (and asked again every 20 s)")
     args = ap.parse_args()
 
     # Idle connections need an idle limit longer than the 20 s between
     # their requests; without them, slow heads are cut after 5 s.
-    header_timeout = 30 if args.idle else 5
+    header_timeout = 30 if args.idle or args.intercepted else 5
     origin = ThreadingServer(("127.0.0.1", 0), Origin)
     threading.Thread(target=origin.serve_forever, daemon=True).start()
     oport = origin.server_address[1]
     closed_port = free_port()
     port = free_port()
     cache_dir = f"/tmp/ferry-soak-{os.getpid()}"
+    scratch = tempfile.TemporaryDirectory()
+    intercept_args, tunnel_host, tls_port, client_tls = [], "127.0.0.1", 0, None
+    if args.intercepted:
+        cert = os.path.join(scratch.name, "cert.pem")
+        key = os.path.join(scratch.name, "key.pem")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+             "-addext", "subjectAltName=IP:127.0.0.1",
+             "-addext", "basicConstraints=critical,CA:FALSE"], check=True, capture_output=True)
+        server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_tls.load_cert_chain(cert, key)
+        tls_origin = ThreadingServer(("127.0.0.1", 0), Origin)
+        tls_origin.socket = server_tls.wrap_socket(tls_origin.socket, server_side=True)
+        threading.Thread(target=tls_origin.serve_forever, daemon=True).start()
+        tls_port = tls_origin.server_address[1]
+        ca_dir = os.path.join(scratch.name, "ca")
+        subprocess.run([args.ferry, "ca", "init", "--ca-dir", ca_dir], check=True,
+                       capture_output=True)
+        client_tls = ssl.create_default_context(cafile=os.path.join(ca_dir, "ca.pem"))
+        client_tls.set_alpn_protocols(["http/1.1"])
+        intercept_args = ["--intercept-tls", "--ca-dir", ca_dir, "--upstream-ca", cert,
+                          "--connect-port", str(tls_port), "--no-intercept", "localhost",
+                          "--max-tunnels", str(args.intercepted + 2000)]
+        tunnel_host = "localhost"
     proc = subprocess.Popen(
         [args.ferry, "proxy", "--listen", f"127.0.0.1:{port}", "--cache-dir", cache_dir,
          "--access-log", "/dev/null", "--max-concurrent", "32",
          "--connect-port", str(oport), "--deny-domain", "denied.test",
          "--max-connections-per-client", "200", "--header-timeout", str(header_timeout),
          "--transfer-window", "5", "--min-transfer-bytes", "200",
-         "--max-connections", str(args.idle + 4000)],
+         "--max-connections", str(args.idle + args.intercepted + 4000)] + intercept_args,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     proxy = ("127.0.0.1", port)
     for _ in range(100):
@@ -165,7 +205,7 @@ def main():
         while time.time() < stop:
             try:
                 with socket.create_connection(proxy, timeout=10) as s:
-                    s.sendall(f"CONNECT 127.0.0.1:{oport} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                    s.sendall(f"CONNECT {tunnel_host}:{oport} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
                     s.recv(4096)
                     s.sendall(b"GET /tunnel HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                     while s.recv(65536):
@@ -271,9 +311,86 @@ def main():
             if conn is not None:
                 conn.close()
 
+    intercepted_lost = []
+    inside = f"GET /hit HTTP/1.1\r\nHost: 127.0.0.1:{tls_port}\r\n\r\n".encode()
+
+    def ask_inside(tls):
+        tls.sendall(inside)
+        got = b""
+        while b"\r\n\r\n" not in got or len(got) < got.index(b"\r\n\r\n") + 4 + len(BODY):
+            chunk = tls.recv(65536)
+            if not chunk:
+                raise OSError("closed by the proxy")
+            got += chunk
+
+    def open_intercepted(source):
+        conn = socket.socket()
+        conn.settimeout(20)
+        conn.bind((source, 0))
+        conn.connect(proxy)
+        conn.sendall(f"CONNECT 127.0.0.1:{tls_port} HTTP/1.1\r\n"
+                     f"Host: 127.0.0.1:{tls_port}\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = conn.recv(4096)
+            if not chunk:
+                raise OSError("CONNECT closed")
+            head += chunk
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise OSError(f"CONNECT answered {head[:40]!r}")
+        return client_tls.wrap_socket(conn, server_hostname="127.0.0.1")
+
+    def intercepted_held():
+        # As idle_held, inside intercepted tunnels, from other addresses.
+        begun = time.time()
+        conns = []
+        for i in range(args.intercepted):
+            try:
+                tls = open_intercepted(f"127.2.{i // 150 // 250}.{i // 150 % 250 + 1}")
+                ask_inside(tls)
+                conns.append(tls)
+            except (OSError, ssl.SSLError) as e:
+                intercepted_lost.append(f"intercepted {i} at the start: {e}")
+        count("intercepted open")
+        while time.time() < stop:
+            round_started = time.time()
+            for i, tls in enumerate(conns):
+                if tls is None:
+                    continue
+                try:
+                    ask_inside(tls)
+                except (OSError, ssl.SSLError) as e:
+                    intercepted_lost.append(f"intercepted {i} at {time.time() - begun:.0f}s: {e}")
+                    tls.close()
+                    conns[i] = None
+            count("intercepted round")
+            time.sleep(max(0.0, 20 - (time.time() - round_started)))
+        for tls in conns:
+            if tls is not None:
+                tls.close()
+
+    def intercepted_active():
+        # Requests with pauses across the edge of a quiet turn.
+        n = 0
+        while time.time() < stop:
+            n += 1
+            try:
+                tls = open_intercepted("127.3.0.1")
+                for _ in range(10):
+                    if time.time() >= stop:
+                        break
+                    time.sleep(random.uniform(0.0, 2.5))
+                    ask_inside(tls)
+                    count("intercepted")
+                tls.close()
+            except (OSError, ssl.SSLError) as e:
+                intercepted_lost.append(f"active session {n}: {e}")
+
     workers = [hits, hits, misses, tunnels, errors, slow, abusive]
     if args.idle:
         workers.append(idle_held)
+    if args.intercepted:
+        workers += [intercepted_held, intercepted_active]
     threads = [threading.Thread(target=w, daemon=True) for w in workers]
     for t in threads:
         t.start()
@@ -295,6 +412,7 @@ def main():
     proc.wait(timeout=30)
     origin.shutdown()
     subprocess.run(["rm", "-rf", cache_dir])
+    scratch.cleanup()
     warm = next((s for s in samples if s[0] >= 60), samples[0])
     peak = max(s[1] for s in samples)
     print(f"\nstart (idle): rss {base[0] / 1024:.1f} MiB, fds {base[1]}")
@@ -308,7 +426,11 @@ def main():
         print(f"idle connections lost: {len(idle_lost)} of {args.idle}")
         for line in idle_lost[:10]:
             print("  ", line)
-    sys.exit(1 if grew or idle_lost else 0)
+    if args.intercepted:
+        print(f"intercepted answers lost: {len(intercepted_lost)}")
+        for line in intercepted_lost[:10]:
+            print("  ", line)
+    sys.exit(1 if grew or idle_lost or intercepted_lost else 0)
 
 
 if __name__ == "__main__":
