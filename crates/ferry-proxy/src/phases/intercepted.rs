@@ -158,25 +158,7 @@ pub async fn serve_intercepted<H: RequestHandler>(
     // HTTP/1.1, in turns. The first starts at once: the client's first
     // request may have come with the end of the handshake, and rustls may
     // hold it already.
-    let mut first = true;
     loop {
-        if !first {
-            // Between turns: the TLS session and the socket, nothing else,
-            // until the client sends its next bytes or stays quiet too long.
-            tokio::select! {
-                biased;
-                ready = read_ready(&io) => {
-                    if ready.is_err() {
-                        return;
-                    }
-                }
-                () = watch.idle(idle_limit) => {
-                    tracing::debug!(host = %target.host, "intercepted connection closed after being idle");
-                    return;
-                }
-            }
-        }
-        first = false;
         // Boxed: what a turn holds is one allocation, freed when it ends.
         let result = Box::pin(async {
             let mut builder = http1::Builder::new();
@@ -209,6 +191,20 @@ pub async fn serve_intercepted<H: RequestHandler>(
         match turns.take_socket() {
             Some(back) => io = back,
             None => return,
+        }
+        // Between turns: the TLS session and the socket, nothing else,
+        // until the client sends its next bytes or stays quiet too long.
+        tokio::select! {
+            biased;
+            ready = read_ready(&io) => {
+                if ready.is_err() {
+                    return;
+                }
+            }
+            () = watch.idle(idle_limit) => {
+                tracing::debug!(host = %target.host, "intercepted connection closed after being idle");
+                return;
+            }
         }
     }
 }
