@@ -107,6 +107,38 @@ def exchange(proxy, data, read=True, timeout=10):
         return b""
 
 
+def read_answer(conn):
+    """Reads one answer carrying BODY, on a connection kept open."""
+    got = b""
+    while b"\r\n\r\n" not in got or len(got) < got.index(b"\r\n\r\n") + 4 + len(BODY):
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise OSError("closed by the proxy")
+        got += chunk
+
+
+def hold(conns, ask, lost, label, stop, count):
+    """Asks every held connection again every 20 s until `stop`: an answer
+    that does not come is recorded in `lost` and its connection dropped."""
+    begun = time.time()
+    while time.time() < stop:
+        round_started = time.time()
+        for i, conn in enumerate(conns):
+            if conn is None:
+                continue
+            try:
+                ask(conn)
+            except (OSError, ssl.SSLError) as e:
+                lost.append(f"{label} {i} at {time.time() - begun:.0f}s: {e}")
+                conn.close()
+                conns[i] = None
+        count(f"{label} round")
+        time.sleep(max(0.0, 20 - (time.time() - round_started)))
+    for conn in conns:
+        if conn is not None:
+            conn.close()
+
+
 def sample(pid):
     rss = 0
     with open(f"/proc/{pid}/status") as f:
@@ -273,14 +305,8 @@ def main():
 
         def ask(conn):
             conn.sendall(request)
-            got = b""
-            while b"\r\n\r\n" not in got or len(got) < got.index(b"\r\n\r\n") + 4 + len(BODY):
-                chunk = conn.recv(65536)
-                if not chunk:
-                    raise OSError("closed by the proxy")
-                got += chunk
+            read_answer(conn)
 
-        begun = time.time()
         conns = []
         for i in range(args.idle):
             conn = socket.socket()
@@ -294,34 +320,14 @@ def main():
             except OSError as e:
                 idle_lost.append(f"connection {i} at the start: {e}")
         count("idle open")
-        while time.time() < stop:
-            round_started = time.time()
-            for i, conn in enumerate(conns):
-                if conn is None:
-                    continue
-                try:
-                    ask(conn)
-                except OSError as e:
-                    idle_lost.append(f"connection {i} at {time.time() - begun:.0f}s: {e}")
-                    conn.close()
-                    conns[i] = None
-            count("idle round")
-            time.sleep(max(0.0, 20 - (time.time() - round_started)))
-        for conn in conns:
-            if conn is not None:
-                conn.close()
+        hold(conns, ask, idle_lost, "idle", stop, count)
 
     intercepted_lost = []
     inside = f"GET /hit HTTP/1.1\r\nHost: 127.0.0.1:{tls_port}\r\n\r\n".encode()
 
     def ask_inside(tls):
         tls.sendall(inside)
-        got = b""
-        while b"\r\n\r\n" not in got or len(got) < got.index(b"\r\n\r\n") + 4 + len(BODY):
-            chunk = tls.recv(65536)
-            if not chunk:
-                raise OSError("closed by the proxy")
-            got += chunk
+        read_answer(tls)
 
     def open_intercepted(source):
         conn = socket.socket()
@@ -342,7 +348,6 @@ def main():
 
     def intercepted_held():
         # As idle_held, inside intercepted tunnels, from other addresses.
-        begun = time.time()
         conns = []
         for i in range(args.intercepted):
             try:
@@ -352,22 +357,7 @@ def main():
             except (OSError, ssl.SSLError) as e:
                 intercepted_lost.append(f"intercepted {i} at the start: {e}")
         count("intercepted open")
-        while time.time() < stop:
-            round_started = time.time()
-            for i, tls in enumerate(conns):
-                if tls is None:
-                    continue
-                try:
-                    ask_inside(tls)
-                except (OSError, ssl.SSLError) as e:
-                    intercepted_lost.append(f"intercepted {i} at {time.time() - begun:.0f}s: {e}")
-                    tls.close()
-                    conns[i] = None
-            count("intercepted round")
-            time.sleep(max(0.0, 20 - (time.time() - round_started)))
-        for tls in conns:
-            if tls is not None:
-                tls.close()
+        hold(conns, ask_inside, intercepted_lost, "intercepted", stop, count)
 
     def intercepted_active():
         # Requests with pauses across the edge of a quiet turn.
